@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/greenhop feasibility table
+	mkdir -p runs
+	$(BIN)/greenhop feasibility domain --out runs/domain.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

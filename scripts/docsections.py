@@ -1,0 +1,34 @@
+"""Rewrite the generated sections of a Markdown doc, leaving the hand-written text alone.
+
+A section is everything between ``<!-- BEGIN GENERATED: name -->`` and
+``<!-- END GENERATED: name -->``. Used by scripts/make_*_doc.py and by benchmarks/.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def replace_section(text: str, name: str, body: str, *, where: str = "doc") -> str:
+    """``text`` with section ``name`` replaced by ``body``; SystemExit if the markers are absent."""
+    key = re.escape(name)
+    pattern = re.compile(
+        rf"(<!-- BEGIN GENERATED: {key} -->\n).*?(<!-- END GENERATED: {key} -->)", re.S
+    )
+    if not pattern.search(text):
+        raise SystemExit(f"{where}: markers for generated section {name!r} are missing")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
+
+
+def update_doc(path: Path, sections: dict[str, str]) -> bool:
+    """Write ``sections`` into the doc at ``path``, appending missing ones; True if it changed."""
+    old = path.read_text() if path.exists() else ""
+    new = old
+    for name, body in sections.items():
+        if f"<!-- BEGIN GENERATED: {name} -->" not in new:
+            new += f"\n<!-- BEGIN GENERATED: {name} -->\n<!-- END GENERATED: {name} -->\n"
+        new = replace_section(new, name, body, where=str(path))
+    if new != old:
+        path.write_text(new)
+    return new != old

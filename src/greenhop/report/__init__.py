@@ -1,0 +1,1 @@
+"""Plots and reports: what happened, as numbers and pictures."""
