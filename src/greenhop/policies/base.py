@@ -1,0 +1,204 @@
+"""The policy interface: ``decide(now, view) -> list[Action]``, shared by the simulator and live.
+
+A policy sees a read-only :class:`View` of the world at one moment: the sites with their
+renewable surplus now and what the forecaster predicted by then, the links' bandwidth estimates,
+and the jobs with their state, size and progress. It returns actions; the world (``greenhop.sim``
+or ``greenhop.live``) carries them out, checks them, and refuses the impossible ones (a full
+site, a job in the wrong state).
+
+Conventions: sites and jobs are referred to by index into ``view.site_names`` and
+``view.jobs.names``; power in W, sizes in GB, bandwidth in Gbit/s, durations in s, work and
+progress in GPU-hours (one job uses one GPU slot). Surplus is renewable generation minus the
+site's base load, before any job: it can be negative.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from greenhop.feasibility import DEFAULTS, ModelParameters
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+class JobState(IntEnum):
+    """Life cycle: QUEUED → RESTORING → RUNNING → CHECKPOINTING → TRANSFERRING → RESTORING →
+    RUNNING … → DONE; a paused job goes RUNNING → CHECKPOINTING → PAUSED → (TRANSFERRING →)
+    RESTORING → RUNNING. A job holds a GPU slot while RESTORING, RUNNING or CHECKPOINTING."""
+
+    PENDING = 0  # not arrived yet
+    QUEUED = 1
+    RUNNING = 2
+    CHECKPOINTING = 3
+    TRANSFERRING = 4
+    RESTORING = 5
+    PAUSED = 6
+    DONE = 7
+
+
+#: States in which a job's migration or pause can not be interrupted by a new action.
+BUSY_STATES = frozenset({JobState.CHECKPOINTING, JobState.TRANSFERRING, JobState.RESTORING})
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start a queued job at ``site``."""
+
+    job: int
+    site: int
+
+
+@dataclass(frozen=True)
+class Migrate:
+    """Checkpoint a running job, send the checkpoint to ``dest``, restore it there."""
+
+    job: int
+    dest: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Checkpoint a running job and free its slot; it waits, PAUSED, at its site."""
+
+    job: int
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Restore a paused job at ``site`` (after a transfer if the checkpoint lies elsewhere)."""
+
+    job: int
+    site: int
+
+
+Action = Start | Migrate | Pause | Resume
+
+
+@dataclass(frozen=True)
+class JobsView:
+    """All jobs of the world as read-only arrays, indexed by job."""
+
+    names: tuple[str, ...]
+    state: IntArray
+    site: IntArray  # where the job runs or its checkpoint lies; -1 for none
+    dest: IntArray  # destination of an ongoing move; -1 for none
+    power_w: FloatArray
+    size_gb: FloatArray
+    work_gpu_h: FloatArray
+    progress_gpu_h: FloatArray
+    arrival_s: FloatArray  # seconds since the start of the run
+    deadline_s: FloatArray  # seconds since the start of the run; inf for none
+    preferred_site: IntArray  # -1 for none
+    last_move_s: FloatArray  # when the job last started, moved or resumed; -inf for never
+
+    def in_state(self, *states: JobState) -> IntArray:
+        """Indices of the jobs in any of ``states``."""
+        mask = np.isin(self.state, [int(s) for s in states])
+        return np.flatnonzero(mask)
+
+
+class ForecastView(Protocol):
+    """What the forecaster had predicted by ``now``, for every site."""
+
+    def remaining_window_s(self, threshold_w: float) -> FloatArray:
+        """Predicted seconds until each site's surplus falls below ``threshold_w`` (0: none now)."""
+        ...
+
+    def surplus_w(self, horizon_steps: int) -> FloatArray:
+        """Predicted surplus for the next ``horizon_steps`` steps, shape (horizon, sites)."""
+        ...
+
+
+@dataclass(frozen=True)
+class View:
+    """The world at ``now`` as a real orchestrator could know it."""
+
+    step: int
+    now_s: float  # seconds since the start of the run
+    step_s: float
+    site_names: tuple[str, ...]
+    surplus_w: FloatArray  # renewable generation minus base load, now
+    it_load_w: FloatArray  # power of the jobs and idle slots at each site, last step
+    slots: IntArray
+    free_slots: IntArray  # not held and not reserved by an incoming move
+    idle_slot_power_w: FloatArray
+    bandwidth_gbps: FloatArray  # (sites, sites) estimate
+    battery_soc_kwh: FloatArray
+    battery_capacity_kwh: FloatArray
+    jobs: JobsView
+    forecast: ForecastView
+    params: ModelParameters = DEFAULTS
+
+    def available_w(self) -> FloatArray:
+        """Renewable power left for one more job at each site, W.
+
+        Surplus minus what the site draws now, plus the idle power of the slot the job would
+        take (that slot stops idling). A job is fully renewable-powered where this is at least
+        its power.
+        """
+        return self.surplus_w - self.it_load_w + self.idle_slot_power_w
+
+
+class Policy(abc.ABC):
+    """Decides, at each step, which jobs start, move, pause or resume."""
+
+    #: The name used on the command line and in result tables.
+    name: str = "policy"
+
+    @abc.abstractmethod
+    def decide(self, now: float, view: View) -> list[Action]:
+        """Actions to take at ``now`` (seconds since the start of the run)."""
+
+    def config(self) -> dict[str, Any]:
+        """Static settings, for the run's records."""
+        return {"name": self.name}
+
+
+def admit_queued(view: View, *, exclude: frozenset[int] = frozenset()) -> list[Action]:
+    """Start every queued job that fits, the rule shared by all online policies.
+
+    A job with a preferred site goes there when it has a free slot; any other job goes to the
+    free site with the most renewable power left for it now (ties: the lower index). Jobs are
+    admitted in order of arrival; ``exclude`` holds jobs the policy defers.
+    """
+    queued = view.jobs.in_state(JobState.QUEUED)
+    if queued.size == 0:
+        return []
+    free = view.free_slots.copy()
+    avail = view.available_w().astype(np.float64)
+    actions: list[Action] = []
+    for j in queued[np.argsort(view.jobs.arrival_s[queued], kind="stable")]:
+        j = int(j)
+        if j in exclude:
+            continue
+        pref = int(view.jobs.preferred_site[j])
+        if pref >= 0:
+            if free[pref] <= 0:
+                continue
+            site = pref
+        else:
+            if not (free > 0).any():
+                break
+            site = int(np.argmax(np.where(free > 0, avail, -np.inf)))
+        actions.append(Start(j, site))
+        free[site] -= 1
+        avail[site] -= view.jobs.power_w[j]
+    return actions
+
+
+def free_slots_after(view: View, actions: list[Action]) -> IntArray:
+    """Free slots per site once ``actions`` (starts, resumes, moves) have taken theirs."""
+    free = view.free_slots.copy()
+    for act in actions:
+        if isinstance(act, Start | Resume):
+            free[act.site] -= 1
+        elif isinstance(act, Migrate):
+            free[act.dest] -= 1
+    return free

@@ -1,0 +1,83 @@
+"""``feasibility-aware``: the paper's orchestrator, which makes only feasible moves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from greenhop import feasibility
+from greenhop.policies.base import (
+    Action,
+    JobState,
+    Migrate,
+    Policy,
+    View,
+    admit_queued,
+    free_slots_after,
+)
+
+
+class FeasibilityAwarePolicy(Policy):
+    """Move a job only when the move is time- and energy-feasible for the forecast window.
+
+    Rule, each step, for every running job that is not fully on renewables where it runs:
+    a destination is a candidate when it has a free slot, renewable power for the whole job now,
+    and the move is time-feasible (``D < alpha W``) and energy-feasible (``D + T_be < W``) for
+    W = the remaining window the forecaster predicted at that site, with D computed for the
+    job's checkpoint over the link's bandwidth estimate. Among candidates the job goes to the
+    one with the **largest slack** ``alpha W - D`` (the move that leaves the most margin, which
+    favours long windows and fast links); ties go to the lower site index. Jobs at the sites
+    with the largest deficit choose first. No candidate: the job stays.
+    """
+
+    name = "feasibility-aware"
+
+    def decide(self, now: float, view: View) -> list[Action]:
+        actions = admit_queued(view)
+        running = view.jobs.in_state(JobState.RUNNING)
+        if running.size == 0:
+            return actions
+        free = free_slots_after(view, actions)
+        avail = view.available_w()
+        jobs = view.jobs
+        own = avail - view.idle_slot_power_w
+        if not (free > 0).any() or avail.max() < jobs.power_w[running].min():
+            return actions
+        p_model = view.params
+        movers = [int(j) for j in running if own[jobs.site[j]] < 0]
+        movers.sort(key=lambda j: own[jobs.site[j]])
+        windows: dict[float, np.ndarray] = {}
+        for j in movers:
+            s = int(jobs.site[j])
+            p = float(jobs.power_w[j])
+            ok = (free > 0) & (avail >= p)
+            ok[s] = False
+            if not ok.any():
+                continue
+            if p not in windows:
+                windows[p] = view.forecast.remaining_window_s(p)
+            w = windows[p]
+            dests = np.flatnonzero(ok & (w > 0))
+            if dests.size == 0:
+                continue
+            fz = feasibility.assess(
+                jobs.size_gb[j],
+                view.bandwidth_gbps[s, dests],
+                w[dests],
+                p_model.replace(job_power_w=p),
+            )
+            feasible = np.asarray(fz.time_feasible) & np.asarray(fz.energy_feasible)
+            if not feasible.any():
+                continue
+            slack = np.where(feasible, fz.slack_s, -np.inf)
+            d = int(dests[int(np.argmax(slack))])
+            actions.append(Migrate(j, d))
+            free[d] -= 1
+            avail[d] -= p
+            own[s] += p
+            avail[s] += p
+        return actions
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "rule": "largest slack among time- and energy-feasible"}

@@ -1,0 +1,162 @@
+"""What a simulation runs on: sites, links, jobs and forecasts as plain arrays.
+
+:class:`SimInputs` is the simulator's own, scenario-independent description of the world, so the
+engine can be driven by a TOML scenario (:meth:`SimInputs.from_scenario`), by a hand-built test
+case, or by a benchmark generator alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from greenhop.energy.forecast import Forecaster, make_forecaster
+from greenhop.errors import InputError
+from greenhop.feasibility import DEFAULTS, ModelParameters
+from greenhop.sim.balance import BatterySpec
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class JobSpecs:
+    """The jobs of a run, one array entry per job."""
+
+    names: tuple[str, ...]
+    arrival_s: FloatArray  # seconds since the start of the run
+    work_gpu_h: FloatArray
+    power_w: FloatArray
+    size_gb: FloatArray
+    deadline_s: FloatArray  # inf for none
+    preferred_site: NDArray[np.int64]  # -1 for none
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        for name in (
+            "arrival_s",
+            "work_gpu_h",
+            "power_w",
+            "size_gb",
+            "deadline_s",
+            "preferred_site",
+        ):
+            if len(getattr(self, name)) != n:
+                raise InputError(f"jobs: {name} has {len(getattr(self, name))} entries, not {n}")
+        for name in ("work_gpu_h", "power_w", "size_gb"):
+            bad = ~(np.asarray(getattr(self, name)) > 0)
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                raise InputError(
+                    f"job {self.names[j]!r}: {name} must be > 0, got {getattr(self, name)[j]}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class ForecastAdapter:
+    """The scenario's forecaster seen in the simulator's terms: surplus over the base load.
+
+    ``remaining_window_s(threshold)`` gives, for every step and site, the window the forecaster
+    predicted at that step for a job of ``threshold`` W (the site's base load is added to the
+    threshold, since the forecaster forecasts generation). ``surplus_w(step, h)`` gives the
+    forecast, made at ``step``, of the next ``h`` steps' surplus.
+    """
+
+    def __init__(self, forecaster: Forecaster, base_load_w: FloatArray) -> None:
+        self.forecaster = forecaster
+        self.base_load_w = np.asarray(base_load_w, dtype=np.float64)
+        self._windows: dict[float, FloatArray] = {}
+
+    def remaining_window_s(self, threshold_w: float) -> FloatArray:
+        key = float(threshold_w)
+        if key not in self._windows:
+            self._windows[key] = self.forecaster.predicted_remaining_window_s(
+                key + self.base_load_w
+            )
+        return self._windows[key]
+
+    def surplus_w(self, step: int, horizon_steps: int) -> FloatArray:
+        fc = self.forecaster
+        t = fc.index[step]
+        h = horizon_steps * fc.step_s
+        cols = [fc.surplus_w(t, site, h).to_numpy() for site in fc.sites]
+        return np.stack(cols, axis=1) - self.base_load_w[None, :]
+
+
+@dataclass
+class SimInputs:
+    """Everything the engine needs, as arrays on one time grid."""
+
+    start: pd.Timestamp
+    step_s: float
+    site_names: tuple[str, ...]
+    generation_w: FloatArray  # (steps, sites) renewable generation
+    slots: NDArray[np.int64]
+    idle_slot_power_w: FloatArray
+    bandwidth_gbps: FloatArray  # (sites, sites)
+    jobs: JobSpecs
+    base_load_w: FloatArray | None = None  # (sites,)
+    batteries: list[BatterySpec | None] | None = None
+    forecast: Any = None  # a ForecastAdapter (or alike); default: perfect
+    params: ModelParameters = DEFAULTS
+    name: str = "run"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_sites = len(self.site_names)
+        self.generation_w = np.asarray(self.generation_w, dtype=np.float64)
+        if self.generation_w.ndim != 2 or self.generation_w.shape[1] != n_sites:
+            raise InputError(
+                f"generation_w must have shape (steps, {n_sites}), got {self.generation_w.shape}"
+            )
+        if not np.isfinite(self.generation_w).all() or (self.generation_w < 0).any():
+            raise InputError("generation_w must be finite and >= 0")
+        self.slots = np.asarray(self.slots, dtype=np.int64)
+        self.idle_slot_power_w = np.asarray(self.idle_slot_power_w, dtype=np.float64)
+        self.bandwidth_gbps = np.asarray(self.bandwidth_gbps, dtype=np.float64)
+        if self.bandwidth_gbps.shape != (n_sites, n_sites):
+            raise InputError(f"bandwidth_gbps must have shape ({n_sites}, {n_sites})")
+        off_diag = ~np.eye(n_sites, dtype=bool)
+        if not (self.bandwidth_gbps[off_diag] > 0).all():
+            raise InputError("every link between two sites needs a bandwidth > 0 Gbit/s")
+        if self.base_load_w is None:
+            self.base_load_w = np.zeros(n_sites)
+        if self.forecast is None:
+            self.forecast = self.make_forecast("perfect")
+        pref = self.jobs.preferred_site
+        if len(pref) and (pref.max() >= n_sites):
+            raise InputError("a job's preferred site index is out of range")
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.generation_w.shape[0])
+
+    @property
+    def surplus_w(self) -> FloatArray:
+        """Generation minus base load, (steps, sites), W; may be negative."""
+        assert self.base_load_w is not None
+        return self.generation_w - self.base_load_w[None, :]
+
+    def time_index(self) -> pd.DatetimeIndex:
+        """The UTC time of each step's start."""
+        return pd.date_range(
+            self.start, periods=self.n_steps, freq=pd.Timedelta(seconds=self.step_s)
+        )
+
+    def make_forecast(self, name: str, **kwargs: Any) -> ForecastAdapter:
+        """A forecaster of this run's generation by name (perfect, persistence, noisy)."""
+        actual = pd.DataFrame(self.generation_w, index=self.time_index(), columns=self.site_names)
+        assert self.base_load_w is not None
+        return ForecastAdapter(make_forecaster(name, actual, **kwargs), self.base_load_w)
+
+    @classmethod
+    def from_scenario(cls, scenario: Any, *, forecast: str | None = None) -> SimInputs:
+        """Build the arrays of a :class:`greenhop.scenario.Scenario`."""
+        from greenhop.sim.scenario_adapter import inputs_from_scenario
+
+        return inputs_from_scenario(scenario, forecast=forecast)
