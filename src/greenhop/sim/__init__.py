@@ -1,0 +1,1 @@
+"""The simulator: per-site energy balance, jobs, migrations and policies over time."""
