@@ -145,7 +145,9 @@ class Site(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}; use an IANA name like 'Europe/Berlin'")
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name like 'Europe/Berlin'"
+            ) from None
         return value
 
     @model_validator(mode="after")
@@ -548,7 +550,7 @@ def _map_typical_year(hourly_w: pd.Series, grid: pd.DatetimeIndex) -> np.ndarray
     """
     step_h = float((grid[1] - grid[0]).total_seconds()) / 3600.0 if len(grid) > 1 else 1.0
     middle = grid + pd.Timedelta(hours=step_h / 2)
-    day = middle.dayofyear.to_numpy() - 1
+    day = middle.day_of_year.to_numpy() - 1
     leap = middle.is_leap_year & (middle.month > 2)
     day = np.where(leap, day - 1, day)
     hour = (
@@ -589,7 +591,8 @@ def _describe_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
             node = item
             i += 2
             continue
-        if isinstance(key, str) and i + 1 < len(loc):
+        points_at_table = i + 1 == len(loc) and _model_at(loc) is not None
+        if isinstance(key, str) and (i + 1 < len(loc) or points_at_table):
             table_path.append(key)
             parts.append(f"[{'.'.join(table_path)}]")
             node = node.get(key) if isinstance(node, dict) else None
@@ -629,7 +632,7 @@ def _describe_error(error: dict[str, Any], raw: dict[str, Any]) -> str:
             "less_than_equal": "≤",
         }.get(kind, "")
         value = next(iter(bound.values()), "") if bound else ""
-        message = f"must be {op} {value}"
+        message = f"must be {op} {value:g}" if isinstance(value, float) else f"must be {op} {value}"
     if isinstance(given, (int, float, str, bool)) and kind not in ("missing",):
         message += f" (got {given!r})"
     return f"{_describe_location(loc, raw)}: {message}"

@@ -350,8 +350,9 @@ def write_trace(
 def resample_trace(df: pd.DataFrame, step: str | pd.Timedelta) -> pd.DataFrame:
     """Put a wide trace on a new step, keeping the energy of every period.
 
-    Coarser: the mean over each new step. Finer: each old step's mean power is repeated over its
-    sub-steps. The new grid is left-labelled and starts at the first timestamp floored to ``step``.
+    Coarser: the mean over each new step; steps the trace covers only in part are dropped. Finer:
+    each old step's mean power is repeated over its sub-steps. The new grid is left-labelled, on
+    multiples of ``step``.
     """
     new = pd.Timedelta(step)
     if not MIN_STEP <= new <= MAX_STEP:
@@ -362,7 +363,9 @@ def resample_trace(df: pd.DataFrame, step: str | pd.Timedelta) -> pd.DataFrame:
     if new > old:
         if new % old:
             raise InputError(f"cannot resample a {old} trace to {new}: not a multiple")
-        out = df.resample(new, label="left", closed="left").mean()
+        bins = df.resample(new, label="left", closed="left")
+        complete = bins.count().min(axis=1) == new // old
+        out = bins.mean()[complete]  # a bin the trace covers only in part is dropped
     else:
         if old % new:
             raise InputError(f"cannot resample a {old} trace to {new}: {old} is not a multiple")

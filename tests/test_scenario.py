@@ -1,0 +1,170 @@
+"""Scenarios from TOML: the bundled ones, and errors that name the file, table and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greenhop.energy.forecast import PersistenceForecaster, SolcastForecaster
+from greenhop.errors import ScenarioError
+from greenhop.scenario import bundled_scenario, bundled_scenarios, load_scenario
+
+DEFAULT_TEXT = bundled_scenario("default").read_text("utf-8")
+
+
+def _write(tmp_path: Path, text: str, name: str = "broken.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _error(tmp_path: Path, old: str, new: str) -> str:
+    assert old in DEFAULT_TEXT, old
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_write(tmp_path, DEFAULT_TEXT.replace(old, new, 1)))
+    return str(err.value)
+
+
+def test_default_scenario_loads_with_a_mix_of_supplies() -> None:
+    scenario = load_scenario("default")
+    assert "default" in bundled_scenarios() and "germany" in bundled_scenarios()
+    assert len(scenario.sites) >= 6
+    pv_only = [s.name for s in scenario.sites if s.pv and not s.wind]
+    wind_only = [s.name for s in scenario.sites if s.wind and not s.pv]
+    hybrid = [s.name for s in scenario.sites if s.wind and s.pv]
+    assert pv_only and wind_only and hybrid
+    assert 8 <= len(scenario.jobs) <= 12
+    sizes = [j.checkpoint_gb for j in scenario.jobs]
+    assert all(s is not None and 1 <= s <= 100 for s in sizes)
+    assert all(300 <= j.power_w <= 700 for j in scenario.jobs)
+    assert isinstance(scenario.forecaster(), PersistenceForecaster)
+
+
+def test_checkpoint_from_model_and_setup() -> None:
+    from greenhop.checkpoints import checkpoint_size_gb
+
+    job = {j.name: j for j in load_scenario("default").jobs}["llama2-7b-full"]
+    assert job.checkpoint_gb == pytest.approx(checkpoint_size_gb("llama-2-7b", "mixed-adam"))
+
+
+def test_generation_grid_and_bandwidth() -> None:
+    scenario = load_scenario("default")
+    generation = scenario.generation_w()
+    assert list(generation.columns) == scenario.site_names
+    assert generation.index[0] == pd.Timestamp("2024-06-17", tz="UTC")
+    assert len(generation) == 7 * 24 * 4
+    assert (generation >= 0).all().all() and not generation.isna().any().any()
+    matrix = scenario.bandwidth_matrix_gbps()
+    names = scenario.site_names
+    assert np.array_equal(matrix, matrix.T)
+    assert matrix[names.index("sand-point"), names.index("miami")] == 0.1
+    assert matrix[names.index("piedmont"), names.index("nw-colorado")] == 1.0
+    assert np.isinf(np.diag(matrix)).all()
+
+
+def test_typical_year_maps_by_day_of_year_across_years(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT.replace("2024-06-17T00:00:00Z", "2023-06-17T00:00:00Z").replace(
+        "2024-06-24T00:00:00Z", "2023-06-24T00:00:00Z"
+    )
+    text = text.replace("2024-", "2023-")
+    same_day_other_year = load_scenario(_write(tmp_path, text, "y2023.toml")).generation_w()
+    leap = load_scenario("default").generation_w()  # 2024 is a leap year: day of year shifts
+    np.testing.assert_allclose(same_day_other_year.to_numpy(), leap.to_numpy())
+
+
+def test_field_error_names_file_table_site_and_field(tmp_path: Path) -> None:
+    message = _error(tmp_path, 'name = "miami"\ngpu_slots = 8', 'name = "miami"\ngpu_slots = 0')
+    assert message == "broken.toml: [[sites]] #2 'miami': field 'gpu_slots': must be > 0 (got 0)"
+
+
+def test_nested_table_error(tmp_path: Path) -> None:
+    message = _error(tmp_path, "peak_kw = 40.0", "peak_kw = -40.0")
+    assert message == (
+        "broken.toml: [[sites]] #5 'piedmont': [sites.pv]: field 'peak_kw': must be > 0 (got -40.0)"
+    )
+
+
+def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
+    message = _error(tmp_path, "gpu_slots = 6\nidle", "gpu_slot = 6\nidle")
+    assert (
+        "broken.toml: [[sites]] #3 'sand-point': field 'gpu_slot': unknown field; "
+        "did you mean 'gpu_slots'?"
+        in message
+    )
+    assert "field 'gpu_slots': required field is missing" in message
+
+
+def test_job_and_link_errors(tmp_path: Path) -> None:
+    message = _error(
+        tmp_path, 'model = "gpt2-xl"\nsetup = "mixed-adam"', 'model = "gpt-5"\nsetup = "mixed-adam"'
+    )
+    assert message.startswith("broken.toml: [[jobs]] #3 'gpt2-xl-pretrain': unknown model 'gpt-5'")
+    message = _error(
+        tmp_path,
+        "checkpoint_gb = 1.2\n",
+        'checkpoint_gb = 1.2\nmodel = "bert-base"\nsetup = "lora"\n',
+    )
+    assert (
+        "[[jobs]] #1 'resnet50-imagenet-shard': give either checkpoint_gb or model and setup"
+        in message
+    )
+    message = _error(
+        tmp_path,
+        '{ a = "miami", b = "piedmont", gbps = 0.5 }',
+        '{ a = "miami", b = "paris", gbps = 0.5 }',
+    )
+    assert "unknown site 'paris'" in message and message.startswith("broken.toml: ")
+    message = _error(
+        tmp_path,
+        '{ a = "miami", b = "piedmont", gbps = 0.5 }',
+        '{ a = "miami", b = "piedmont", gbps = 0 }',
+    )
+    assert message == "broken.toml: [links]: [[links.pairs]] #8: field 'gbps': must be > 0 (got 0)"
+
+
+def test_top_level_and_energy_source_errors(tmp_path: Path) -> None:
+    assert _error(tmp_path, 'step = "15min"', 'step = "15 parsecs"') == (
+        "broken.toml: field 'step': cannot read step '15 parsecs'; write e.g. '5min' or '1h' "
+        "(got '15 parsecs')"
+    )
+    message = _error(tmp_path, 'forecaster = "persistence"', 'forecaster = "crystal-ball"')
+    assert message.startswith("broken.toml: field 'forecaster': unknown forecaster 'crystal-ball'")
+    message = _error(tmp_path, 'kind = "weather"', 'kind = "trace"')
+    assert message.startswith("broken.toml: [energy_source]: kind = 'trace' needs exactly one of")
+    message = _error(tmp_path, "end = 2024-06-24T00:00:00Z", "end = 2024-06-10T00:00:00Z")
+    assert "is not after start" in message
+    message = _error(
+        tmp_path,
+        'turbine_type = "E-53/800", hub_height_m = 60.0',
+        'turbine_type = "E53/800", hub_height_m = 60.0',
+    )
+    assert (
+        "[[sites]] #2 'miami': [sites.wind]: field 'turbine_type': "
+        "unknown turbine type 'E53/800'; did you mean E-53/800"
+        in message
+    )
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"broken\.toml: not valid TOML: .*line 1"):
+        load_scenario(_write(tmp_path, "name = \n"))
+    with pytest.raises(ScenarioError, match="no such scenario file, and not a bundled scenario"):
+        load_scenario(tmp_path / "nowhere.toml")
+
+
+def test_germany_scenario_on_the_real_traces(shared_data_dir: Path) -> None:
+    scenario = load_scenario("germany")
+    generation = scenario.generation_w()
+    assert generation.shape == (8928, 10)
+    berlin = scenario.site("berlin")
+    data = scenario.solcast_data()
+    np.testing.assert_allclose(
+        generation["berlin"].to_numpy(),
+        data.actual["Berlin"].to_numpy() * berlin.trace_peak_kw * 1000,
+    )
+    forecaster = scenario.forecaster()
+    assert isinstance(forecaster, SolcastForecaster)
+    assert forecaster.sites == scenario.site_names
