@@ -1,0 +1,659 @@
+"""``oracle``: the offline optimum with perfect knowledge, a lower bound for every online policy.
+
+:func:`solve_oracle` writes one mixed-integer program (solved by HiGHS through ``highspy``) over
+the whole run: where and when every job runs, knowing all generation, all arrivals and all jobs
+in advance. Its optimum is a **lower bound on the non-renewable energy** (kWh) that any policy,
+online or not, spends on an instance when it completes every job (by its deadline, if it has
+one)::
+
+    non-renewable energy = grid energy of the IT load + e_net * S_j for every completed move
+
+the quantity :func:`non_renewable_kwh` measures on a :class:`~greenhop.sim.engine.SimResult`.
+
+The program is a *relaxation* of what the simulator models, so every schedule the simulator can
+produce maps to a feasible point of the program that costs no more (docs/oracle.md has the
+argument in full):
+
+- time is cut into blocks of ``block_steps`` simulator steps; ``x[j,s,t]`` in [0, 1] is the
+  fraction of block ``t`` job ``j`` runs at site ``s``; a job runs at one site at a time
+  (``sum_s x <= 1``), a site runs at most ``slots`` jobs at a time (``sum_j x <= slots``);
+- binary ``u[j,s,t]``: the job *is located* at ``s`` (runs there, or its checkpoint lies there)
+  at some moment of block ``t``, ``x <= u``; a job may be located at several sites within one
+  block (it can move inside a block). Every site the job enters costs a move:
+  ``e[j,s,t] >= u[j,s,t] - u[j,s,t-1]`` and ``moves_j >= sum e - 1`` (the first placement is a
+  start, not a move); each move costs ``e_net * S_j`` kWh;
+- migrations take no time, no slot and no idle energy; restarts take no time;
+- the grid energy of a site in a block is bounded below by the least grid energy any
+  distribution of the block's job energy over its steps could have (see :func:`_site_blocks`):
+  exact when ``block_steps == 1``, and never above the truth for coarser blocks;
+- batteries are modelled with their capacity, state-of-charge limits, power limit and
+  round-trip efficiency, but operated optimally (the simulator's battery is greedy), with the
+  state of charge checked only at block ends.
+
+When HiGHS stops before proving optimality (``time_limit_s``), :attr:`OracleSolution.bound_kwh`
+is its proven dual bound, still a valid lower bound; ``objective_kwh`` is the value of the best
+plan found.
+
+:class:`OraclePolicy` replays the plan in the simulator: it starts, migrates, pauses and resumes
+jobs where and when the plan says, running each job in the steps of a block with the most
+surplus. The replay pays what the program left out (checkpoint, transfer and restore times), so
+its non-renewable energy is at or above the bound; a job that falls behind its plan keeps
+running rather than pausing.
+
+Units: power in W, energy in kWh, durations in s, work in GPU-hours (one job, one GPU slot).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from greenhop.errors import GreenhopError, InputError
+from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
+
+if TYPE_CHECKING:
+    from greenhop.sim.engine import SimResult
+    from greenhop.sim.inputs import SimInputs
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: Default cap on the number of binary variables (jobs x sites x blocks) of one program.
+MAX_BINARIES = 20_000
+#: Default cap on the length of one time block, s; coarser blocks make the bound too loose.
+MAX_BLOCK_S = 4 * 3600.0
+#: Run fractions below this are treated as zero when the plan is read back.
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class OracleSolution:
+    """The program's result: the bound and the plan.
+
+    Attributes:
+        bound_kwh: proven lower bound on the non-renewable energy of any policy that completes
+            every job, kWh (HiGHS's dual bound; equal to ``objective_kwh`` up to the MIP gap).
+        objective_kwh: non-renewable energy of the plan as the program counts it, kWh (nan if
+            no plan was found in time).
+        status: HiGHS's model status, e.g. ``"Optimal"`` or ``"Time limit reached"``.
+        mip_gap: relative gap between ``objective_kwh`` and ``bound_kwh`` HiGHS reported.
+        block_steps: simulator steps per block.
+        step_s: simulator step length, s.
+        n_steps: simulator steps in the run.
+        run_fraction: (jobs, sites, blocks) fraction of each block each job runs at each site.
+        grid_kwh: (sites, blocks) grid energy of the plan per site and block, kWh.
+        moves: (jobs,) number of moves of each job in the plan.
+        network_kwh: network energy of the plan's moves, kWh.
+        n_binaries, n_columns, n_rows: size of the program.
+        solve_s: wall-clock time of building and solving the program, s (for reports only).
+    """
+
+    bound_kwh: float
+    objective_kwh: float
+    status: str
+    mip_gap: float
+    block_steps: int
+    step_s: float
+    n_steps: int
+    run_fraction: FloatArray
+    grid_kwh: FloatArray
+    moves: FloatArray
+    network_kwh: float
+    n_binaries: int
+    n_columns: int
+    n_rows: int
+    solve_s: float
+    job_names: tuple[str, ...] = field(default=())
+
+    @property
+    def has_plan(self) -> bool:
+        """Whether HiGHS found a plan (a feasible schedule) within its time limit."""
+        return bool(np.isfinite(self.objective_kwh))
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.run_fraction.shape[2])
+
+    def block_range(self, t: int) -> tuple[int, int]:
+        """First and one-past-last simulator step of block ``t``."""
+        return t * self.block_steps, min((t + 1) * self.block_steps, self.n_steps)
+
+    def summary(self) -> dict[str, Any]:
+        """Scalars for the run's records."""
+        return {
+            "bound_kwh": self.bound_kwh,
+            "objective_kwh": self.objective_kwh,
+            "status": self.status,
+            "mip_gap": self.mip_gap,
+            "block_steps": self.block_steps,
+            "moves": float(self.moves.sum()),
+            "network_kwh": self.network_kwh,
+            "n_binaries": self.n_binaries,
+            "n_rows": self.n_rows,
+            "solve_s": self.solve_s,
+        }
+
+
+def non_renewable_kwh(result: SimResult) -> float:
+    """Non-renewable energy of a simulated run, kWh, as the oracle's bound counts it.
+
+    The grid energy of the IT load (``result.grid_w``, after renewables and batteries) plus the
+    network energy ``e_net * S`` of every move whose transfer completed (migrations and resumes
+    at another site). The idle energy during moves is already part of ``grid_w``.
+    """
+    inp = result.inputs
+    grid = float(result.grid_w.sum()) * float(inp.step_s) / 3.6e6
+    moved_gb = sum(m.size_gb for m in result.migrations if math.isfinite(m.transfer_done_s))
+    return grid + inp.params.network_kwh_per_gb * moved_gb
+
+
+def choose_block_steps(
+    n_jobs: int,
+    n_sites: int,
+    n_steps: int,
+    step_s: float,
+    *,
+    max_binaries: int = MAX_BINARIES,
+    max_block_s: float = MAX_BLOCK_S,
+) -> int:
+    """The fewest steps per block that keep jobs x sites x blocks within ``max_binaries``.
+
+    Raises :class:`InputError`, naming the sizes, when that would need blocks longer than
+    ``max_block_s`` seconds.
+    """
+    per_block = max(1, n_jobs * n_sites)
+    max_blocks = max_binaries // per_block
+    b = math.ceil(n_steps / max_blocks) if max_blocks > 0 else n_steps + 1
+    b = max(1, b)
+    while max_blocks > 0 and b <= n_steps and math.ceil(n_steps / b) > max_blocks:
+        b += 1
+    if max_blocks == 0 or b * step_s > max_block_s:
+        raise InputError(
+            f"instance too large for the oracle: {n_jobs} jobs x {n_sites} sites x {n_steps} "
+            f"steps of {step_s:g} s would need blocks of more than {max_block_s / 3600:g} h to "
+            f"stay within {max_binaries} binary variables; use fewer jobs, sites or steps "
+            "(the oracle is meant for small instances)"
+        )
+    return b
+
+
+@dataclass(frozen=True)
+class _SiteBlocks:
+    """Per site and block: the terms of the grid-energy lower bound, kWh."""
+
+    deficit_kwh: FloatArray  # (sites, blocks) D: grid energy if every step drew the lowest load
+    headroom_kwh: FloatArray  # (sites, blocks) H: job energy that could run on renewables
+    floor_kwh: FloatArray  # (sites, blocks) lowest IT-load energy of the block
+    gen_kwh: FloatArray  # (sites, blocks) renewable energy (surplus >= 0)
+    neg_w: FloatArray  # (sites,) lowest (<= 0) extra load of the jobs over idle slots, W
+
+
+def _site_blocks(
+    inputs: SimInputs, block_steps: int, n_blocks: int, jobs_extra_w: FloatArray
+) -> _SiteBlocks:
+    """Terms of the grid bound ``Q >= D``, ``Q >= D + E' - H`` for every site and block.
+
+    At each step the IT load of a site lies in ``[F, F + C]``: ``F`` is all slots idle (less
+    what jobs drawing under the idle power save), ``C`` the most the jobs can add. With
+    renewable power ``g_k`` (surplus, clipped at 0) and ``E'`` the block's load energy above
+    ``F``, the grid energy ``sum_k max(F + e_k - g_k, 0) dt`` over every split ``e_k`` in
+    ``[0, C]`` with ``sum_k e_k dt = E'`` is at least ``D + max(E' - H, 0)``, with
+    ``D = sum_k max(F - g_k, 0) dt`` and ``H = sum_k min(max(g_k - F, 0), C) dt``.
+    """
+    surplus = np.maximum(inputs.surplus_w, 0.0)  # (steps, sites)
+    n_steps, n_sites = surplus.shape
+    slots = inputs.slots
+    idle = inputs.idle_slot_power_w
+    floor_w = np.zeros(n_sites)
+    span_w = np.zeros(n_sites)
+    neg_w = np.zeros(n_sites)
+    for s in range(n_sites):
+        extra = np.sort(jobs_extra_w[:, s])
+        m = int(min(slots[s], len(extra)))
+        neg = float(np.minimum(extra[:m], 0.0).sum()) if m else 0.0
+        pos = float(np.maximum(extra[::-1][:m], 0.0).sum()) if m else 0.0
+        neg_w[s] = neg
+        floor_w[s] = idle[s] * slots[s] + neg
+        span_w[s] = pos - neg
+    pad = n_blocks * block_steps - n_steps
+    g = np.concatenate([surplus, np.full((pad, n_sites), np.nan)]) if pad else surplus
+    g = g.reshape(n_blocks, block_steps, n_sites)
+    valid = ~np.isnan(g)
+    g = np.nan_to_num(g)
+    kwh = float(inputs.step_s) / 3.6e6
+    deficit = (np.maximum(floor_w - g, 0.0) * valid).sum(axis=1) * kwh
+    headroom = (np.minimum(np.maximum(g - floor_w, 0.0), span_w) * valid).sum(axis=1) * kwh
+    floor = valid.sum(axis=1) * floor_w * kwh
+    gen = g.sum(axis=1) * kwh
+    return _SiteBlocks(deficit.T, headroom.T, floor.T, gen.T, neg_w)
+
+
+class _Model:
+    """Columns and rows of a sparse program, collected as triplets."""
+
+    def __init__(self) -> None:
+        self.cost: list[float] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.integer: list[bool] = []
+        self.row_lower: list[float] = []
+        self.row_upper: list[float] = []
+        self.ri: list[int] = []
+        self.ci: list[int] = []
+        self.val: list[float] = []
+
+    def cols(
+        self,
+        n: int,
+        lower: float,
+        upper: float | FloatArray,
+        cost: float | FloatArray = 0.0,
+        integer: bool = False,
+    ) -> IntArray:
+        start = len(self.cost)
+        self.cost.extend(np.broadcast_to(np.asarray(cost, dtype=float), (n,)).tolist())
+        self.lower.extend([lower] * n)
+        self.upper.extend(np.broadcast_to(np.asarray(upper, dtype=float), (n,)).tolist())
+        self.integer.extend([integer] * n)
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def row(
+        self, cols: list[int] | IntArray, vals: list[float] | FloatArray, lo: float, hi: float
+    ) -> None:
+        r = len(self.row_lower)
+        self.row_lower.append(lo)
+        self.row_upper.append(hi)
+        cols_l = [int(c) for c in cols]
+        self.ri.extend([r] * len(cols_l))
+        self.ci.extend(cols_l)
+        self.val.extend(float(v) for v in np.broadcast_to(np.asarray(vals, float), (len(cols_l),)))
+
+    def solve(self, time_limit_s: float, mip_rel_gap: float) -> tuple[Any, FloatArray | None]:
+        import highspy
+
+        inf = highspy.kHighsInf
+        n_col, n_row = len(self.cost), len(self.row_lower)
+        lp = highspy.HighsLp()
+        lp.num_col_ = n_col
+        lp.num_row_ = n_row
+        lp.col_cost_ = np.asarray(self.cost)
+        lp.col_lower_ = np.asarray(self.lower)
+        lp.col_upper_ = np.where(np.isinf(self.upper), inf, np.asarray(self.upper))
+        lp.row_lower_ = np.where(np.isinf(self.row_lower), -inf, np.asarray(self.row_lower))
+        lp.row_upper_ = np.where(np.isinf(self.row_upper), inf, np.asarray(self.row_upper))
+        ci = np.asarray(self.ci, dtype=np.int64)
+        order = np.lexsort((np.asarray(self.ri, dtype=np.int64), ci))
+        start = np.searchsorted(ci[order], np.arange(n_col + 1)).astype(np.int32)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = start
+        lp.a_matrix_.index_ = np.asarray(self.ri, dtype=np.int32)[order]
+        lp.a_matrix_.value_ = np.asarray(self.val)[order]
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+            for b in self.integer
+        ]
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", bool(__import__("os").environ.get("ORACLE_LOG")))
+        h.setOptionValue("time_limit", float(time_limit_s))
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+        h.setOptionValue("threads", 1)
+        integer = np.flatnonzero(np.asarray(self.integer)).astype(np.int32)
+        h.passModel(lp)
+        if integer.size:
+            # a first plan: the LP relaxation with every used placement rounded up to 1 is
+            # feasible (x <= u still holds); HiGHS completes the moves and starts from it
+            kinds = highspy.HighsVarType
+            h.changeColsIntegrality(
+                int(integer.size), integer, np.full(integer.size, kinds.kContinuous)
+            )
+            h.run()
+            relaxed = h.getSolution()
+            vals = np.asarray(relaxed.col_value)[integer] if relaxed.value_valid else None
+            h.changeColsIntegrality(
+                int(integer.size), integer, np.full(integer.size, kinds.kInteger)
+            )
+            if vals is not None:
+                h.setSolution(int(integer.size), integer, (vals > 1e-7).astype(np.float64))
+        h.run()
+        sol = h.getSolution()
+        values = np.asarray(sol.col_value) if sol.value_valid else None
+        return h, values
+
+
+def solve_oracle(
+    inputs: SimInputs,
+    *,
+    block_steps: int | None = None,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-4,
+    max_binaries: int = MAX_BINARIES,
+    max_block_s: float = MAX_BLOCK_S,
+) -> OracleSolution:
+    """Solve the oracle's program for ``inputs``: the bound and a plan (module docstring).
+
+    Args:
+        inputs: the instance; every job must be able to finish within the run (and by its
+            deadline, if it has one).
+        block_steps: simulator steps per time block; default: the fewest that keep
+            jobs x sites x blocks within ``max_binaries``.
+        time_limit_s: HiGHS's time limit, s; the bound stays valid when it is reached.
+        mip_rel_gap: relative MIP gap at which HiGHS stops.
+        max_binaries: the largest program accepted, in binary variables.
+        max_block_s: the longest block accepted by the default choice of ``block_steps``, s.
+
+    Raises:
+        InputError: a job cannot finish in its window (the message names it), the program is
+            too large (the message names the sizes), or no schedule completes every job.
+    """
+    t_wall = time.perf_counter()
+    jobs = inputs.jobs
+    n_jobs, n_sites, n_steps = len(jobs), len(inputs.site_names), inputs.n_steps
+    step_s = float(inputs.step_s)
+    if n_jobs == 0:
+        raise InputError("the oracle needs at least one job")
+    if block_steps is None:
+        block_steps = choose_block_steps(
+            n_jobs, n_sites, n_steps, step_s, max_binaries=max_binaries, max_block_s=max_block_s
+        )
+    if block_steps < 1:
+        raise InputError(f"block_steps must be >= 1, got {block_steps}")
+    n_blocks = -(-n_steps // block_steps)
+    if n_jobs * n_sites * n_blocks > max_binaries:
+        raise InputError(
+            f"instance too large for the oracle: {n_jobs} jobs x {n_sites} sites x {n_blocks} "
+            f"blocks of {block_steps} steps = {n_jobs * n_sites * n_blocks} binary variables, "
+            f"more than {max_binaries}; use a larger block_steps or a smaller instance"
+        )
+
+    # time each job may run in each block: from its arrival step to its deadline or the end
+    block_start_s = np.arange(n_blocks) * block_steps * step_s
+    block_end_s = np.minimum(block_start_s + block_steps * step_s, n_steps * step_s)
+    block_len_s = block_end_s - block_start_s
+    arrival_step = np.ceil(np.asarray(jobs.arrival_s) / step_s - 1e-9)
+    open_s = np.maximum(arrival_step * step_s, 0.0)
+    close_s = np.minimum(np.asarray(jobs.deadline_s, dtype=float), n_steps * step_s)
+    overlap = np.clip(
+        np.minimum(close_s[:, None], block_end_s[None, :])
+        - np.maximum(open_s[:, None], block_start_s[None, :]),
+        0.0,
+        None,
+    )
+    cap = overlap / block_len_s[None, :]  # (jobs, blocks) fraction of the block
+    work = np.asarray(jobs.work_gpu_h, dtype=float)
+    for j in range(n_jobs):
+        avail_h = overlap[j].sum() / 3600.0
+        if avail_h + 1e-9 < work[j]:
+            until = (
+                f"its deadline ({close_s[j] / 3600:g} h)"
+                if np.isfinite(jobs.deadline_s[j]) and jobs.deadline_s[j] < n_steps * step_s
+                else f"the end of the run ({n_steps * step_s / 3600:g} h)"
+            )
+            raise InputError(
+                f"job {jobs.names[j]!r} cannot finish: it needs {work[j]:g} GPU-h but only "
+                f"{avail_h:g} h lie between its arrival ({open_s[j] / 3600:g} h) and {until}; "
+                "the oracle bounds only schedules that complete every job"
+            )
+
+    power = np.asarray(jobs.power_w, dtype=float)
+    idle = inputs.idle_slot_power_w
+    extra_w = power[:, None] - idle[None, :]  # (jobs, sites) load above an idle slot
+    sb = _site_blocks(inputs, block_steps, n_blocks, extra_w)
+
+    from greenhop.sim.balance import BatteryBank
+
+    bank = BatteryBank(inputs.batteries or [None] * n_sites, step_s)
+    e_net = float(inputs.params.network_kwh_per_gb)
+    size = np.asarray(jobs.size_gb, dtype=float)
+
+    mdl = _Model()
+    # per job: the blocks it may run in, and x, u, e for (site, block) there
+    x_of: dict[tuple[int, int, int], int] = {}
+    windows: list[IntArray] = []
+    move_cols = mdl.cols(n_jobs, 0.0, math.inf, cost=e_net * size)
+    n_bin = 0
+    for j in range(n_jobs):
+        ts = np.flatnonzero(cap[j] > 0)
+        windows.append(ts)
+        n = len(ts) * n_sites
+        xs = mdl.cols(n, 0.0, np.repeat(cap[j, ts], n_sites)).reshape(len(ts), n_sites)
+        us = mdl.cols(n, 0.0, 1.0, integer=True).reshape(len(ts), n_sites)
+        es = mdl.cols(n, 0.0, 1.0).reshape(len(ts), n_sites)
+        n_bin += n
+        entries = []
+        for i, tb in enumerate(ts.tolist()):
+            for s in range(n_sites):
+                x_of[(j, s, tb)] = int(xs[i, s])
+                mdl.row([xs[i, s], us[i, s]], [1.0, -1.0], -math.inf, 0.0)
+                if i > 0:
+                    mdl.row([es[i, s], us[i, s], us[i - 1, s]], [1.0, -1.0, 1.0], 0.0, math.inf)
+                else:
+                    mdl.row([es[i, s], us[i, s]], [1.0, -1.0], 0.0, math.inf)
+                entries.append(int(es[i, s]))
+            mdl.row(xs[i], np.ones(n_sites), -math.inf, float(cap[j, tb]))
+        mdl.row([int(move_cols[j]), *entries], [1.0] + [-1.0] * len(entries), -1.0, math.inf)
+        hours = np.repeat(block_len_s[ts] / 3600.0, n_sites)
+        mdl.row(xs.ravel(), hours, float(work[j]), math.inf)
+
+    grid_cols = mdl.cols(n_sites * n_blocks, 0.0, math.inf, cost=1.0).reshape(n_sites, n_blocks)
+    for s in range(n_sites):
+        has_batt = bank.capacity_kwh[s] > 0
+        if has_batt:
+            q_cols = mdl.cols(n_blocks, 0.0, math.inf)
+            pmax_kwh = bank.max_power_w[s] * block_len_s / 3.6e6
+            ch = mdl.cols(n_blocks, 0.0, pmax_kwh)
+            dis = mdl.cols(n_blocks, 0.0, pmax_kwh)
+            soc = mdl.cols(n_blocks, float(bank.min_soc_kwh[s]), float(bank.max_soc_kwh[s]))
+            soc0 = float(np.clip(bank.initial_soc_kwh[s], bank.min_soc_kwh[s], bank.max_soc_kwh[s]))
+            eta = float(bank.charge_efficiency[s])
+        for t in range(n_blocks):
+            in_block = [j for j in range(n_jobs) if (j, s, t) in x_of]
+            xc = [x_of[(j, s, t)] for j in in_block]
+            # extra job energy above an all-idle site, kWh, per unit of x
+            ecoef = [extra_w[j, s] * block_len_s[t] / 3.6e6 for j in in_block]
+            neg_kwh = sb.neg_w[s] * block_len_s[t] / 3.6e6
+            d, hr = float(sb.deficit_kwh[s, t]), float(sb.headroom_kwh[s, t])
+            if xc:
+                mdl.row(xc, np.ones(len(xc)), -math.inf, float(inputs.slots[s]))
+            # Q: the block's energy shortfall before batteries; G = Q - discharge (>= 0)
+            q = int(q_cols[t]) if has_batt else int(grid_cols[s, t])
+            mdl.row([q], [1.0], d, math.inf)
+            mdl.row([q, *xc], [1.0] + [-c for c in ecoef], d - hr - neg_kwh, math.inf)
+            if has_batt:
+                g = int(grid_cols[s, t])
+                mdl.row([g, q, int(dis[t])], [1.0, -1.0, 1.0], 0.0, math.inf)
+                mdl.row([q, int(dis[t])], [1.0, -1.0], 0.0, math.inf)
+                # charge <= surplus energy = Q - load + generation
+                mdl.row(
+                    [q, int(ch[t]), *xc],
+                    [1.0, -1.0] + [-c for c in ecoef],
+                    float(sb.floor_kwh[s, t] - sb.gen_kwh[s, t]) - neg_kwh,
+                    math.inf,
+                )
+                # soc[t] <= soc[t-1] + eta * charge - discharge
+                if t == 0:
+                    mdl.row(
+                        [int(soc[t]), int(ch[t]), int(dis[t])], [1.0, -eta, 1.0], -math.inf, soc0
+                    )
+                else:
+                    mdl.row(
+                        [int(soc[t]), int(soc[t - 1]), int(ch[t]), int(dis[t])],
+                        [1.0, -1.0, -eta, 1.0],
+                        -math.inf,
+                        0.0,
+                    )
+
+    h, values = mdl.solve(time_limit_s, mip_rel_gap)
+    import highspy
+
+    status = h.modelStatusToString(h.getModelStatus())
+    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        raise InputError(
+            "no schedule completes every job: each job fits its own window, but together they "
+            "need more GPU slots than the sites have; add slots or relax arrivals and deadlines"
+        )
+    info = h.getInfo()
+    has_plan = values is not None and info.primal_solution_status == 2
+    objective = float(info.objective_function_value) if has_plan else math.nan
+    bound = float(info.mip_dual_bound)
+    if has_plan:
+        bound = min(bound, objective)
+    if not math.isfinite(bound):
+        bound = 0.0  # nothing proven: 0 kWh is the trivial bound
+    run_fraction = np.zeros((n_jobs, n_sites, n_blocks))
+    grid_kwh = np.full((n_sites, n_blocks), np.nan)
+    moves = np.full(n_jobs, np.nan)
+    if has_plan and values is not None:
+        for (jj, ss, tt), c in x_of.items():
+            run_fraction[jj, ss, tt] = values[c]
+        run_fraction[run_fraction < _EPS] = 0.0
+        grid_kwh = values[grid_cols]
+        moves = np.round(values[move_cols], 6)
+    return OracleSolution(
+        bound_kwh=bound,
+        objective_kwh=objective,
+        status=status,
+        mip_gap=float(info.mip_gap),
+        block_steps=int(block_steps),
+        step_s=step_s,
+        n_steps=n_steps,
+        run_fraction=run_fraction,
+        grid_kwh=grid_kwh,
+        moves=moves,
+        network_kwh=float(np.nansum(moves * size) * e_net),
+        n_binaries=n_bin,
+        n_columns=len(mdl.cost),
+        n_rows=len(mdl.row_lower),
+        solve_s=time.perf_counter() - t_wall,
+        job_names=tuple(jobs.names),
+    )
+
+
+def step_plan(solution: OracleSolution, inputs: SimInputs) -> IntArray:
+    """Where each job runs at each simulator step, (steps, jobs), site index or -1.
+
+    Within a block, a job's run time at a site becomes whole steps (rounded up), placed in the
+    steps of the block with the most renewable surplus at that site, at most ``slots`` jobs per
+    step, the jobs with the most steps left first; a job that runs at two sites in one block
+    runs first where it was before.
+    """
+    n_jobs, n_sites, n_blocks = solution.run_fraction.shape
+    plan = np.full((solution.n_steps, n_jobs), -1, dtype=np.int64)
+    surplus = inputs.surplus_w
+    last = np.full(n_jobs, -1, dtype=np.int64)
+    for t in range(n_blocks):
+        k0, k1 = solution.block_range(t)
+        nb = k1 - k0
+        frac = solution.run_fraction[:, :, t]
+        need = np.ceil(frac * nb - 1e-6).astype(np.int64)
+        need = np.minimum(need, nb)
+        # sites in order: each job's previous site first
+        for s in _site_order(last, need, n_sites):
+            js = np.flatnonzero(need[:, s] > 0)
+            if js.size == 0:
+                continue
+            left = {int(j): int(need[j, s]) for j in js}
+            for k in k0 + np.argsort(-surplus[k0:k1, s], kind="stable"):
+                free = int(inputs.slots[s]) - int((plan[k] == s).sum())
+                cand = [j for j in left if left[j] > 0 and plan[k, j] < 0]
+                cand.sort(key=lambda j: -left[j])
+                for j in cand[: max(free, 0)]:
+                    plan[k, j] = s
+                    left[j] -= 1
+        for j in range(n_jobs):
+            ran = plan[k0:k1, j]
+            if (ran >= 0).any():
+                last[j] = int(ran[ran >= 0][-1])
+    return plan
+
+
+def _site_order(last: IntArray, need: IntArray, n_sites: int) -> list[int]:
+    """Sites ordered so that sites where jobs already are come first."""
+    first = [int(s) for s in dict.fromkeys(last.tolist()) if s >= 0 and need[:, s].any()]
+    return first + [s for s in range(n_sites) if s not in first]
+
+
+class OraclePolicy(Policy):
+    """Replays an :class:`OracleSolution` in the simulator (module docstring).
+
+    Build it with :meth:`for_inputs` (solves the program) or from a solution and the inputs it
+    was solved for. ``config()`` carries the bound as ``bound_kwh``.
+    """
+
+    name = "oracle"
+
+    def __init__(self, solution: OracleSolution, inputs: SimInputs) -> None:
+        if not solution.has_plan:
+            raise GreenhopError(
+                f"the oracle found no plan ({solution.status}); raise time_limit_s or use a "
+                "larger block_steps (its bound, "
+                f"{solution.bound_kwh:.3f} kWh, is still valid)"
+            )
+        if solution.n_steps != inputs.n_steps or len(solution.job_names) != len(inputs.jobs):
+            raise InputError("the oracle's solution was solved for other inputs")
+        self.solution = solution
+        self.plan = step_plan(solution, inputs)  # (steps, jobs)
+        step_h = solution.step_s / 3600.0
+        work = np.asarray(inputs.jobs.work_gpu_h, dtype=float)
+        # planned work done before each step, GPU-h, (steps + 1, jobs)
+        done = np.cumsum((self.plan >= 0) * step_h, axis=0)
+        self.planned_before = np.minimum(
+            np.vstack([np.zeros((1, self.plan.shape[1])), done]), work[None, :]
+        )
+
+    @classmethod
+    def for_inputs(cls, inputs: SimInputs, **solve_kwargs: Any) -> OraclePolicy:
+        """Solve the oracle's program for ``inputs`` (see :func:`solve_oracle`) and replay it."""
+        return cls(solve_oracle(inputs, **solve_kwargs), inputs)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, **self.solution.summary()}
+
+    def decide(self, now: float, view: View) -> list[Action]:
+        k = min(view.step, self.plan.shape[0] - 1)
+        want = self.plan[k]
+        jobs = view.jobs
+        free = view.free_slots.copy()
+        actions: list[Action] = []
+        # pauses and moves away first, so the plan's slots free up in order
+        later: list[Start | Migrate | Resume] = []
+        for j in range(len(jobs.names)):
+            st = int(jobs.state[j])
+            w = int(want[j])
+            behind = jobs.progress_gpu_h[j] + 1e-9 < self.planned_before[k, j]
+            here = int(jobs.site[j])
+            if st == JobState.RUNNING:
+                if w < 0:
+                    if not behind:
+                        actions.append(Pause(j))
+                elif w != here:
+                    later.append(Migrate(j, w))
+            elif st == JobState.QUEUED:
+                if w >= 0:
+                    later.append(Start(j, w))
+                elif behind:
+                    later.append(Start(j, self._last_site(j, k)))
+            elif st == JobState.PAUSED:
+                if w >= 0:
+                    later.append(Resume(j, w))
+                elif behind:
+                    later.append(Resume(j, here))
+        for act in later:
+            target = act.dest if isinstance(act, Migrate) else act.site
+            if free[target] > 0:
+                free[target] -= 1
+                actions.append(act)
+        return actions
+
+    def _last_site(self, j: int, k: int) -> int:
+        """The site where the plan last ran job ``j`` before step ``k`` (its first, if none)."""
+        col = self.plan[: k + 1, j]
+        ran = col[col >= 0]
+        if ran.size:
+            return int(ran[-1])
+        after = self.plan[k:, j]
+        return int(after[after >= 0][0]) if (after >= 0).any() else 0
