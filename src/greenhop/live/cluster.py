@@ -453,31 +453,43 @@ class AttachedCluster:
 def attach(address: str, *, required_sites: list[str] | None = None) -> AttachedCluster:
     """Connect to the Ray cluster at ``address`` (``host:port`` of its GCS) as its driver.
 
-    Raises ClusterError if no node carries a ``site:<name>`` resource, or if a site in
-    ``required_sites`` is missing.
+    If this process is already connected, that connection is used. Raises ClusterError if no
+    node carries a ``site:<name>`` resource, or if a site in ``required_sites`` is missing.
     """
     if not address or address == "auto":
         raise InputError(
             f"attach() needs the explicit address of the head node (host:port), got {address!r}."
         )
     ray = import_ray()
-    if not ray.is_initialized():
+    connected_here = not ray.is_initialized()
+    if connected_here:
         try:
             ray.init(address=address, logging_level="WARNING", log_to_driver=False)
         except ConnectionError as exc:
             raise ClusterError(f"Cannot reach a Ray cluster at {address}: {exc}") from exc
-    sites = sites_from_nodes(ray.nodes())
+    try:
+        sites = check_sites(address, sites_from_nodes(ray.nodes()), required_sites or [])
+    except BaseException:
+        if connected_here:
+            ray.shutdown()
+        raise
+    return AttachedCluster(address, sites)
+
+
+def check_sites(
+    address: str, sites: dict[str, SiteNode], required_sites: list[str]
+) -> dict[str, SiteNode]:
+    """Return ``sites`` if there is at least one and every required site is among them; raise
+    ClusterError saying how to start the missing nodes otherwise."""
     if not sites:
-        ray.shutdown()
         raise ClusterError(
             f"The Ray cluster at {address} has no node with a site resource; start each "
             "site's node with ray start --resources='{\"site:<name>\": <gpu slots>}'."
         )
-    missing = sorted(set(required_sites or []) - set(sites))
+    missing = sorted(set(required_sites) - set(sites))
     if missing:
-        ray.shutdown()
         raise ClusterError(
             f"The Ray cluster at {address} has sites {sorted(sites)} but not {missing}; "
             "start a node for each with ray start --resources='{\"site:<name>\": <slots>}'."
         )
-    return AttachedCluster(address, sites)
+    return sites

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import importlib.util
 import io
 import random
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,26 @@ def zen_of_python() -> str:
     with contextlib.redirect_stdout(io.StringIO()):
         import this
     return codecs.decode(this.s, "rot13")
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: images (1797, 8, 8) with pixel values 0..16, and labels (1797,).
+
+    Read from the CSV that ships inside scikit-learn, without importing scikit-learn (which
+    takes seconds, paid again by every new actor); through ``sklearn.datasets`` if the file
+    moved.
+    """
+    require_extra("sklearn", "live")
+    spec = importlib.util.find_spec("sklearn")
+    if spec is not None and spec.origin is not None:
+        path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+        if path.exists():
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn import datasets
+
+    digits = datasets.load_digits()
+    return digits.images, digits.target
 
 
 class DigitsCNNTrainer:
@@ -54,14 +76,11 @@ class DigitsCNNTrainer:
         lr_gamma: float = 0.5,
     ) -> None:
         torch = import_torch()
-        require_extra("sklearn", "live")
-        from sklearn.datasets import load_digits
-
         make_deterministic(seed)
         nn = torch.nn
-        digits = load_digits()
-        self.images = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
-        self.labels = torch.tensor(digits.target, dtype=torch.int64)
+        images, labels = load_digits()
+        self.images = torch.tensor(images / 16.0, dtype=torch.float32).unsqueeze(1)
+        self.labels = torch.tensor(labels, dtype=torch.int64)
         self.batch_size = batch_size
         self.noise_std = noise_std
         self.model = nn.Sequential(
