@@ -294,7 +294,7 @@ class Scenario(BaseModel):
     end: datetime
     step: timedelta
     sites: list[Site] = Field(min_length=1)
-    links: Links = Field(default_factory=Links)
+    links: Links = Field(default_factory=lambda: Links.model_validate({}))
     jobs: list[Job] = Field(default_factory=list)
     energy_source: EnergySource = Field(default_factory=EnergySource)
     forecaster_name: str = Field("perfect", alias="forecaster")
@@ -467,7 +467,7 @@ class Scenario(BaseModel):
         covered = trace.index[0] <= grid[0] and trace.index[-1] >= grid[-1]
         if not covered:
             raise ScenarioError(
-                f"{self._label()}: the scenario's range {grid[0]} .. {grid[-1] + grid.freq} is not "
+                f"{self._label()}: the scenario's range {grid[0]} .. {self.end} is not "
                 f"covered by the trace ({trace.index[0]} .. {trace.index[-1]}); change start/end"
             )
         return trace.reindex(grid)

@@ -112,7 +112,9 @@ def windows_command(
             f"{s['share_energy_long_windows']:.0%}",
         )
     console.print(rich_table)
-    k_text = ", ".join(f"≥{k}: {v:.0%}" for k, v in together.items() if k <= 3)
+    k_text = ", ".join(
+        f"≥{k}: {v:.0%}" for k, v in zip(together.index, together.to_numpy(), strict=True) if k <= 3
+    )
     console.print(f"time with surplus at k sites at once: {k_text}")
     console.print(
         f"wrote {out_dir / 'surplus.png'}, {out_dir / 'durations.png'}, {out_dir / 'windows.csv'}"

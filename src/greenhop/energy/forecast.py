@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from greenhop.energy.traces import SolcastData, infer_step, to_utc
 from greenhop.energy.windows import remaining_run_steps
@@ -220,6 +219,8 @@ class NoisyForecaster(Forecaster):
         phi = float(np.exp(-self.step_s / correlation_s)) if correlation_s > 0 else 0.0
         shocks = rng.standard_normal(self.values.shape) * np.sqrt(1 - phi**2)
         shocks[0] = rng.standard_normal(self.values.shape[1])  # start in the stationary state
+        from scipy.signal import lfilter  # here: importing scipy.signal takes seconds
+
         noise = lfilter([1.0], [1.0, -phi], shocks, axis=0)
         self.noisy = np.clip(self.values * (1 + sigma * noise), 0.0, None)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -173,7 +173,7 @@ def wind_turbine_types() -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _turbine(turbine_type: str, hub_height_m: float):  # type: ignore[no-untyped-def]
+def _turbine(turbine_type: str, hub_height_m: float) -> Any:
     from windpowerlib import WindTurbine
 
     if turbine_type not in wind_turbine_types():

@@ -71,8 +71,9 @@ def to_utc(time: pd.Timestamp | str) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
-def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
+def infer_step(index: pd.Index) -> pd.Timedelta:
     """The trace's step: the most common difference between consecutive timestamps."""
+    index = pd.DatetimeIndex(index)
     if len(index) < 2:
         raise TraceError("a trace needs at least two timestamps to have a step")
     diffs = pd.Series(index[1:] - index[:-1])
@@ -151,16 +152,16 @@ def validate_trace(
         diffs = index[1:] - index[:-1]
         gap_at = np.flatnonzero(diffs != step)
         if gap_at.size:
-            lines = []
+            gap_lines = []
             for i in gap_at[:_SHOW]:
                 before, after = index[i], index[i + 1]
                 missing = (after - before) / step - 1
-                lines.append(
+                gap_lines.append(
                     f"{before:%Y-%m-%d %H:%M} → {after:%Y-%m-%d %H:%M} ({missing:g} missing steps)"
                 )
             more = f" (and {gap_at.size - _SHOW} more)" if gap_at.size > _SHOW else ""
             problems.append(
-                f"{source}: {gap_at.size} gaps in the {step} grid: {'; '.join(lines)}{more}; "
+                f"{source}: {gap_at.size} gaps in the {step} grid: {'; '.join(gap_lines)}{more}; "
                 "fill them or cut the trace"
             )
     for column in df.columns:
@@ -276,7 +277,9 @@ def read_trace(
         times = _parse_times(table[time_col], source=source, column=time_col, tz=tz)
         problems: list[str] = []
         for site, rows in table.groupby("site", sort=False).indices.items():
-            problems += _order_problems(times[rows], f"{source}: site {site!r}", rows + 2)
+            problems += _order_problems(
+                times[rows], f"{source}: site {site!r}", np.asarray(rows) + 2
+            )
         if problems:
             raise TraceError("\n".join(problems))
         long = pd.DataFrame(
@@ -297,13 +300,14 @@ def read_trace(
         wide, source=source, expected_step=expected_step, sites=sites, lines=lines
     )
     if label == "end":
-        wide.index = wide.index - step
+        wide.index = pd.DatetimeIndex(wide.index) - step
     return wide.astype(float) * factor
 
 
 def to_long(df: pd.DataFrame) -> pd.DataFrame:
     """Wide trace → long table with columns ``time_utc``, ``site``, ``value``."""
-    long = df.rename_axis(index="time_utc", columns="site").stack().rename("value").reset_index()
+    stacked: pd.Series = df.rename_axis(index="time_utc", columns="site").stack()  # type: ignore[assignment]
+    long = stacked.rename("value").reset_index()
     return long.sort_values(["site", "time_utc"], kind="stable").reset_index(drop=True)
 
 
@@ -490,7 +494,8 @@ def _forecast_cube(name: str, path_str: str) -> tuple[pd.DatetimeIndex, np.ndarr
     sites = list(actual.columns)
     issues = pd.DatetimeIndex(wide["datetime"].unique()).sort_values()
     issue_pos = issues.get_indexer(pd.DatetimeIndex(wide["datetime"]))
-    lead = ((wide["period_end"] - wide["datetime"]) / SOLCAST_STEP).to_numpy().astype(int) - 1
+    lead_s = (wide["period_end"] - wide["datetime"]).dt.total_seconds().to_numpy()
+    lead = (lead_s / SOLCAST_STEP.total_seconds()).astype(int) - 1
     keep = lead >= 0
     cube = np.full((len(issues), int(lead[keep].max()) + 1, len(sites)), np.nan)
     cube[issue_pos[keep], lead[keep], :] = wide.loc[keep, sites].to_numpy(dtype=float)

@@ -58,7 +58,7 @@ def remaining_window_s(
     return remaining_run_steps(mask).astype(float) * float(step_s)
 
 
-def _step_s(index: pd.DatetimeIndex) -> float:
+def _step_s(index: pd.Index) -> float:
     return float(infer_step(index).total_seconds())
 
 
