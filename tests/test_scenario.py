@@ -91,8 +91,7 @@ def test_unknown_field_suggests_the_right_one(tmp_path: Path) -> None:
     message = _error(tmp_path, "gpu_slots = 6\nidle", "gpu_slot = 6\nidle")
     assert (
         "broken.toml: [[sites]] #3 'sand-point': field 'gpu_slot': unknown field; "
-        "did you mean 'gpu_slots'?"
-        in message
+        "did you mean 'gpu_slots'?" in message
     )
     assert "field 'gpu_slots': required field is missing" in message
 
@@ -143,8 +142,7 @@ def test_top_level_and_energy_source_errors(tmp_path: Path) -> None:
     )
     assert (
         "[[sites]] #2 'miami': [sites.wind]: field 'turbine_type': "
-        "unknown turbine type 'E53/800'; did you mean E-53/800"
-        in message
+        "unknown turbine type 'E53/800'; did you mean E-53/800" in message
     )
 
 
@@ -168,3 +166,39 @@ def test_germany_scenario_on_the_real_traces(shared_data_dir: Path) -> None:
     forecaster = scenario.forecaster()
     assert isinstance(forecaster, SolcastForecaster)
     assert forecaster.sites == scenario.site_names
+
+
+def test_trace_sites_read_a_file_next_to_the_scenario(tmp_path: Path) -> None:
+    from greenhop.energy.traces import write_trace
+
+    generation = load_scenario("default").generation_w()[["greensboro", "piedmont"]]
+    write_trace(generation / generation.max(), tmp_path / "trace.parquet")
+    text = """
+name = "from-file"
+start = 2024-06-18T00:00:00Z
+end = 2024-06-20T00:00:00Z
+step = "30min"
+[energy_source]
+kind = "trace"
+trace = "trace.parquet"
+[[sites]]
+name = "a"
+latitude = 36.1
+longitude = -79.95
+timezone = "America/New_York"
+gpu_slots = 2
+trace_column = "greensboro"
+trace_peak_kw = 20.0
+"""
+    scenario = load_scenario(_write(tmp_path, text, "from_file.toml"))
+    result = scenario.generation_w()["a"]
+    assert len(result) == 96 and result.max() <= 20_000.0 + 1e-6
+    expected = (
+        (generation["greensboro"] / generation["greensboro"].max() * 20_000.0)
+        .resample("30min")
+        .mean()
+    )
+    np.testing.assert_allclose(result.to_numpy(), expected.loc[result.index].to_numpy())
+    late = _write(tmp_path, text.replace("2024-06-20T", "2024-07-20T"), "late.toml")
+    with pytest.raises(ScenarioError, match="late.toml: the scenario's range .* is not covered"):
+        load_scenario(late).generation_w()
