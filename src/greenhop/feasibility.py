@@ -395,3 +395,20 @@ def assess(
 #: Bandwidths and windows of the worked table (docs/model.md) and of ``greenhop feasibility table``.
 TABLE_BANDWIDTHS_GBPS = (0.1, 1.0, 10.0, 100.0)
 TABLE_WINDOWS_H = (2.5, 9.5)
+
+
+def move_verdicts(
+    size_gb: float,
+    bandwidth_gbps: FloatArray,
+    window_s: FloatArray,
+    params: ModelParameters = DEFAULTS,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(slack_s, time_feasible, energy_feasible)`` of moving one checkpoint to many sites.
+
+    The same equations as :func:`assess`, for a policy's inner loop: no input validation and no
+    regime, so it costs a few microseconds. Callers pass positive sizes and bandwidths.
+    """
+    d = _disruption(np.float64(size_gb), bandwidth_gbps, params)
+    slack = params.alpha * window_s - d
+    t_be = _energy_kwh(np.float64(size_gb), bandwidth_gbps, params) * 3.6e6 / params.job_power_w
+    return slack, slack > 0, d + t_be < window_s

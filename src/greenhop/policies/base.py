@@ -97,11 +97,17 @@ class JobsView:
     deadline_s: FloatArray  # seconds since the start of the run; inf for none
     preferred_site: IntArray  # -1 for none
     last_move_s: FloatArray  # when the job last started, moved or resumed; -inf for never
+    active: IntArray | None = None  # jobs arrived and not done, ascending; None: look at all
 
     def in_state(self, *states: JobState) -> IntArray:
-        """Indices of the jobs in any of ``states``."""
-        mask = np.isin(self.state, [int(s) for s in states])
-        return np.flatnonzero(mask)
+        """Indices of the jobs in any of ``states``, ascending."""
+        idx = np.arange(len(self.state)) if self.active is None else self.active
+        st = self.state[idx]
+        mask = st == int(states[0])
+        for s in states[1:]:
+            mask |= st == int(s)
+        res: IntArray = idx[mask]
+        return res
 
 
 class ForecastView(Protocol):

@@ -33,21 +33,37 @@ class FeasibilityAwarePolicy(Policy):
 
     name = "feasibility-aware"
 
+    def __init__(self) -> None:
+        self._params_cache: dict[float, feasibility.ModelParameters] = {}
+
     def decide(self, now: float, view: View) -> list[Action]:
         actions = admit_queued(view)
         running = view.jobs.in_state(JobState.RUNNING)
         if running.size == 0:
             return actions
-        free = free_slots_after(view, actions)
-        avail = view.available_w()
         jobs = view.jobs
-        own = avail - view.idle_slot_power_w
-        if not (free > 0).any() or avail.max() < jobs.power_w[running].min():
+        avail = view.available_w()
+        own = avail - view.idle_slot_power_w  # renewable power left where each job runs
+        in_deficit = running[own[jobs.site[running]] < 0]
+        if in_deficit.size == 0 or avail.max() < jobs.power_w[in_deficit].min():
+            return actions
+        free = free_slots_after(view, actions)
+        if not (free > 0).any():
             return actions
         p_model = view.params
-        movers = [int(j) for j in running if own[jobs.site[j]] < 0]
-        movers.sort(key=lambda j: own[jobs.site[j]])
+        movers = sorted(in_deficit.tolist(), key=lambda j: own[jobs.site[j]])
         windows: dict[float, np.ndarray] = {}
+        per_power: dict[float, feasibility.ModelParameters] = {}
+
+        def params_for(power_w: float) -> feasibility.ModelParameters:
+            # the break-even is repaid by this job's power
+            if power_w not in per_power:
+                per_power[power_w] = self._params_cache.get(power_w) or p_model.replace(
+                    job_power_w=power_w
+                )
+                self._params_cache[power_w] = per_power[power_w]
+            return per_power[power_w]
+
         for j in movers:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
@@ -61,16 +77,13 @@ class FeasibilityAwarePolicy(Policy):
             dests = np.flatnonzero(ok & (w > 0))
             if dests.size == 0:
                 continue
-            fz = feasibility.assess(
-                jobs.size_gb[j],
-                view.bandwidth_gbps[s, dests],
-                w[dests],
-                p_model.replace(job_power_w=p),
+            slack, t_ok, e_ok = feasibility.move_verdicts(
+                jobs.size_gb[j], view.bandwidth_gbps[s, dests], w[dests], params_for(p)
             )
-            feasible = np.asarray(fz.time_feasible) & np.asarray(fz.energy_feasible)
+            feasible = t_ok & e_ok
             if not feasible.any():
                 continue
-            slack = np.where(feasible, fz.slack_s, -np.inf)
+            slack = np.where(feasible, slack, -np.inf)
             d = int(dests[int(np.argmax(slack))])
             actions.append(Migrate(j, d))
             free[d] -= 1

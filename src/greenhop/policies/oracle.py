@@ -302,6 +302,10 @@ class _Model:
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         h.setOptionValue("threads", 1)
+        for _k, _v in (
+            __import__("json").loads(__import__("os").environ.get("ORACLE_OPTS", "{}")).items()
+        ):
+            h.setOptionValue(_k, _v)
         integer = np.flatnonzero(np.asarray(self.integer)).astype(np.int32)
         h.passModel(lp)
         if integer.size:

@@ -18,7 +18,7 @@ A transfer that outlasts the destination's window still finishes and costs what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -162,7 +162,8 @@ class Simulator:
         refused: list[tuple[float, str, str]] = []
         events: list[tuple[float, int, str, int]] = []
 
-        it_load = np.zeros((n_steps, n_sites))
+        job_j = np.zeros((n_steps, n_sites))  # energy drawn by jobs in each step, J
+        busy_all = np.zeros((n_steps, n_sites))  # slot-seconds held by jobs in each step
         running_jobs = np.zeros((n_steps, n_sites), dtype=np.int32)
         placement = (
             np.full((n_steps, n_jobs), -1, dtype=np.int16) if self.record_placement else None
@@ -177,7 +178,16 @@ class Simulator:
         arrival_step = np.ceil(np.asarray(jobs.arrival_s) / step_s - 1e-9).astype(np.int64)
         order = np.argsort(arrival_step, kind="stable")
         arr_ptr = 0
-        prev_load = np.zeros(n_sites)
+        idle_full = idle_w * slots  # W drawn by a site whose slots all idle
+
+        def load_of(k: int) -> FloatArray:
+            """Mean IT load of step ``k``: jobs plus idle slot-seconds at idle power, W."""
+            if k < 0:
+                return idle_full.astype(np.float64)
+            idle_s = np.maximum(slots * step_s - busy_all[k], 0.0)
+            res: FloatArray = (job_j[k] + idle_w * idle_s) / step_s
+            return res
+
         fview = _Forecast(inp.forecast)
         ro = _readonly
         jobs_view = JobsView(
@@ -202,6 +212,7 @@ class Simulator:
         idle_ro = ro(idle_w)
         cap_ro = ro(bank.capacity_kwh)
         active: set[int] = set()  # arrived and not done
+        active_version = view_version = 0  # bumped when ``active`` changes
         report_every = max(1, n_steps // 200)
 
         def begin_restore(j: int, at: int, t: float) -> None:
@@ -212,6 +223,68 @@ class Simulator:
             mv.phase_left_s = size[j] / params.disk_read_gb_per_s + params.restart_s
             last_move[j] = t
 
+        def advance(
+            j: int, tl: float, step_end: float, load: FloatArray, busy_s: FloatArray
+        ) -> float:
+            """Run job ``j`` through its phases for ``tl`` seconds of the step ending at
+            ``step_end``; returns the time left when it stops (waiting, transferring, done)."""
+            nonlocal active_version
+            while tl > 1e-9:
+                s = state[j]
+                if s == _RUN:
+                    at = int(site[j])
+                    need_s = (work[j] - progress_h[j]) * 3600.0
+                    dt = tl if tl < need_s else need_s
+                    progress_h[j] += dt / 3600.0
+                    run_s_at[j, at] += dt
+                    load[at] += power[j] * dt
+                    busy_s[at] += dt
+                    tl -= dt
+                    if need_s <= dt + 1e-9:
+                        progress_h[j] = work[j]
+                        state[j] = _DONE
+                        done_s[j] = step_end - tl
+                        held[at] -= 1
+                        active.discard(j)
+                        active_version += 1
+                        events.append((float(done_s[j]), j, "done", at))
+                        return tl
+                elif s in (_CKPT, _REST):
+                    at = int(site[j])
+                    mv = moves[j]
+                    dt = tl if tl < mv.phase_left_s else mv.phase_left_s
+                    mv.phase_left_s -= dt
+                    load[at] += idle_w[at] * dt
+                    busy_s[at] += dt
+                    tl -= dt
+                    if mv.phase_left_s > 1e-9:
+                        return tl
+                    t_d = step_end - tl
+                    if s == _REST:
+                        state[j] = _RUN
+                        if mv.migration is not None:
+                            mig = mv.migration
+                            mig.restored_s = t_d
+                            prev = load_of(k - 1)[at]
+                            mig.wasted = bool(surplus_all[k, at] - prev < power[j] - idle_w[at])
+                            events.append((t_d, j, "restored", at))
+                        moves.pop(j, None)
+                    elif mv.then == "pause":
+                        state[j] = _PAUSED
+                        held[at] -= 1
+                        moves.pop(j, None)
+                        return 0.0
+                    else:
+                        assert mv.migration is not None
+                        mv.migration.checkpoint_done_s = t_d
+                        held[at] -= 1
+                        state[j] = _XFER
+                        mv.bytes_left = size[j] * 1e9
+                        return tl
+                else:
+                    return tl
+            return 0.0
+
         for k in range(n_steps):
             now = k * step_s
             # 1. arrivals
@@ -219,12 +292,23 @@ class Simulator:
                 j = int(order[arr_ptr])
                 state[j] = _QUEUED
                 active.add(j)
+                active_version += 1
                 events.append((now, j, "arrive", -1))
                 arr_ptr += 1
 
+            surplus_now = surplus_all[k]
+            if not active:
+                if has_battery:
+                    self._battery_step(
+                        bank, k, surplus_now, idle_full, charge, discharge, soc, grid
+                    )
+                continue
             # 2. the policy
             fview._step = k
-            surplus_now = surplus_all[k]
+            if active_version != view_version:
+                jobs_view = replace(jobs_view, active=np.array(sorted(active), dtype=np.int64))
+                view_version = active_version
+            prev_load = load_of(k - 1)
             view = View(
                 step=k,
                 now_s=now,
@@ -242,7 +326,7 @@ class Simulator:
                 forecast=fview,
                 params=params,
             )
-            actions = policy.decide(now, view) if active else []
+            actions = policy.decide(now, view)
             for act in actions:
                 reason = self._check(act, state, site, held, reserved, slots, n_sites)
                 if reason:
@@ -290,111 +374,55 @@ class Simulator:
                         dest[j] = act.site
                         moves[j] = _Move(bytes_left=size[j] * 1e9, migration=mig)
 
-            # 3. advance time through the step
-            load = np.zeros(n_sites)
-            busy_s = np.zeros(n_sites)  # slot-seconds held by jobs at each site
-            time_left = {j: step_s for j in active}
-            # phases in order; a job may pass through several in one step
-            for _ in range(4):
-                progressed = False
-                # transfers share links: process them together
-                xfer = [j for j in active if state[j] == _XFER and time_left[j] > 1e-9]
-                if xfer:
-                    self._advance_transfers(xfer, time_left, site, dest, moves, bw)
-                    for j in xfer:
-                        mv = moves[j]
-                        if mv.bytes_left <= 1e-6:
-                            t_done = now + step_s - time_left[j]
-                            assert mv.migration is not None
-                            mv.migration.transfer_done_s = t_d = t_done
-                            d = int(dest[j])
-                            reserved[d] -= 1
-                            held[d] += 1
-                            begin_restore(j, d, t_d)
-                            progressed = True
-                for j in list(active):
-                    tl = time_left[j]
-                    if tl <= 1e-9:
+            # 3. advance time through the step; a job may pass through several phases in it
+            load = job_j[k]
+            busy_s = busy_all[k]
+            step_end = now + step_s
+            xfer: list[int] = []
+            time_left: dict[int, float] = {}
+            for j in sorted(active):
+                if state[j] == _XFER:
+                    xfer.append(j)
+                    time_left[j] = step_s
+                else:
+                    left = advance(j, step_s, step_end, load, busy_s)
+                    if state[j] == _XFER and left > 1e-9:
+                        xfer.append(j)
+                        time_left[j] = left
+            if xfer:
+                # transfers share links, so they advance together
+                self._advance_transfers(xfer, time_left, site, dest, moves, bw)
+                for j in xfer:
+                    mv = moves[j]
+                    if mv.bytes_left > 1e-6:
                         continue
-                    s = state[j]
-                    if s == _RUN:
-                        at = int(site[j])
-                        need_s = (work[j] - progress_h[j]) * 3600.0
-                        dt = min(tl, need_s)
-                        progress_h[j] += dt / 3600.0
-                        run_s_at[j, at] += dt
-                        load[at] += power[j] * dt
-                        busy_s[at] += dt
-                        time_left[j] = tl - dt
-                        if need_s <= tl + 1e-9:
-                            progress_h[j] = work[j]
-                            state[j] = _DONE
-                            done_s[j] = now + step_s - time_left[j]
-                            held[at] -= 1
-                            active.discard(j)
-                            events.append((done_s[j], j, "done", at))
-                    elif s in (_CKPT, _REST):
-                        at = int(site[j])
-                        mv = moves[j]
-                        dt = min(tl, mv.phase_left_s)
-                        mv.phase_left_s -= dt
-                        load[at] += idle_w[at] * dt
-                        busy_s[at] += dt
-                        time_left[j] = tl - dt
-                        if mv.phase_left_s <= 1e-9:
-                            t_d = now + step_s - time_left[j]
-                            progressed = True
-                            if s == _REST:
-                                state[j] = _RUN
-                                if mv.migration is not None:
-                                    mig = mv.migration
-                                    mig.restored_s = t_d
-                                    mig.wasted = bool(
-                                        surplus_all[k, at] - prev_load[at] < power[j] - idle_w[at]
-                                    )
-                                    events.append((t_d, j, "restored", at))
-                                moves.pop(j, None)
-                            elif mv.then == "pause":
-                                state[j] = _PAUSED
-                                held[at] -= 1
-                                moves.pop(j, None)
-                                time_left[j] = 0.0
-                            else:
-                                assert mv.migration is not None
-                                mv.migration.checkpoint_done_s = t_d
-                                held[at] -= 1
-                                state[j] = _XFER
-                                mv.bytes_left = size[j] * 1e9
-                if not progressed:
-                    break
+                    t_done = step_end - time_left[j]
+                    assert mv.migration is not None
+                    mv.migration.transfer_done_s = t_done
+                    d = int(dest[j])
+                    reserved[d] -= 1
+                    held[d] += 1
+                    begin_restore(j, d, t_done)
+                    advance(j, time_left[j], step_end, load, busy_s)
 
-            # idle slots draw idle power for the slot-seconds no job held
-            load += idle_w * np.maximum(slots * step_s - busy_s, 0.0)
-            load /= step_s
-            it_load[k] = load
-            prev_load = load
             running_jobs[k] = held
             if placement is not None:
                 for j in active:
                     if state[j] in (_RUN, _CKPT, _REST):
                         placement[k, j] = site[j]
-
-            # 4. energy balance of the step: the base load is served first (it is not ours)
-            net = np.maximum(surplus_now, 0.0) - load
             if has_battery:
-                ch, dis = bank.step(net)
-                charge[k] = ch
-                discharge[k] = dis
-                soc[k] = bank.soc_kwh
-                grid[k] = np.maximum(-net - dis, 0.0)
-            else:
-                grid[k] = np.maximum(-net, 0.0)
+                self._battery_step(bank, k, surplus_now, load_of(k), charge, discharge, soc, grid)
             if progress is not None and k % report_every == 0:
                 progress(k, n_steps)
 
         if progress is not None:
             progress(n_steps, n_steps)
+        # idle slots draw idle power for the slot-seconds no job held
+        it_load = (job_j + idle_w[None, :] * np.maximum(slots * step_s - busy_all, 0.0)) / step_s
         green = np.maximum(surplus_all, 0.0)
+        if not has_battery:
+            # the base load is served first (it is not ours); renewables, then the grid
+            grid = np.maximum(it_load - green, 0.0)
         renewable = np.minimum(green, it_load)
         curtailed = green - renewable - charge
         return SimResult(
@@ -419,6 +447,26 @@ class Simulator:
             placement=placement,
             wall_s=time.perf_counter() - t_wall,
         )
+
+    @staticmethod
+    def _battery_step(
+        bank: BatteryBank,
+        k: int,
+        surplus_now: FloatArray,
+        load: FloatArray,
+        charge: FloatArray,
+        discharge: FloatArray,
+        soc: FloatArray,
+        grid: FloatArray,
+    ) -> None:
+        """Settle step ``k`` with batteries: renewables serve the load, then charge; the
+        battery, then the grid, cover what is missing."""
+        net = np.maximum(surplus_now, 0.0) - load
+        ch, dis = bank.step(net)
+        charge[k] = ch
+        discharge[k] = dis
+        soc[k] = bank.soc_kwh
+        grid[k] = np.maximum(-net - dis, 0.0)
 
     @staticmethod
     def _check(
