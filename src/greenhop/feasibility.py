@@ -402,13 +402,14 @@ def move_verdicts(
     bandwidth_gbps: FloatArray,
     window_s: FloatArray,
     params: ModelParameters = DEFAULTS,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, NDArray[np.bool_], NDArray[np.bool_]]:
     """``(slack_s, time_feasible, energy_feasible)`` of moving one checkpoint to many sites.
 
     The same equations as :func:`assess`, for a policy's inner loop: no input validation and no
     regime, so it costs a few microseconds. Callers pass positive sizes and bandwidths.
     """
-    d = _disruption(np.float64(size_gb), bandwidth_gbps, params)
+    s = np.asarray(size_gb, dtype=np.float64)
+    d = _disruption(s, bandwidth_gbps, params)
     slack = params.alpha * window_s - d
-    t_be = _energy_kwh(np.float64(size_gb), bandwidth_gbps, params) * 3.6e6 / params.job_power_w
+    t_be = _energy_kwh(s, bandwidth_gbps, params) * 3.6e6 / params.job_power_w
     return slack, slack > 0, d + t_be < window_s
