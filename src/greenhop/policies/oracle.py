@@ -46,7 +46,9 @@ Units: power in W, energy in kWh, durations in s, work in GPU-hours (one job, on
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -273,7 +275,14 @@ class _Model:
         self.ci.extend(cols_l)
         self.val.extend(float(v) for v in np.broadcast_to(np.asarray(vals, float), (len(cols_l),)))
 
-    def solve(self, time_limit_s: float, mip_rel_gap: float) -> tuple[Any, FloatArray | None]:
+    def solve(
+        self,
+        time_limit_s: float,
+        mip_rel_gap: float,
+        round_start: Callable[[FloatArray], FloatArray] | None = None,
+    ) -> tuple[Any, FloatArray | None]:
+        """Solve with HiGHS; ``round_start`` turns the LP relaxation's values (all columns)
+        into 0/1 values of the integer columns for a first plan."""
         import highspy
 
         inf = highspy.kHighsInf
@@ -298,31 +307,34 @@ class _Model:
             for b in self.integer
         ]
         h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(__import__("os").environ.get("ORACLE_LOG")))
+        h.setOptionValue("output_flag", bool(os.environ.get("GREENHOP_ORACLE_LOG")))
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         h.setOptionValue("threads", 1)
-        for _k, _v in (
-            __import__("json").loads(__import__("os").environ.get("ORACLE_OPTS", "{}")).items()
-        ):
-            h.setOptionValue(_k, _v)
         integer = np.flatnonzero(np.asarray(self.integer)).astype(np.int32)
         h.passModel(lp)
         if integer.size:
-            # a first plan: the LP relaxation with every used placement rounded up to 1 is
-            # feasible (x <= u still holds); HiGHS completes the moves and starts from it
+            # a first plan from the LP relaxation's rounded placements; HiGHS completes the
+            # continuous columns and starts its search from it
             kinds = highspy.HighsVarType
             h.changeColsIntegrality(
                 int(integer.size), integer, np.full(integer.size, kinds.kContinuous)
             )
             h.run()
             relaxed = h.getSolution()
-            vals = np.asarray(relaxed.col_value)[integer] if relaxed.value_valid else None
+            vals = None
+            if relaxed.value_valid:
+                lp_vals = np.asarray(relaxed.col_value)
+                vals = (
+                    round_start(lp_vals)[integer]
+                    if round_start is not None
+                    else (lp_vals[integer] > 1e-7).astype(np.float64)
+                )
             h.changeColsIntegrality(
                 int(integer.size), integer, np.full(integer.size, kinds.kInteger)
             )
             if vals is not None:
-                h.setSolution(int(integer.size), integer, (vals > 1e-7).astype(np.float64))
+                h.setSolution(int(integer.size), integer, vals)
         h.run()
         sol = h.getSolution()
         values = np.asarray(sol.col_value) if sol.value_valid else None
@@ -418,6 +430,8 @@ def solve_oracle(
     # per job: the blocks it may run in, and x, u, e for (site, block) there
     x_of: dict[tuple[int, int, int], int] = {}
     windows: list[IntArray] = []
+    x_cols: list[IntArray] = []
+    u_cols: list[IntArray] = []
     move_cols = mdl.cols(n_jobs, 0.0, math.inf, cost=e_net * size)
     n_bin = 0
     for j in range(n_jobs):
@@ -426,6 +440,8 @@ def solve_oracle(
         n = len(ts) * n_sites
         xs = mdl.cols(n, 0.0, np.repeat(cap[j, ts], n_sites)).reshape(len(ts), n_sites)
         us = mdl.cols(n, 0.0, 1.0, integer=True).reshape(len(ts), n_sites)
+        x_cols.append(xs)
+        u_cols.append(us)
         es = mdl.cols(n, 0.0, 1.0).reshape(len(ts), n_sites)
         n_bin += n
         entries = []
@@ -491,7 +507,20 @@ def solve_oracle(
                         0.0,
                     )
 
-    h, values = mdl.solve(time_limit_s, mip_rel_gap)
+    def round_start(lp_values: FloatArray) -> FloatArray:
+        """A feasible placement from the LP: ``u = 1`` wherever the job runs (so ``x <= u``),
+        and, in blocks where it does not run, where it last ran (no move needed)."""
+        out = np.zeros_like(lp_values)
+        for xs, us in zip(x_cols, u_cols, strict=True):
+            used = lp_values[xs] > 1e-7  # (window blocks, sites)
+            prev = np.zeros(n_sites, dtype=bool)
+            for i in range(len(used)):
+                here = used[i] if used[i].any() else prev
+                out[us[i]] = here
+                prev = here
+        return out
+
+    h, values = mdl.solve(time_limit_s, mip_rel_gap, round_start)
     import highspy
 
     status = h.modelStatusToString(h.getModelStatus())
