@@ -18,6 +18,7 @@ A transfer that outlasts the destination's window still finishes and costs what 
 
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -99,6 +100,8 @@ class SimResult:
     migrations: list[Migration]
     refused: list[tuple[float, str, str]]  # (time, action, reason)
     events: list[tuple[float, int, str, int]]  # (time, job, event, site)
+    #: every job's energy per step and site, as sparse columns (step, job, site, joules)
+    job_energy: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]] | None = None
     placement: NDArray[np.int16] | None = None  # (steps, jobs) site or -1, when recorded
     wall_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -223,6 +226,11 @@ class Simulator:
             mv.phase_left_s = size[j] / params.disk_read_gb_per_s + params.restart_s
             last_move[j] = t
 
+        e_k = array.array("i")
+        e_j = array.array("i")
+        e_s = array.array("i")
+        e_e = array.array("d")
+
         def advance(
             j: int, tl: float, step_end: float, load: FloatArray, busy_s: FloatArray
         ) -> float:
@@ -238,6 +246,10 @@ class Simulator:
                     progress_h[j] += dt / 3600.0
                     run_s_at[j, at] += dt
                     load[at] += power[j] * dt
+                    e_k.append(k)
+                    e_j.append(j)
+                    e_s.append(at)
+                    e_e.append(power[j] * dt)
                     busy_s[at] += dt
                     tl -= dt
                     if need_s <= dt + 1e-9:
@@ -255,6 +267,10 @@ class Simulator:
                     dt = tl if tl < mv.phase_left_s else mv.phase_left_s
                     mv.phase_left_s -= dt
                     load[at] += idle_w[at] * dt
+                    e_k.append(k)
+                    e_j.append(j)
+                    e_s.append(at)
+                    e_e.append(idle_w[at] * dt)
                     busy_s[at] += dt
                     tl -= dt
                     if mv.phase_left_s > 1e-9:
@@ -445,6 +461,12 @@ class Simulator:
             refused=refused,
             events=events,
             placement=placement,
+            job_energy=(
+                np.frombuffer(e_k, dtype=np.int32),
+                np.frombuffer(e_j, dtype=np.int32),
+                np.frombuffer(e_s, dtype=np.int32),
+                np.frombuffer(e_e, dtype=np.float64),
+            ),
             wall_s=time.perf_counter() - t_wall,
         )
 

@@ -1,0 +1,220 @@
+"""What a run achieved: energy, migrations, job completion times and stability.
+
+Definitions (docs/results.md repeats them):
+
+- **non-renewable energy**: grid energy drawn by the micro datacenters' IT load (jobs, jobs
+  checkpointing or restoring, idle slots) plus the network energy of every checkpoint transfer
+  (``e_net · S``, counted as non-renewable, as in the model). The sites' base load is served first
+  and is not ours.
+- **renewable share**: 1 − non-renewable / (IT energy + network energy).
+- **migration energy**: network energy plus the idle power drawn while jobs checkpoint and
+  restore for a move (the simulator's counterpart of ``E_mig``).
+- **wasted migration**: one whose job was restored at a destination that, at that moment, had no
+  renewable power left for it (it arrived after the window closed).
+- **JCT**: completion minus arrival. **Slowdown**: JCT over the time the job takes alone, started
+  at once and never moved (``restart_s + work``). **Stability**: the standard deviation of the
+  slowdown across jobs (lower is steadier); p95/p50 of slowdown is reported beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from greenhop.sim.engine import SimResult
+
+J_PER_KWH = 3.6e6
+
+
+def _grid_fraction(result: SimResult) -> np.ndarray:
+    """Share of each site's IT load that the grid covered in each step."""
+    load = result.it_load_w
+    return np.divide(result.grid_w, load, out=np.zeros_like(load), where=load > 0)
+
+
+def job_table(result: SimResult) -> pd.DataFrame:
+    """One row per job: times, slowdown, migrations, energy and its renewable share."""
+    inp = result.inputs
+    jobs = inp.jobs
+    n = len(jobs)
+    energy_j: np.ndarray = np.zeros(n)
+    grid_j: np.ndarray = np.zeros(n)
+    if result.job_energy is not None and len(result.job_energy[0]):
+        ks, js, ss, es = result.job_energy
+        frac = _grid_fraction(result)[ks, ss]
+        energy_j = np.bincount(js, weights=es, minlength=n)
+        grid_j = np.bincount(js, weights=es * frac, minlength=n)
+    moves = np.zeros(n, dtype=int)
+    wasted = np.zeros(n, dtype=int)
+    net_kwh = np.zeros(n)
+    for m in result.migrations:
+        if np.isfinite(m.checkpoint_done_s):
+            net_kwh[m.job] += inp.params.network_kwh_per_gb * m.size_gb
+        if np.isfinite(m.restored_s):
+            moves[m.job] += 1
+            wasted[m.job] += int(m.wasted)
+    alone_s = inp.params.restart_s + jobs.work_gpu_h * 3600.0
+    jct_s = result.job_done_s - jobs.arrival_s
+    start = pd.Timestamp(inp.start)
+
+    def to_time(seconds: np.ndarray) -> list[pd.Timestamp]:
+        return [
+            start + pd.Timedelta(seconds=float(x)) if np.isfinite(x) else pd.NaT for x in seconds
+        ]
+
+    return pd.DataFrame(
+        {
+            "job": list(jobs.names),
+            "arrival": to_time(jobs.arrival_s),
+            "start": to_time(result.job_start_s),
+            "done": to_time(result.job_done_s),
+            "work_gpu_h": jobs.work_gpu_h,
+            "progress_gpu_h": result.job_progress_gpu_h,
+            "checkpoint_gb": jobs.size_gb,
+            "power_w": jobs.power_w,
+            "jct_h": jct_s / 3600.0,
+            "slowdown": jct_s / alone_s,
+            "migrations": moves,
+            "wasted_migrations": wasted,
+            "energy_kwh": energy_j / J_PER_KWH + net_kwh,
+            "non_renewable_kwh": grid_j / J_PER_KWH + net_kwh,
+            "renewable_share": np.divide(
+                energy_j - grid_j,
+                energy_j + net_kwh * J_PER_KWH,
+                out=np.full(n, np.nan),
+                where=energy_j > 0,
+            ),
+        }
+    )
+
+
+def migration_table(result: SimResult) -> pd.DataFrame:
+    """One row per move: sites, size, phase times (s since start) and whether it was wasted."""
+    names = result.inputs.site_names
+    rows = [
+        {
+            "job": result.inputs.jobs.names[m.job],
+            "kind": m.kind,
+            "src": names[m.src],
+            "dest": names[m.dest],
+            "size_gb": m.size_gb,
+            "started_s": m.started_s,
+            "checkpoint_done_s": m.checkpoint_done_s,
+            "transfer_done_s": m.transfer_done_s,
+            "restored_s": m.restored_s,
+            "duration_s": m.restored_s - m.started_s,
+            "wasted": m.wasted,
+        }
+        for m in result.migrations
+    ]
+    cols = [
+        "job",
+        "kind",
+        "src",
+        "dest",
+        "size_gb",
+        "started_s",
+        "checkpoint_done_s",
+        "transfer_done_s",
+        "restored_s",
+        "duration_s",
+        "wasted",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def summary(result: SimResult) -> dict[str, Any]:
+    """The run's figures as a flat, JSON-ready dict."""
+    inp = result.inputs
+    p = inp.params
+    dt_h = inp.step_s / 3600.0
+    it_kwh = float(result.it_load_w.sum() * dt_h / 1000.0)
+    grid_kwh = float(result.grid_w.sum() * dt_h / 1000.0)
+    transferred = [m for m in result.migrations if np.isfinite(m.checkpoint_done_s)]
+    completed = [m for m in result.migrations if np.isfinite(m.restored_s)]
+    network_kwh = p.network_kwh_per_gb * sum(m.size_gb for m in transferred)
+    idle = inp.idle_slot_power_w
+    mig_idle_j = 0.0
+    for m in result.migrations:
+        if m.kind == "migrate" and np.isfinite(m.checkpoint_done_s):
+            mig_idle_j += (m.checkpoint_done_s - m.started_s) * idle[m.src]
+        if np.isfinite(m.restored_s) and np.isfinite(m.transfer_done_s):
+            mig_idle_j += (m.restored_s - m.transfer_done_s) * idle[m.dest]
+    non_renewable = grid_kwh + network_kwh
+    jobs = job_table(result)
+    done = jobs[np.isfinite(jobs["jct_h"])]
+    sd = done["slowdown"].to_numpy()
+    jct = done["jct_h"].to_numpy()
+
+    def q(a: np.ndarray, x: float) -> float:
+        return float(np.quantile(a, x)) if len(a) else float("nan")
+
+    out: dict[str, Any] = {
+        "policy": result.policy,
+        "scenario": inp.name,
+        "non_renewable_kwh": non_renewable,
+        "grid_kwh": grid_kwh,
+        "network_kwh": network_kwh,
+        "it_energy_kwh": it_kwh,
+        "renewable_share": 1.0 - non_renewable / (it_kwh + network_kwh) if it_kwh else float("nan"),
+        "migration_energy_kwh": network_kwh + mig_idle_j / J_PER_KWH,
+        "bytes_moved": float(sum(m.size_gb for m in transferred) * 1e9),
+        "migrations": len(completed),
+        "migrations_started": len(result.migrations),
+        "wasted_migrations": int(sum(m.wasted for m in completed)),
+        "jobs": len(jobs),
+        "jobs_done": len(done),
+        "jct_mean_h": float(jct.mean()) if len(jct) else float("nan"),
+        "jct_p50_h": q(jct, 0.5),
+        "jct_p95_h": q(jct, 0.95),
+        "slowdown_mean": float(sd.mean()) if len(sd) else float("nan"),
+        "slowdown_p95_over_p50": q(sd, 0.95) / q(sd, 0.5) if len(sd) else float("nan"),
+        "stability_slowdown_std": float(sd.std()) if len(sd) else float("nan"),
+        "refused_actions": len(result.refused),
+        "wall_s": result.wall_s,
+    }
+    bound = result.policy_config.get("bound_kwh")
+    if bound is not None:
+        out["oracle_bound_kwh"] = float(bound)
+    return out
+
+
+def site_power_frame(result: SimResult) -> pd.DataFrame:
+    """Per step and site (long): surplus, IT load, renewable, battery, grid (W), jobs held."""
+    inp = result.inputs
+    index = inp.time_index()
+    n_steps, n_sites = result.it_load_w.shape
+    frame = pd.DataFrame(
+        {
+            "time": np.repeat(index, n_sites),
+            "site": np.tile(np.array(inp.site_names), n_steps),
+            "surplus_w": inp.surplus_w.ravel(),
+            "it_load_w": result.it_load_w.ravel(),
+            "renewable_w": result.renewable_w.ravel(),
+            "battery_discharge_w": result.battery_discharge_w.ravel(),
+            "battery_charge_w": result.battery_charge_w.ravel(),
+            "grid_w": result.grid_w.ravel(),
+            "jobs": result.running_jobs.ravel(),
+        }
+    )
+    frame.insert(0, "policy", result.policy)
+    return frame
+
+
+def placement_frame(result: SimResult) -> pd.DataFrame:
+    """Where each job held a slot, per step (long: time, job, site); needs record_placement."""
+    if result.placement is None:
+        raise ValueError("the run did not record placement; Simulator(record_placement=True)")
+    inp = result.inputs
+    k, j = np.nonzero(result.placement >= 0)
+    index = inp.time_index()
+    return pd.DataFrame(
+        {
+            "policy": result.policy,
+            "time": index[k],
+            "job": np.array(inp.jobs.names)[j],
+            "site": np.array(inp.site_names)[result.placement[k, j]],
+        }
+    )
