@@ -59,7 +59,7 @@ def job_table(result: SimResult) -> pd.DataFrame:
     jct_s = result.job_done_s - jobs.arrival_s
     start = pd.Timestamp(inp.start)
 
-    def to_time(seconds: np.ndarray) -> list[pd.Timestamp]:
+    def to_time(seconds: np.ndarray) -> list[Any]:
         return [
             start + pd.Timedelta(seconds=float(x)) if np.isfinite(x) else pd.NaT for x in seconds
         ]
