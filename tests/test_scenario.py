@@ -200,5 +200,5 @@ trace_peak_kw = 20.0
     )
     np.testing.assert_allclose(result.to_numpy(), expected.loc[result.index].to_numpy())
     late = _write(tmp_path, text.replace("2024-06-20T", "2024-07-20T"), "late.toml")
-    with pytest.raises(ScenarioError, match="late.toml: the scenario's range .* is not covered"):
+    with pytest.raises(ScenarioError, match=r"late\.toml: the scenario.s range .* is not covered"):
         load_scenario(late).generation_w()
