@@ -1,0 +1,193 @@
+"""``lookahead``: greenhop's own policy, beyond the paper.
+
+It keeps the feasibility-aware rule (only time- and energy-feasible moves) and adds four things a
+real orchestrator knows and the paper's policy does not use:
+
+1. **Forecast over a horizon**: a job stays where it is when the forecaster predicts renewables
+   back at its site within ``patience_h``, rather than moving for a short gap (a passing cloud).
+2. **Batteries**: energy stored at a site counts as renewable power: a site whose battery could
+   carry the job for ``battery_cover_h`` is not treated as in deficit, and a destination's
+   window is lengthened by the hours its battery could carry the job.
+3. **Deadlines**: a job with a deadline is *deferrable*. When no site has renewables for it, a
+   queued deferrable job waits and a running one pauses (checkpoint, free the slot), as long as
+   the deadline still allows: ``deadline - now > remaining work + restore + safety_h``. It starts
+   or resumes at the greenest free site as soon as one has renewables for it, or when its slack
+   runs out, wherever a slot is free.
+4. **Hysteresis** against flapping: a job moves at most once per ``min_dwell_h``, and only when the
+   renewable energy it is predicted to gain at the destination (over the shorter of the
+   destination's window and its remaining work) exceeds ``gain_factor`` times the move's energy.
+
+Destinations are ranked by predicted renewable hours for the job, then by slack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from greenhop import feasibility
+from greenhop.policies.base import (
+    Action,
+    JobState,
+    Migrate,
+    Pause,
+    Policy,
+    Resume,
+    Start,
+    View,
+    admit_queued,
+    free_slots_after,
+)
+
+
+class LookaheadPolicy(Policy):
+    """Forecast horizon, batteries, deadlines and hysteresis on top of feasibility."""
+
+    name = "lookahead"
+
+    def __init__(
+        self,
+        *,
+        patience_h: float = 1.0,
+        min_dwell_h: float = 1.0,
+        gain_factor: float = 2.0,
+        battery_cover_h: float = 0.5,
+        safety_h: float = 1.0,
+    ) -> None:
+        self.patience_h = patience_h
+        self.min_dwell_h = min_dwell_h
+        self.gain_factor = gain_factor
+        self.battery_cover_h = battery_cover_h
+        self.safety_h = safety_h
+        self._params: dict[float, feasibility.ModelParameters] = {}
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "patience_h": self.patience_h,
+            "min_dwell_h": self.min_dwell_h,
+            "gain_factor": self.gain_factor,
+            "battery_cover_h": self.battery_cover_h,
+            "safety_h": self.safety_h,
+        }
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _slack_s(self, view: View, j: int) -> float:
+        """Seconds to spare before the deadline, after the remaining work and a restore."""
+        jobs = view.jobs
+        rest_s = (jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0
+        restore_s = jobs.size_gb[j] / view.params.disk_read_gb_per_s + view.params.restart_s
+        return float(jobs.deadline_s[j] - view.now_s - rest_s - restore_s - self.safety_h * 3600)
+
+    def _params_for(self, view: View, power_w: float) -> feasibility.ModelParameters:
+        if power_w not in self._params:
+            self._params[power_w] = view.params.replace(job_power_w=power_w)
+        return self._params[power_w]
+
+    def _green_w(self, view: View) -> np.ndarray:
+        """Renewable power left for one more job at each site, battery included."""
+        battery_w = view.battery_soc_kwh * 1000.0 / max(self.battery_cover_h, 1e-9)
+        res: np.ndarray = view.available_w() + battery_w
+        return res
+
+    # -- the decision ------------------------------------------------------------------------
+
+    def decide(self, now: float, view: View) -> list[Action]:
+        jobs = view.jobs
+        green = self._green_w(view)
+        # deferrable queued jobs wait for renewables while their deadline allows
+        deferred = frozenset(
+            int(j)
+            for j in jobs.in_state(JobState.QUEUED)
+            if np.isfinite(jobs.deadline_s[j])
+            and self._slack_s(view, int(j)) > view.step_s
+            and not (green >= jobs.power_w[j]).any()
+        )
+        actions: list[Action] = admit_queued(view, exclude=deferred)
+        free = free_slots_after(view, actions)
+        green = green.copy()
+        for a in actions:
+            if isinstance(a, Start):
+                green[a.site] -= jobs.power_w[a.job]
+
+        # paused jobs come back where there are renewables, or when their slack runs out
+        for j in jobs.in_state(JobState.PAUSED):
+            j = int(j)
+            p = float(jobs.power_w[j])
+            cand = np.where(free > 0, green, -np.inf)
+            d = int(np.argmax(cand))
+            if cand[d] == -np.inf:
+                continue
+            if cand[d] >= p or self._slack_s(view, j) <= view.step_s:
+                actions.append(Resume(j, d))
+                free[d] -= 1
+                green[d] -= p
+
+        running = jobs.in_state(JobState.RUNNING)
+        if running.size == 0:
+            return actions
+        own = green - view.idle_slot_power_w  # left at each job's own site, its draw included
+        in_deficit = [int(j) for j in running if own[jobs.site[j]] < 0]
+        if not in_deficit:
+            return actions
+        in_deficit.sort(key=lambda j: own[jobs.site[j]])
+        patience = max(1, round(self.patience_h * 3600.0 / view.step_s))
+        ahead: np.ndarray | None = None
+        for j in in_deficit:
+            s = int(jobs.site[j])
+            p = float(jobs.power_w[j])
+            if now - jobs.last_move_s[j] < self.min_dwell_h * 3600.0:
+                continue
+            if ahead is None:
+                ahead = view.forecast.surplus_w(patience + 1)
+            # renewables predicted back here soon: wait rather than move
+            if (ahead[1:, s] >= view.it_load_w[s]).any():
+                continue
+            move = self._best_move(view, j, s, p, free, green)
+            if move is not None:
+                actions.append(Migrate(j, move))
+                free[move] -= 1
+                green[move] -= p
+                own[s] += p
+                continue
+            # nowhere green to go and time to spare: pause (checkpoint, free the slot)
+            if (
+                np.isfinite(jobs.deadline_s[j])
+                and self._slack_s(view, j) > 2 * view.step_s
+                and not (green >= p).any()
+            ):
+                actions.append(Pause(j))
+                own[s] += p
+        return actions
+
+    def _best_move(
+        self, view: View, j: int, s: int, p: float, free: np.ndarray, green: np.ndarray
+    ) -> int | None:
+        jobs = view.jobs
+        ok = (free > 0) & (green >= p)
+        ok[s] = False
+        dests = np.flatnonzero(ok)
+        if dests.size == 0:
+            return None
+        w = view.forecast.remaining_window_s(p)[dests]
+        w = w + view.battery_soc_kwh[dests] * 3.6e6 / p  # a battery lengthens the window
+        params = self._params_for(view, p)
+        size = float(jobs.size_gb[j])
+        slack, t_ok, e_ok = feasibility.move_verdicts(
+            size, view.bandwidth_gbps[s, dests], w, params
+        )
+        feasible = t_ok & e_ok & (w > 0)
+        if not feasible.any():
+            return None
+        rest_s = (jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0
+        d_s = params.alpha * w - slack  # disruption
+        green_s = np.maximum(np.minimum(w, rest_s) - d_s, 0.0)
+        gain_kwh = p * green_s / 3.6e6
+        e_mig = params.network_kwh_per_gb * size + params.idle_power_w * d_s / 3.6e6
+        good = feasible & (gain_kwh > self.gain_factor * e_mig)
+        if not good.any():
+            return None
+        score = np.where(good, green_s + 1e-6 * slack, -np.inf)
+        return int(dests[int(np.argmax(score))])
