@@ -2,7 +2,7 @@
 
 Sites cycle through the bundled scenario's six real sites (PV, wind and hybrid, from typical-year
 weather); each copy gets its own size and a time shift of a few days, so the fleet is not six
-identical groups. Jobs arrive uniformly over the year with seeded sizes and powers.
+identical groups. Jobs arrive uniformly over the year (greenhop.sim.workload).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from greenhop.scenario import bundled_scenario, load_scenario
-from greenhop.sim.inputs import JobSpecs, SimInputs
+from greenhop.sim.inputs import SimInputs
+from greenhop.sim.workload import generate_jobs
 
 
 def year_inputs(
@@ -41,16 +42,7 @@ def year_inputs(
         gen[:, i] = np.roll(src, int(rng.integers(-3 * per_day, 3 * per_day))) * scale
     step_s = pd.Timedelta(step).total_seconds()
     horizon_s = steps * step_s
-    sizes = np.array([1.2, 1.5, 3.0, 9.0, 14.0, 21.8, 40.0, 94.3])
-    jobs = JobSpecs(
-        names=tuple(f"job{j:04d}" for j in range(n_jobs)),
-        arrival_s=np.sort(rng.uniform(0, horizon_s * 0.95, n_jobs)),
-        work_gpu_h=rng.uniform(4, 48, n_jobs),
-        power_w=rng.choice([300.0, 450.0, 700.0], n_jobs),
-        size_gb=rng.choice(sizes, n_jobs),
-        deadline_s=np.full(n_jobs, np.inf),
-        preferred_site=np.full(n_jobs, -1, dtype=np.int64),
-    )
+    jobs = generate_jobs(n_jobs, horizon_s, seed=seed, arrival_share=0.95)
     bw = rng.choice([0.1, 1.0, 10.0], size=(n_sites, n_sites), p=[0.2, 0.6, 0.2])
     bw = np.triu(bw, 1)
     bw = bw + bw.T
