@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench docs clean
+.PHONY: run test lint bench docs results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/greenhop feasibility table
 	mkdir -p runs
+	$(BIN)/greenhop feasibility table
 	$(BIN)/greenhop feasibility domain --out runs/domain.png
+	$(BIN)/greenhop simulate default --policy all
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -30,6 +31,10 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python scripts/make_model_doc.py
+	$(BIN)/python scripts/make_forecast_doc.py
+
+results: $(STAMP)
+	$(BIN)/python scripts/make_results_doc.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
