@@ -156,7 +156,14 @@ def run_vessim(names: list[str], generation: np.ndarray, load: np.ndarray) -> di
 def run_greenhop(generation: np.ndarray, load: np.ndarray) -> dict:
     from greenhop.sim.balance import BatteryBank, BatterySpec, balance
 
-    spec = BatterySpec(round_trip_efficiency=1.0, max_soc=1.0, **BATTERY)
+    spec = BatterySpec(
+        capacity_kwh=BATTERY["capacity_kwh"],
+        max_power_kw=BATTERY["max_power_kw"],
+        round_trip_efficiency=1.0,
+        initial_soc=BATTERY["initial_soc"],
+        min_soc=BATTERY["min_soc"],
+        max_soc=1.0,
+    )
     batteries: list[BatterySpec | None] = [spec] * generation.shape[1]
     result = balance(generation, load, STEP_S, batteries)  # warm-up
     result.check_conservation()
