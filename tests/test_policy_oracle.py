@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greenhop.energy.traces import SolcastData
 from greenhop.errors import InputError
 from greenhop.policies.energy_only import EnergyOnlyPolicy
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
@@ -129,7 +130,9 @@ def test_bound_never_above_an_online_policy_with_a_battery() -> None:
     assert with_battery <= solve_oracle(inputs, mip_rel_gap=GAP).bound_kwh * (1 + REL_TOL)
 
 
-def test_bound_never_above_an_online_policy_on_real_german_pv(solcast_germany) -> None:  # type: ignore[no-untyped-def]
+def test_bound_never_above_an_online_policy_on_real_german_pv(
+    solcast_germany: SolcastData,
+) -> None:
     """A day and a half of real Solcast PV (5-minute steps) at three German cities."""
     actual = solcast_germany.actual
     cities = [c for c in ("Berlin", "Cologne", "Dresden", "Munich", "Hamburg") if c in actual]
