@@ -196,10 +196,16 @@ class BatteryBank:
         self.max_soc_kwh = per_site("max_soc", 0.0) * self.capacity_kwh
         self.initial_soc_kwh = per_site("initial_soc_kwh", 0.0)
         self.soc_kwh: FloatArray = self.initial_soc_kwh.copy()
+        self._rates = self.rates(self.step_s)
 
     @property
     def sites(self) -> int:
         return len(self.specs)
+
+    def rates(self, step_s: float) -> _Rates:
+        """Per-site constants of one step of ``step_s`` seconds."""
+        kwh_per_w = step_s / 3.6e6
+        return _Rates(-self.max_power_w, self.charge_efficiency * kwh_per_w, kwh_per_w)
 
     def reset(self) -> None:
         """Back to every battery's initial state of charge."""
@@ -222,11 +228,12 @@ class BatteryBank:
         surplus = np.asarray(surplus_w, dtype=np.float64)
         if surplus.shape != self.soc_kwh.shape or not np.isfinite(surplus).all():
             self._reject(surplus)
-        held_w, delta_kwh = _requested(surplus, self.max_power_w, self.charge_efficiency, dt)
+        rates = self._rates if dt == self.step_s else self.rates(dt)
+        pos_w, neg_w, delta_kwh = _requested(surplus, self.max_power_w, rates)
         before = self.soc_kwh
         after = np.minimum(np.maximum(before + delta_kwh, self.min_soc_kwh), self.max_soc_kwh)
         self.soc_kwh = after
-        return _flows(after - before, held_w, self.charge_efficiency, dt)
+        return _flows(after - before, pos_w, neg_w, rates)
 
     def _reject(self, surplus: FloatArray) -> None:
         if surplus.shape != (self.sites,):
@@ -244,25 +251,31 @@ class BatteryBank:
         return {"soc_kwh": self.soc_kwh.copy(), "soc": soc}
 
 
+@dataclass(frozen=True)
+class _Rates:
+    neg_max_power_w: FloatArray  # -max_power_w
+    stored_kwh_per_w: FloatArray  # kWh stored per W charged over the step (efficiency applied)
+    kwh_per_w: float  # kWh per W over the step
+
+
 def _requested(
-    surplus_w: FloatArray, max_power_w: FloatArray, eta: FloatArray, step_s: float
-) -> tuple[FloatArray, FloatArray]:
-    """Battery power the site asks for (W, + charge, within the power limit) and the SoC change
-    it would cause in kWh, before the SoC bounds."""
-    held_w = np.minimum(np.maximum(surplus_w, -max_power_w), max_power_w)
-    kwh_per_w = step_s / 3.6e6
-    delta_kwh = np.maximum(held_w, 0.0) * (eta * kwh_per_w) + np.minimum(held_w, 0.0) * kwh_per_w
-    return held_w, delta_kwh
+    surplus_w: FloatArray, max_power_w: FloatArray, rates: _Rates
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Charge power (W, >= 0) and discharge power (W, <= 0) the sites ask for within the power
+    limits, and the SoC change in kWh they would cause before the SoC bounds."""
+    held_w = np.minimum(np.maximum(surplus_w, rates.neg_max_power_w), max_power_w)
+    pos_w = np.maximum(held_w, 0.0)
+    neg_w = np.minimum(held_w, 0.0)
+    return pos_w, neg_w, pos_w * rates.stored_kwh_per_w + neg_w * rates.kwh_per_w
 
 
 def _flows(
-    change_kwh: FloatArray, held_w: FloatArray, eta: FloatArray, step_s: float
+    change_kwh: FloatArray, pos_w: FloatArray, neg_w: FloatArray, rates: _Rates
 ) -> tuple[FloatArray, FloatArray]:
     """Charge and discharge power in W from the SoC change; clipped to the requested power so
     that rounding never charges more than the surplus (or discharges more than the deficit)."""
-    kwh_per_w = step_s / 3.6e6
-    charge_w = np.minimum(np.maximum(change_kwh / (eta * kwh_per_w), 0.0), np.maximum(held_w, 0.0))
-    discharge_w = np.minimum(np.maximum(change_kwh / -kwh_per_w, 0.0), np.maximum(-held_w, 0.0))
+    charge_w = np.minimum(np.maximum(change_kwh / rates.stored_kwh_per_w, 0.0), pos_w)
+    discharge_w = np.negative(np.maximum(np.minimum(change_kwh / rates.kwh_per_w, 0.0), neg_w))
     return charge_w, discharge_w
 
 
@@ -504,10 +517,11 @@ def balance(
         )
 
     bank = BatteryBank(batteries, dt)
-    held_w, delta_kwh = _requested(surplus, bank.max_power_w, bank.charge_efficiency, dt)
+    rates = bank.rates(dt)
+    pos_w, neg_w, delta_kwh = _requested(surplus, bank.max_power_w, rates)
     soc = soc_trajectory(bank.initial_soc_kwh, delta_kwh, bank.min_soc_kwh, bank.max_soc_kwh)
     change = np.diff(soc, axis=0, prepend=bank.initial_soc_kwh[None, :])
-    charge_w, discharge_w = _flows(change, held_w, bank.charge_efficiency, dt)
+    charge_w, discharge_w = _flows(change, pos_w, neg_w, rates)
     return BalanceResult(
         step_s=dt,
         generation_w=gen,
