@@ -468,7 +468,9 @@ def solve_oracle(
             ch = mdl.cols(n_blocks, 0.0, pmax_kwh)
             dis = mdl.cols(n_blocks, 0.0, pmax_kwh)
             soc = mdl.cols(n_blocks, float(bank.min_soc_kwh[s]), float(bank.max_soc_kwh[s]))
-            soc0 = float(np.clip(bank.initial_soc_kwh[s], bank.min_soc_kwh[s], bank.max_soc_kwh[s]))
+            # the simulator lifts a battery below its minimum to the minimum for free, and
+            # spills what lies above its maximum only after serving the first step
+            soc0 = float(max(bank.initial_soc_kwh[s], bank.min_soc_kwh[s]))
             eta = float(bank.charge_efficiency[s])
         for t in range(n_blocks):
             in_block = [j for j in range(n_jobs) if (j, s, t) in x_of]
