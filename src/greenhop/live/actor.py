@@ -67,7 +67,9 @@ class TrainingActor:
     ) -> None:
         self.job_id = job_id
         self.site = site
-        self.node_id = import_ray().get_runtime_context().get_node_id()
+        ray = import_ray()
+        # outside Ray (tests of the loop itself) there is no node
+        self.node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
         self._trainer = make_trainer()
         self._total_steps = total_steps
         self._steps_done = 0
