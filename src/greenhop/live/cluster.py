@@ -107,26 +107,35 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _process_tree(pid: int) -> set[int]:
-    """``pid`` and all its descendants that are alive now."""
-    seen: set[int] = set()
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), None if it is gone or a zombie.
+
+    A PID with its start time names one process even after the PID is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def _process_tree(pid: int) -> dict[int, int]:
+    """``pid`` and all its descendants that are alive now, with their start times."""
+    seen: dict[int, int] = {}
     todo = [pid]
     while todo:
         p = todo.pop()
-        if p in seen or not pid_alive(p):
+        start = _start_time(p)
+        if p in seen or start is None:
             continue
-        seen.add(p)
+        seen[p] = start
         todo += _children(p)
     return seen
 
 
 def pid_alive(pid: int) -> bool:
     """True if process ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
+    return _start_time(pid) is not None
 
 
 class LocalCluster:
@@ -184,7 +193,7 @@ class LocalCluster:
         self.address: str | None = None
         self.sites: dict[str, SiteNode] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._pids: set[int] = set()
+        self._pids: dict[int, int] = {}  # pid -> start time: never signal a reused PID
         self._lock = threading.Lock()
         self._connected = False
         self._old_sigterm: Any = None
@@ -309,7 +318,7 @@ class LocalCluster:
             )
             log.close()
             self._procs[site] = proc
-            self._pids.add(proc.pid)
+            self._pids.update(_process_tree(proc.pid))
 
     def _check_procs_alive(self) -> None:
         for site, proc in self._procs.items():
@@ -338,13 +347,16 @@ class LocalCluster:
     def _record_pids(self) -> None:
         with self._lock:
             for proc in self._procs.values():
-                self._pids |= _process_tree(proc.pid)
+                self._pids.update(_process_tree(proc.pid))
 
     def pids(self) -> set[int]:
         """PIDs of every process this cluster started that is alive now (node daemons and
         the actors' worker processes)."""
         self._record_pids()
-        return {p for p in self._pids if pid_alive(p)}
+        return {p for p in self._pids if self._still_ours(p)}
+
+    def _still_ours(self, pid: int) -> bool:
+        return _start_time(pid) == self._pids[pid]
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Disconnect and stop every process this cluster started; safe to call twice.
@@ -376,7 +388,7 @@ class LocalCluster:
                 proc.wait()
             with self._lock:
                 for pid in self._pids:
-                    if pid_alive(pid):  # actor workers live in sessions of their own
+                    if self._still_ours(pid):  # actor workers live in sessions of their own
                         with contextlib.suppress(ProcessLookupError, PermissionError):
                             os.kill(pid, signal.SIGKILL)
             self._wait_gone(deadline=time.monotonic() + 10.0)
@@ -389,7 +401,7 @@ class LocalCluster:
                 atexit.unregister(self.stop)
 
     def _wait_gone(self, deadline: float) -> None:
-        while time.monotonic() < deadline and any(pid_alive(p) for p in self._pids):
+        while time.monotonic() < deadline and any(self._still_ours(p) for p in self._pids):
             time.sleep(0.05)
 
     # -- SIGTERM becomes SystemExit, so __exit__ and finally blocks run -------------------------
