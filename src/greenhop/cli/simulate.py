@@ -53,7 +53,11 @@ def print_comparison(comparison: Any, title: str) -> None:
     }
     cols = ["policy"] + [c for c in fmt if c in comparison.columns]
     for c in cols:
-        table.add_column(fmt[c][0] if c in fmt else c, justify="left" if c == "policy" else "right")
+        table.add_column(
+            fmt[c][0] if c in fmt else c,
+            justify="left" if c == "policy" else "right",
+            no_wrap=c == "policy",
+        )
     for _, row in comparison.iterrows():
         cells = []
         for c in cols:

@@ -122,9 +122,9 @@ class ForecastView(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class View:
-    """The world at ``now`` as a real orchestrator could know it."""
+    """The world at ``now`` as a real orchestrator could know it (read it, do not change it)."""
 
     step: int
     now_s: float  # seconds since the start of the run

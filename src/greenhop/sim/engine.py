@@ -165,8 +165,11 @@ class Simulator:
         refused: list[tuple[float, str, str]] = []
         events: list[tuple[float, int, str, int]] = []
 
-        job_j = np.zeros((n_steps, n_sites))  # energy drawn by jobs in each step, J
-        busy_all = np.zeros((n_steps, n_sites))  # slot-seconds held by jobs in each step
+        # mean IT load of each step, W: every slot idles unless a job runs in it (a job that
+        # checkpoints or restores draws the idle power of its slot)
+        idle_full = (idle_w * slots).astype(np.float64)
+        it_load = np.tile(idle_full, (n_steps, 1))
+        extra_w = jobs.power_w[:, None] - idle_w[None, :]  # (jobs, sites): running over idle
         running_jobs = np.zeros((n_steps, n_sites), dtype=np.int32)
         placement = (
             np.full((n_steps, n_jobs), -1, dtype=np.int16) if self.record_placement else None
@@ -181,16 +184,6 @@ class Simulator:
         arrival_step = np.ceil(np.asarray(jobs.arrival_s) / step_s - 1e-9).astype(np.int64)
         order = np.argsort(arrival_step, kind="stable")
         arr_ptr = 0
-        idle_full = idle_w * slots  # W drawn by a site whose slots all idle
-
-        def load_of(k: int) -> FloatArray:
-            """Mean IT load of step ``k``: jobs plus idle slot-seconds at idle power, W."""
-            if k < 0:
-                return idle_full.astype(np.float64)
-            idle_s = np.maximum(slots * step_s - busy_all[k], 0.0)
-            res: FloatArray = (job_j[k] + idle_w * idle_s) / step_s
-            return res
-
         fview = _Forecast(inp.forecast)
         ro = _readonly
         jobs_view = JobsView(
@@ -232,7 +225,7 @@ class Simulator:
         e_e = array.array("d")
 
         def advance(
-            j: int, tl: float, step_end: float, load: FloatArray, busy_s: FloatArray
+            j: int, tl: float, step_end: float, load: FloatArray
         ) -> float:
             """Run job ``j`` through its phases for ``tl`` seconds of the step ending at
             ``step_end``; returns the time left when it stops (waiting, transferring, done)."""
@@ -245,12 +238,11 @@ class Simulator:
                     dt = tl if tl < need_s else need_s
                     progress_h[j] += dt / 3600.0
                     run_s_at[j, at] += dt
-                    load[at] += power[j] * dt
+                    load[at] += extra_w[j, at] * dt / step_s
                     e_k.append(k)
                     e_j.append(j)
                     e_s.append(at)
                     e_e.append(power[j] * dt)
-                    busy_s[at] += dt
                     tl -= dt
                     if need_s <= dt + 1e-9:
                         progress_h[j] = work[j]
@@ -266,12 +258,10 @@ class Simulator:
                     mv = moves[j]
                     dt = tl if tl < mv.phase_left_s else mv.phase_left_s
                     mv.phase_left_s -= dt
-                    load[at] += idle_w[at] * dt
                     e_k.append(k)
                     e_j.append(j)
                     e_s.append(at)
                     e_e.append(idle_w[at] * dt)
-                    busy_s[at] += dt
                     tl -= dt
                     if mv.phase_left_s > 1e-9:
                         return tl
@@ -281,7 +271,7 @@ class Simulator:
                         if mv.migration is not None:
                             mig = mv.migration
                             mig.restored_s = t_d
-                            prev = load_of(k - 1)[at]
+                            prev = it_load[k - 1, at] if k else idle_full[at]
                             mig.wasted = bool(surplus_all[k, at] - prev < power[j] - idle_w[at])
                             events.append((t_d, j, "restored", at))
                         moves.pop(j, None)
@@ -324,7 +314,7 @@ class Simulator:
             if active_version != view_version:
                 jobs_view = replace(jobs_view, active=np.array(sorted(active), dtype=np.int64))
                 view_version = active_version
-            prev_load = load_of(k - 1)
+            prev_load = it_load[k - 1] if k else idle_full
             view = View(
                 step=k,
                 now_s=now,
@@ -391,8 +381,7 @@ class Simulator:
                         moves[j] = _Move(bytes_left=size[j] * 1e9, migration=mig)
 
             # 3. advance time through the step; a job may pass through several phases in it
-            load = job_j[k]
-            busy_s = busy_all[k]
+            load = it_load[k]
             step_end = now + step_s
             xfer: list[int] = []
             time_left: dict[int, float] = {}
@@ -401,7 +390,7 @@ class Simulator:
                     xfer.append(j)
                     time_left[j] = step_s
                 else:
-                    left = advance(j, step_s, step_end, load, busy_s)
+                    left = advance(j, step_s, step_end, load)
                     if state[j] == _XFER and left > 1e-9:
                         xfer.append(j)
                         time_left[j] = left
@@ -419,7 +408,7 @@ class Simulator:
                     reserved[d] -= 1
                     held[d] += 1
                     begin_restore(j, d, t_done)
-                    advance(j, time_left[j], step_end, load, busy_s)
+                    advance(j, time_left[j], step_end, load)
 
             running_jobs[k] = held
             if placement is not None:
@@ -427,14 +416,12 @@ class Simulator:
                     if state[j] in (_RUN, _CKPT, _REST):
                         placement[k, j] = site[j]
             if has_battery:
-                self._battery_step(bank, k, surplus_now, load_of(k), charge, discharge, soc, grid)
+                self._battery_step(bank, k, surplus_now, load, charge, discharge, soc, grid)
             if progress is not None and k % report_every == 0:
                 progress(k, n_steps)
 
         if progress is not None:
             progress(n_steps, n_steps)
-        # idle slots draw idle power for the slot-seconds no job held
-        it_load = (job_j + idle_w[None, :] * np.maximum(slots * step_s - busy_all, 0.0)) / step_s
         green = np.maximum(surplus_all, 0.0)
         if not has_battery:
             # the base load is served first (it is not ours); renewables, then the grid
