@@ -218,6 +218,10 @@ class Job(BaseModel):
 
     Give ``checkpoint_gb``, or ``model`` and ``setup`` (catalog names of
     :mod:`greenhop.checkpoints`), from which ``checkpoint_gb`` is computed.
+
+    ``trainer`` and ``train_steps`` are read only by ``greenhop live``: the bundled example
+    trainer that stands in for the job and the number of its steps that make up ``work_gpu_h``
+    (progress in GPU-hours = steps done / ``train_steps`` × ``work_gpu_h``).
     """
 
     model_config = _STRICT
@@ -230,6 +234,12 @@ class Job(BaseModel):
     setup: str | None = None
     deadline: datetime | None = None
     site: str | None = None
+    trainer: Literal["digits-cnn", "char-transformer"] | None = Field(
+        None, description="live runs: the bundled example trainer (default digits-cnn)"
+    )
+    train_steps: int | None = Field(
+        None, ge=1, description="live runs: optimisation steps that make up work_gpu_h"
+    )
 
     @field_validator("arrival", "deadline")
     @classmethod

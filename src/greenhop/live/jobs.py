@@ -11,6 +11,7 @@ resumes at its source.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +24,13 @@ from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.cluster import SiteNode, site_resource
 from greenhop.live.errors import ChecksumError, MigrationError
 from greenhop.live.trainer import TrainerFactory
-from greenhop.live.transfer import DEFAULT_CHUNK_BYTES, CheckpointManifest, TransferResult
+from greenhop.live.transfer import (
+    DEFAULT_CHUNK_BYTES,
+    CheckpointManifest,
+    TransferResult,
+    chunk_digests,
+    split_chunks,
+)
 
 
 @dataclass(frozen=True)
@@ -88,15 +95,28 @@ class LiveJobs:
     # -- what a controller calls --------------------------------------------------------------
 
     def start(
-        self, job: LiveJob, site: str, *, run: bool = True, until: int | None = None
+        self,
+        job: LiveJob,
+        site: str,
+        *,
+        run: bool = True,
+        until: int | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> JobProgress:
         """Place ``job`` on ``site`` and (if ``run``) start training, up to ``until`` steps
-        (default: all); returns once the trainer is built."""
+        (default: all); returns once the trainer is built. With ``checkpoint``, the job first
+        restores it (sent from this process in verified chunks) and continues from there."""
         if job.job_id in self._jobs:
             raise InputError(
                 f"Job {job.job_id!r} is already running at {self._jobs[job.job_id].site!r}."
             )
         actor = self._spawn(job, site)
+        if checkpoint is not None:
+            try:
+                self._get(actor.restore.remote(self._driver_manifest(job, checkpoint)))
+            except BaseException:
+                import_ray().kill(actor)
+                raise
         self._jobs[job.job_id] = _Running(job, site, actor)
         return self._get(actor.resume.remote(until) if run else actor.progress.remote())
 
@@ -209,6 +229,25 @@ class LiveJobs:
             self.stop(job_id)
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _driver_manifest(self, job: LiveJob, checkpoint: Checkpoint) -> CheckpointManifest:
+        """A checkpoint held by this process, put into the object store in chunks."""
+        ray = import_ray()
+        data = checkpoint.to_bytes()
+        chunks = split_chunks(data, self.chunk_bytes)
+        return CheckpointManifest(
+            job_id=job.job_id,
+            source_site="driver",
+            source_node_id=ray.get_runtime_context().get_node_id(),
+            steps_done=checkpoint.steps_done,
+            total_steps=job.total_steps,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            chunk_bytes=self.chunk_bytes,
+            chunk_sha256=chunk_digests(chunks),
+            chunk_refs=tuple(ray.put(c) for c in chunks),
+            checkpoint_duration_s=0.0,
+        )
 
     def _in_transit(self, manifest: CheckpointManifest) -> CheckpointManifest:
         """The manifest on its way from source to destination; a hook for fault-injection tests."""
