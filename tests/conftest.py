@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,23 @@ def solcast_global(shared_data_dir: Path):  # type: ignore[no-untyped-def]
     if not (shared_data_dir / "solcast2022_global.zip").exists():
         pytest.skip("solcast2022_global.zip not in the shared data folder")
     return load_solcast("global", shared_data_dir)
+
+
+#: ``cli(*args) -> (exit code, stdout, stderr)``: the real ``greenhop`` entry point, in process.
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    from greenhop.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -9,23 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from greenhop.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from conftest import Cli
 
 
-def test_verdict_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys, "feasibility", "--checkpoint-gb", "40", "--bandwidth-gbps", "1", "--window-h", "2.5"
+def test_verdict_table(cli: Cli) -> None:
+    code, out, _ = cli(
+        "feasibility", "--checkpoint-gb", "40", "--bandwidth-gbps", "1", "--window-h", "2.5"
     )
     assert code == 0
     assert "320.0" in out  # transfer seconds
@@ -45,9 +34,8 @@ def test_verdict_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert term in out
 
 
-def test_verdict_json_with_model_and_overrides(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
+def test_verdict_json_with_model_and_overrides(cli: Cli) -> None:
+    code, out, _ = cli(
         "feasibility",
         "--model",
         "llama-2-7b",
@@ -74,20 +62,20 @@ def test_verdict_json_with_model_and_overrides(capsys: pytest.CaptureFixture[str
     assert data["feasible"] is False
 
 
-def test_catalog_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "feasibility", "table", "--json")
+def test_catalog_table(cli: Cli) -> None:
+    code, out, _ = cli("feasibility", "table", "--json")
     assert code == 0
     rows = json.loads(out)
     models = {r["model"] for r in rows}
     assert {"resnet-50", "bert-base", "gpt2-xl", "llama-2-7b", "llama-2-13b"} <= models
     assert {r["bandwidth_gbps"] for r in rows} == {0.1, 1.0, 10.0, 100.0}
-    code, out, _ = run(capsys, "feasibility", "table")
+    code, out, _ = cli("feasibility", "table")
     assert code == 0 and "llama-2-13b" in out and "break-even" in out
 
 
-def test_domain_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_domain_plot(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "domain.png"
-    code, _, _ = run(capsys, "feasibility", "--alpha", "0.2", "domain", "--out", str(out))
+    code, _, _ = cli("feasibility", "--alpha", "0.2", "domain", "--out", str(out))
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert os.listdir(tmp_path) == ["domain.png"]
@@ -109,10 +97,8 @@ def test_domain_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         ([], "exactly one of"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
-) -> None:
-    code, out, err = run(capsys, "feasibility", *args)
+def test_bad_input_is_one_line_and_exit_2(cli: Cli, args: list[str], message: str) -> None:
+    code, out, err = cli("feasibility", *args)
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1
@@ -120,23 +106,21 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 @pytest.mark.parametrize("name", ["missing-dir/domain.png", "domain.txt", "."])
-def test_unwritable_output_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
-) -> None:
-    code, _, err = run(capsys, "feasibility", "domain", "--out", str(tmp_path / name))
+def test_unwritable_output_writes_nothing(tmp_path: Path, cli: Cli, name: str) -> None:
+    code, _, err = cli("feasibility", "domain", "--out", str(tmp_path / name))
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
-def test_read_only_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_only_folder(tmp_path: Path, cli: Cli) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
     try:
         if os.access(ro, os.W_OK):
             pytest.skip("running as a user that may write into read-only folders")
-        code, _, err = run(capsys, "feasibility", "domain", "--out", str(ro / "d.png"))
+        code, _, err = cli("feasibility", "domain", "--out", str(ro / "d.png"))
         assert code == 2 and "not writable" in err
     finally:
         ro.chmod(0o700)

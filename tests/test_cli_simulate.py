@@ -7,24 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from greenhop.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from conftest import Cli
 
 
-def test_simulate_writes_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_writes_the_run_folder(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "run"
-    code, stdout, _ = run(
-        capsys,
+    code, stdout, _ = cli(
         "simulate",
         "default",
         "--policy",
@@ -61,9 +49,8 @@ def test_simulate_writes_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFi
     assert stay["migrations"] == 0 and stay["jobs_done"] == stay["jobs"]
 
 
-def test_overrides_change_the_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, slow, _ = run(
-        capsys,
+def test_overrides_change_the_outcome(tmp_path: Path, cli: Cli) -> None:
+    code, slow, _ = cli(
         "simulate",
         "default",
         "--policy",
@@ -75,8 +62,7 @@ def test_overrides_change_the_outcome(tmp_path: Path, capsys: pytest.CaptureFixt
         "--json",
     )
     assert code == 0
-    code, fast, _ = run(
-        capsys,
+    code, fast, _ = cli(
         "simulate",
         "default",
         "--policy",
@@ -102,19 +88,17 @@ def test_overrides_change_the_outcome(tmp_path: Path, capsys: pytest.CaptureFixt
         (["default", "--checkpoint-gb", "nan"], "--checkpoint-gb must be > 0"),
     ],
 )
-def test_bad_input(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
-) -> None:
+def test_bad_input(tmp_path: Path, cli: Cli, args: list[str], message: str) -> None:
     out = tmp_path / "run"
-    code, _, err = run(capsys, "simulate", *args, "--out", str(out))
+    code, _, err = cli("simulate", *args, "--out", str(out))
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_refuses_a_non_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_a_non_empty_folder(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    code, _, err = run(capsys, "simulate", "default", "--policy", "stay", "--out", str(tmp_path))
+    code, _, err = cli("simulate", "default", "--policy", "stay", "--out", str(tmp_path))
     assert code == 2 and "not empty" in err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]

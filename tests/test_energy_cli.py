@@ -5,24 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
-from greenhop.cli import main
+from conftest import Cli
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_windows_table_and_plots(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_windows_table_and_plots(cli: Cli, tmp_path: Path) -> None:
     out_dir = tmp_path / "w"
-    code, out, _ = run(capsys, "windows", "default", "--out", str(out_dir))
+    code, out, _ = cli("windows", "default", "--out", str(out_dir))
     assert code == 0
     assert "Surplus windows — default" in out
     for site in ("greensboro", "sand-point", "amsterdam", "nw-colorado"):
@@ -42,20 +30,18 @@ def test_windows_table_and_plots(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert str((windows["site"] == "greensboro").sum()) in greensboro_row
 
 
-def test_bad_inputs_exit_2_and_write_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_bad_inputs_exit_2_and_write_nothing(cli: Cli, tmp_path: Path) -> None:
     out_dir = tmp_path / "never"
-    code, _, err = run(capsys, "windows", "no-such-scenario", "--out", str(out_dir))
+    code, _, err = cli("windows", "no-such-scenario", "--out", str(out_dir))
     assert code == 2 and "no such scenario file" in err
     broken = tmp_path / "broken.toml"
     broken.write_text('name = "x"\nstart = 2024-01-01T00:00:00Z\n', encoding="utf-8")
-    code, _, err = run(capsys, "windows", str(broken), "--out", str(out_dir))
+    code, _, err = cli("windows", str(broken), "--out", str(out_dir))
     assert code == 2 and "broken.toml: field 'end': required field is missing" in err
-    code, _, err = run(capsys, "windows", "default", "--job-power-w", "-5", "--out", str(out_dir))
+    code, _, err = cli("windows", "default", "--job-power-w", "-5", "--out", str(out_dir))
     assert code == 2 and "--job-power-w must be a finite number ≥ 0" in err
     assert not out_dir.exists()
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    code, _, err = run(capsys, "windows", "default", "--out", str(a_file))
+    code, _, err = cli("windows", "default", "--out", str(a_file))
     assert code == 2 and "is a file, not a folder" in err
