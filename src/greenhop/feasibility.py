@@ -147,6 +147,18 @@ def _positive(name: str, value: ArrayLike, *, allow_inf: bool = False) -> FloatA
     return arr
 
 
+def _size(size_gb: ArrayLike) -> FloatArray:
+    return _positive("checkpoint size (GB)", size_gb)
+
+
+def _bandwidth(bandwidth_gbps: ArrayLike) -> FloatArray:
+    return _positive("bandwidth (Gbit/s)", bandwidth_gbps)
+
+
+def _window(window_s: ArrayLike) -> FloatArray:
+    return _positive("window (s)", window_s, allow_inf=True)
+
+
 def _out(arr: FloatArray) -> Any:
     """Return a Python float for 0-d results, the array otherwise (numpy in, numpy out)."""
     return float(arr) if arr.ndim == 0 else arr
@@ -154,27 +166,27 @@ def _out(arr: FloatArray) -> Any:
 
 def transfer_time_s(size_gb: ArrayLike, bandwidth_gbps: ArrayLike) -> Any:
     """Time to send ``size_gb`` GB over ``bandwidth_gbps`` Gbit/s: ``8 S / B`` seconds."""
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
     return _out(8.0 * s / b)
 
 
 def checkpoint_time_s(size_gb: ArrayLike, params: ModelParameters = DEFAULTS) -> Any:
     """Time to write the checkpoint at the source, ``S / disk_write`` seconds."""
-    return _out(_positive("checkpoint size (GB)", size_gb) / params.disk_write_gb_per_s)
+    return _out(_size(size_gb) / params.disk_write_gb_per_s)
 
 
 def load_time_s(size_gb: ArrayLike, params: ModelParameters = DEFAULTS) -> Any:
     """Time to read the checkpoint at the destination, ``S / disk_read`` seconds."""
-    return _out(_positive("checkpoint size (GB)", size_gb) / params.disk_read_gb_per_s)
+    return _out(_size(size_gb) / params.disk_read_gb_per_s)
 
 
 def disruption_s(
     size_gb: ArrayLike, bandwidth_gbps: ArrayLike, params: ModelParameters = DEFAULTS
 ) -> Any:
     """Stop-the-world time of a migration: checkpoint + transfer + load + restart, seconds."""
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
     return _out(_disruption(s, b, params))
 
 
@@ -190,9 +202,9 @@ def slack_s(
     params: ModelParameters = DEFAULTS,
 ) -> Any:
     """What is left of the budget ``alpha W`` after the disruption, seconds (negative: over)."""
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
-    w = _positive("window (s)", window_s, allow_inf=True)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
+    w = _window(window_s)
     return _out(params.alpha * w - _disruption(s, b, params))
 
 
@@ -212,8 +224,8 @@ def migration_energy_kwh(
     size_gb: ArrayLike, bandwidth_gbps: ArrayLike, params: ModelParameters = DEFAULTS
 ) -> Any:
     """Energy of one migration, ``e_net S + P_idle D``, kWh; all of it non-renewable."""
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
     return _out(_energy_kwh(s, b, params))
 
 
@@ -230,8 +242,8 @@ def break_even_s(
     ``T_be = E_mig / P_job``: every second on renewable power at the destination saves
     ``P_job`` of grid power.
     """
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
     return _out(_energy_kwh(s, b, params) * 3.6e6 / params.job_power_w)
 
 
@@ -242,9 +254,9 @@ def energy_feasible(
     params: ModelParameters = DEFAULTS,
 ) -> Any:
     """True where the move pays back inside the window: ``D + T_be < W``."""
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
-    w = _positive("window (s)", window_s, allow_inf=True)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
+    w = _window(window_s)
     d = _disruption(s, b, params)
     t_be = _energy_kwh(s, b, params) * 3.6e6 / params.job_power_w
     res = d + t_be < w
@@ -263,8 +275,8 @@ def regime(
     longest; ``"B"``: feasible for some windows of the range only. Returns a str for scalars,
     an array of one-letter strings otherwise.
     """
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
     d = _disruption(s, b, params)
     res = np.where(
         d < params.alpha * params.window_short_s,
@@ -284,7 +296,7 @@ def max_checkpoint_gb(
     when strictly smaller.
     """
     b = _positive("bandwidth (Gbit/s)", bandwidth_gbps, allow_inf=True)
-    w = _positive("window (s)", window_s, allow_inf=True)
+    w = _window(window_s)
     per_gb = 8.0 / b + 1.0 / params.disk_write_gb_per_s + 1.0 / params.disk_read_gb_per_s
     return _out(np.maximum((params.alpha * w - params.restart_s) / per_gb, 0.0))
 
@@ -297,8 +309,8 @@ def min_bandwidth_gbps(
     ``B = 8 S / (alpha W - T_restart - S/disk_write - S/disk_read)``; feasible when strictly
     larger. When the disk and restart terms alone exceed ``alpha W``, no bandwidth helps.
     """
-    s = _positive("checkpoint size (GB)", size_gb)
-    w = _positive("window (s)", window_s, allow_inf=True)
+    s = _size(size_gb)
+    w = _window(window_s)
     per_gb = 1.0 / params.disk_write_gb_per_s + 1.0 / params.disk_read_gb_per_s
     room = params.alpha * w - params.restart_s - s * per_gb
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -351,9 +363,9 @@ def assess(
     params: ModelParameters = DEFAULTS,
 ) -> Assessment:
     """The whole model at once, computing each term once; arrays broadcast together."""
-    s = _positive("checkpoint size (GB)", size_gb)
-    b = _positive("bandwidth (Gbit/s)", bandwidth_gbps)
-    w = _positive("window (s)", window_s, allow_inf=True)
+    s = _size(size_gb)
+    b = _bandwidth(bandwidth_gbps)
+    w = _window(window_s)
     s, b, w = np.broadcast_arrays(s, b, w)
     ckpt = s / params.disk_write_gb_per_s
     transfer = 8.0 * s / b
