@@ -208,3 +208,52 @@ def free_slots_after(view: View, actions: list[Action]) -> IntArray:
         elif isinstance(act, Migrate):
             free[act.dest] -= 1
     return free
+
+
+@dataclass
+class Deficit:
+    """Running jobs at sites whose renewables do not cover them, and the power left per site.
+
+    ``movers`` are ordered by their site's deficit, the largest first; ``available_w`` and
+    ``own_w`` (renewable power left at each site for one more job / for the jobs already there)
+    and ``free`` are working copies a policy updates as it decides.
+    """
+
+    movers: list[int]
+    available_w: FloatArray
+    own_w: FloatArray
+    free: IntArray
+
+    def moved(self, job_power_w: float, src: int, dest: int) -> None:
+        """Account for a decided move of a job of ``job_power_w`` from ``src`` to ``dest``."""
+        self.free[dest] -= 1
+        self.available_w[dest] -= job_power_w
+        self.own_w[src] += job_power_w
+        self.available_w[src] += job_power_w
+
+
+def jobs_in_deficit(
+    view: View, actions: list[Action], *, whole_job: bool = False
+) -> Deficit | None:
+    """The running jobs a policy may want to move, or None when there is nothing to decide.
+
+    None when no running job lacks renewables, when no slot is free, or when no site has any
+    renewable power left (with ``whole_job``: enough for the smallest job in deficit).
+    """
+    jobs = view.jobs
+    running = jobs.in_state(JobState.RUNNING)
+    if running.size == 0:
+        return None
+    avail = view.available_w()
+    own = avail - view.idle_slot_power_w
+    in_deficit = running[own[jobs.site[running]] < 0]
+    if in_deficit.size == 0:
+        return None
+    best = avail.max()
+    if best <= 0 or (whole_job and best < jobs.power_w[in_deficit].min()):
+        return None
+    free = free_slots_after(view, actions)
+    if not (free > 0).any():
+        return None
+    movers = sorted(in_deficit.tolist(), key=lambda j: own[jobs.site[j]])
+    return Deficit(movers, avail, own, free)

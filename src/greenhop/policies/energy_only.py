@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.policies.base import (
-    Action,
-    JobState,
-    Migrate,
-    Policy,
-    View,
-    admit_queued,
-    free_slots_after,
-)
+from greenhop.policies.base import Action, Migrate, Policy, View, admit_queued, jobs_in_deficit
 
 
 class EnergyOnlyPolicy(Policy):
@@ -29,19 +21,12 @@ class EnergyOnlyPolicy(Policy):
 
     def decide(self, now: float, view: View) -> list[Action]:
         actions = admit_queued(view)
-        running = view.jobs.in_state(JobState.RUNNING)
-        if running.size == 0:
+        deficit = jobs_in_deficit(view, actions)
+        if deficit is None:
             return actions
-        avail = view.available_w()
-        free = free_slots_after(view, actions)
         jobs = view.jobs
-        own = avail - view.idle_slot_power_w  # renewable left at the job's site
-        if not (free > 0).any():
-            return actions
-        # jobs at sites in deficit first, the largest deficit first
-        deficit_jobs = [int(j) for j in running if own[jobs.site[j]] < 0]
-        deficit_jobs.sort(key=lambda j: own[jobs.site[j]])
-        for j in deficit_jobs:
+        avail, own, free = deficit.available_w, deficit.own_w, deficit.free
+        for j in deficit.movers:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
             current = min(p, max(own[s] + p, 0.0))  # renewable power the job gets now
@@ -50,8 +35,5 @@ class EnergyOnlyPolicy(Policy):
             d = int(np.argmax(cand))
             if cand[d] > current + 1e-9:
                 actions.append(Migrate(j, d))
-                free[d] -= 1
-                avail[d] -= p
-                own[s] += p
-                avail[s] += p
+                deficit.moved(p, s, d)
         return actions

@@ -7,15 +7,7 @@ from typing import Any
 import numpy as np
 
 from greenhop import feasibility
-from greenhop.policies.base import (
-    Action,
-    JobState,
-    Migrate,
-    Policy,
-    View,
-    admit_queued,
-    free_slots_after,
-)
+from greenhop.policies.base import Action, Migrate, Policy, View, admit_queued, jobs_in_deficit
 
 
 class FeasibilityAwarePolicy(Policy):
@@ -36,35 +28,21 @@ class FeasibilityAwarePolicy(Policy):
     def __init__(self) -> None:
         self._params_cache: dict[float, feasibility.ModelParameters] = {}
 
+    def _params_for(self, view: View, power_w: float) -> feasibility.ModelParameters:
+        # the break-even is repaid by this job's power
+        if power_w not in self._params_cache:
+            self._params_cache[power_w] = view.params.replace(job_power_w=power_w)
+        return self._params_cache[power_w]
+
     def decide(self, now: float, view: View) -> list[Action]:
         actions = admit_queued(view)
-        running = view.jobs.in_state(JobState.RUNNING)
-        if running.size == 0:
+        deficit = jobs_in_deficit(view, actions, whole_job=True)
+        if deficit is None:
             return actions
         jobs = view.jobs
-        avail = view.available_w()
-        own = avail - view.idle_slot_power_w  # renewable power left where each job runs
-        in_deficit = running[own[jobs.site[running]] < 0]
-        if in_deficit.size == 0 or avail.max() < jobs.power_w[in_deficit].min():
-            return actions
-        free = free_slots_after(view, actions)
-        if not (free > 0).any():
-            return actions
-        p_model = view.params
-        movers = sorted(in_deficit.tolist(), key=lambda j: own[jobs.site[j]])
+        avail, free = deficit.available_w, deficit.free
         windows: dict[float, np.ndarray] = {}
-        per_power: dict[float, feasibility.ModelParameters] = {}
-
-        def params_for(power_w: float) -> feasibility.ModelParameters:
-            # the break-even is repaid by this job's power
-            if power_w not in per_power:
-                per_power[power_w] = self._params_cache.get(power_w) or p_model.replace(
-                    job_power_w=power_w
-                )
-                self._params_cache[power_w] = per_power[power_w]
-            return per_power[power_w]
-
-        for j in movers:
+        for j in deficit.movers:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
             ok = (free > 0) & (avail >= p)
@@ -78,18 +56,14 @@ class FeasibilityAwarePolicy(Policy):
             if dests.size == 0:
                 continue
             slack, t_ok, e_ok = feasibility.move_verdicts(
-                jobs.size_gb[j], view.bandwidth_gbps[s, dests], w[dests], params_for(p)
+                jobs.size_gb[j], view.bandwidth_gbps[s, dests], w[dests], self._params_for(view, p)
             )
             feasible = t_ok & e_ok
             if not feasible.any():
                 continue
-            slack = np.where(feasible, slack, -np.inf)
-            d = int(dests[int(np.argmax(slack))])
+            d = int(dests[int(np.argmax(np.where(feasible, slack, -np.inf)))])
             actions.append(Migrate(j, d))
-            free[d] -= 1
-            avail[d] -= p
-            own[s] += p
-            avail[s] += p
+            deficit.moved(p, s, d)
         return actions
 
     def config(self) -> dict[str, Any]:
