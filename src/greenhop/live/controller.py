@@ -1,0 +1,603 @@
+"""The live controller: the simulator's policy objects driving real training jobs on a clock.
+
+Every tick (one step of the scenario, ``step_s`` seconds of trace time) the controller
+
+1. lets the jobs whose arrival has come join the queue;
+2. builds a :class:`~greenhop.policies.base.View` of the live world: each site's surplus now
+   (the scenario's generation at the replayed time minus its base load), the forecaster's
+   predictions (the simulator's :class:`~greenhop.sim.inputs.ForecastAdapter`), the links'
+   bandwidth estimates (:class:`~greenhop.live.world.LinkEstimates`, fed by every measured
+   transfer), the jobs' states and progress (from :class:`~greenhop.live.jobs.LiveJobs`);
+3. calls ``policy.decide`` and carries out its ``Start``, ``Migrate``, ``Pause`` and
+   ``Resume`` through ``LiveJobs``, refusing what the simulator refuses (a full site, a job in
+   the wrong state); each migration is committed to the state database when it is done;
+4. grants each running job the steps of one tick (see :mod:`greenhop.live.world`) and waits
+   until the clock reaches the tick's end and each job has trained its granted steps (at most
+   :data:`MIN_JOB_WAIT_S` or one tick of wall time more);
+5. reads each job's progress, books the tick's energy (:mod:`greenhop.live.ledger`), saves
+   checkpoints when due, and commits the tick (:mod:`greenhop.live.state`) in one transaction.
+
+**The clock.** :class:`ReplayClock` maps wall time to trace time: ``speedup`` trace seconds per
+wall second (600: 1 s is 10 min of trace, a day in 2.4 min; 1: real time). Ticks keep their
+place on the trace; when the controller falls behind (a blocking actor start takes seconds,
+which are many minutes of trace), the following ticks run back to back, each as soon as the
+jobs have trained its steps, until it has caught up. While no job runs, the clock jumps ahead
+without waiting.
+
+**Restarts.** The database holds the clock position (the first tick not committed), every
+job's state, site, progress and last checkpoint on disk (every ``checkpoint_every_s`` of trace
+time, at a pause, at the end), the migrations, the ledger and the link estimates. A new
+controller on the same database restarts each running job at its site from its last checkpoint
+and carries on at the first uncommitted tick; steps done after that checkpoint are trained
+again (and their energy counted again: it was really drawn).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from greenhop.errors import InputError
+from greenhop.live.checkpoint import Checkpoint
+from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
+from greenhop.live.jobs import LiveJobs
+from greenhop.live.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
+from greenhop.live.state import ControllerState, JobRow, MigrationRow
+from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates, LiveScenario
+from greenhop.policies.base import (
+    Action,
+    JobState,
+    JobsView,
+    Migrate,
+    Pause,
+    Policy,
+    Resume,
+    Start,
+    View,
+)
+
+FloatArray = NDArray[np.float64]
+
+DEFAULT_SPEEDUP = 600.0
+"""Trace seconds per wall second of a replay: 1 s of wall time is 10 min of trace."""
+
+DEFAULT_CHECKPOINT_EVERY_S = 3600.0
+"""Trace seconds between the checkpoints a restarted controller resumes from."""
+
+MIN_JOB_WAIT_S = 5.0
+"""Wall seconds a tick waits, after its end, for a job to train its granted steps (at least
+one tick of wall time); a job still behind then is charged the tick and lags."""
+
+_RUN = int(JobState.RUNNING)
+_PAUSED = int(JobState.PAUSED)
+_QUEUED = int(JobState.QUEUED)
+_PENDING = int(JobState.PENDING)
+_DONE = int(JobState.DONE)
+
+
+class ReplayClock:
+    """Trace time from wall time: ``trace_s = anchor_trace_s + (wall - anchor_wall) * speedup``.
+
+    ``wall`` and ``sleep`` are injectable (seconds, monotonic).
+    """
+
+    def __init__(
+        self,
+        speedup: float,
+        *,
+        wall: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not (speedup > 0 and math.isfinite(speedup)):
+            raise InputError(f"speedup must be > 0 (1 = real time), got {speedup}")
+        self.speedup = float(speedup)
+        self.wall = wall
+        self.sleep = sleep
+        self.anchor(0.0)
+
+    def anchor(self, trace_s: float) -> None:
+        """From now on, now is ``trace_s``."""
+        self._wall0 = self.wall()
+        self._trace0 = float(trace_s)
+
+    def now_s(self) -> float:
+        """Trace seconds now."""
+        return self._trace0 + (self.wall() - self._wall0) * self.speedup
+
+    def wait_until(self, trace_s: float) -> None:
+        """Sleep until the trace reaches ``trace_s``; return at once if it already has."""
+        while True:
+            left = (trace_s - self.now_s()) / self.speedup
+            if left <= 0:
+                return
+            self.sleep(min(left, 1.0))
+
+
+class _ForecastAt:
+    """The inputs' forecaster seen at one step, as a ForecastView."""
+
+    def __init__(self, adapter: Any, step: int) -> None:
+        self._fc = adapter
+        self._step = step
+
+    def remaining_window_s(self, threshold_w: float) -> FloatArray:
+        res: FloatArray = self._fc.remaining_window_s(threshold_w)[self._step]
+        return res
+
+    def surplus_w(self, horizon_steps: int) -> FloatArray:
+        res: FloatArray = self._fc.surplus_w(self._step, horizon_steps)
+        return res
+
+
+class Controller:
+    """Runs ``policy`` over ``live`` on the cluster behind ``jobs``, with its state in ``db``.
+
+    Parameters
+    ----------
+    live:
+        The scenario (:meth:`LiveScenario.from_scenario`).
+    jobs:
+        The cluster's jobs (``LiveJobs(cluster.sites)``); every scenario site must be a node.
+    db:
+        The state database (created, or resumed if it holds this scenario's run).
+    policy:
+        A policy name (``greenhop.policies.policy_for``) or a policy object.
+    speedup:
+        Trace seconds per wall second (1 = real time).
+    checkpoint_every_s:
+        Trace seconds between checkpoints saved for a restart.
+    link_weight:
+        Weight of a new measurement in a link's estimate.
+    meter_factory:
+        Builds each job's power meter (default: the job's nominal ``power_w``).
+    """
+
+    def __init__(
+        self,
+        live: LiveScenario,
+        jobs: LiveJobs,
+        db: str | Path,
+        *,
+        policy: str | Policy = "feasibility-aware",
+        speedup: float = DEFAULT_SPEEDUP,
+        checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S,
+        link_weight: float = DEFAULT_LINK_WEIGHT,
+        meter_factory: MeterFactory = nominal_meter,
+        clock: ReplayClock | None = None,
+    ) -> None:
+        from greenhop.policies import policy_for
+
+        inp = live.inputs
+        missing = [s for s in inp.site_names if s not in jobs.sites]
+        if missing:
+            raise ClusterError(
+                f"Sites {missing} of scenario {live.name!r} have no Ray node; the cluster has "
+                f"{sorted(jobs.sites)}."
+            )
+        if not checkpoint_every_s > 0:
+            raise InputError(f"checkpoint_every_s must be > 0, got {checkpoint_every_s}")
+        self.live = live
+        self.inputs = inp
+        self.jobs = jobs
+        self.policy = policy if isinstance(policy, Policy) else policy_for(policy, inp)
+        self.clock = clock or ReplayClock(speedup)
+        self.speedup = self.clock.speedup
+        self.checkpoint_every_s = float(checkpoint_every_s)
+        self.step_s = float(inp.step_s)
+        self.job_wait_s = max(MIN_JOB_WAIT_S, self.step_s / self.speedup)
+        self.n_ticks = inp.n_steps
+        self.site_names = inp.site_names
+        self.job_names = inp.jobs.names
+        self.total_steps = np.array([j.total_steps for j in live.live_jobs])
+        self.steps_per_tick = live.steps_per_tick()
+        self.arrival_tick = np.ceil(np.asarray(inp.jobs.arrival_s) / self.step_s - 1e-9).astype(
+            np.int64
+        )
+        self.ledger = EnergyLedger(
+            inp.site_names, inp.slots, inp.idle_slot_power_w, self.step_s, meter_factory
+        )
+        self.state = ControllerState(db)
+        self.checkpoint_dir = self.state.path.parent / f"{self.state.path.name}.checkpoints"
+        self.recent_migrations: list[MigrationRow] = []
+        self._started: set[int] = set()  # jobs with an actor started by this controller
+        self._open_state(link_weight)
+        self.last_it_load_w: FloatArray = self._last_it_load()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _open_state(self, link_weight: float) -> None:
+        meta = self.state.meta()
+        fingerprint = self.live.fingerprint()
+        if not meta:
+            self.rows = [JobRow(i, n, _PENDING) for i, n in enumerate(self.job_names)]
+            self.links = LinkEstimates(self.inputs.bandwidth_gbps, weight=link_weight)
+            with self.state.transaction() as conn:
+                ControllerState.set_meta(
+                    conn,
+                    schema=1,
+                    scenario=self.live.name,
+                    fingerprint=fingerprint,
+                    policy=self.policy.name,
+                    step_s=self.step_s,
+                    n_ticks=self.n_ticks,
+                    next_tick=0,
+                    wall_s=0.0,
+                    speedup=self.speedup,
+                )
+                ControllerState.put_jobs(conn, self.rows)
+            self.next_tick = 0
+            self.wall_s = 0.0
+            return
+        if meta.get("fingerprint") != fingerprint or meta.get("policy") != self.policy.name:
+            self.state.close()
+            raise InputError(
+                f"state database {str(self.state.path)!r} holds a run of scenario "
+                f"{meta.get('scenario')!r} with policy {meta.get('policy')!r}, not this run of "
+                f"{self.live.name!r} with {self.policy.name!r}; give another --db"
+            )
+        self.rows = self.state.jobs()
+        self.links = LinkEstimates(
+            self.inputs.bandwidth_gbps, weight=link_weight, measured=self.state.links()
+        )
+        self.next_tick = int(meta["next_tick"])
+        self.wall_s = float(meta.get("wall_s", 0.0))
+
+    def _last_it_load(self) -> FloatArray:
+        idle: FloatArray = self.inputs.idle_slot_power_w * self.inputs.slots
+        if self.next_tick == 0:
+            return idle.astype(np.float64)
+        rows = self.state.conn.execute(
+            "SELECT site, it_energy_j FROM site_energy WHERE tick = ?", (self.next_tick - 1,)
+        ).fetchall()
+        out = idle.astype(np.float64)
+        for s, e in rows:
+            out[s] = e / self.step_s
+        return out
+
+    @property
+    def finished(self) -> bool:
+        """True once every tick of the scenario is committed."""
+        return self.next_tick >= self.n_ticks
+
+    def close(self) -> None:
+        """Stop this controller's jobs (at a step boundary) and close the database."""
+        self._stop_jobs()
+        self.state.close()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        until_tick: int | None = None,
+        on_tick: Callable[[Controller], None] | None = None,
+    ) -> bool:
+        """Run ticks until the scenario's end (or ``until_tick``); return :attr:`finished`.
+
+        Jobs keep running between calls; :meth:`close` stops them. ``on_tick`` is called
+        after each committed tick (and once before the first).
+        """
+        end = self.n_ticks if until_tick is None else min(until_tick, self.n_ticks)
+        self._recover()
+        self.clock.anchor(self.next_tick * self.step_s)
+        wall0 = time.monotonic()
+        base_wall = self.wall_s
+        if on_tick is not None:
+            on_tick(self)
+        while self.next_tick < end:
+            self._tick(self.next_tick, lambda: base_wall + time.monotonic() - wall0)
+            if on_tick is not None:
+                on_tick(self)
+        if self.finished:
+            self._stop_jobs()
+        return self.finished
+
+    def _recover(self) -> None:
+        """Restart, from their last checkpoints, running jobs that have no actor here."""
+        for row in self.rows:
+            if row.state != _RUN or row.idx in self._started:
+                continue
+            ckpt = Checkpoint.load(row.checkpoint_path) if row.checkpoint_path is not None else None
+            job = self.live.live_jobs[row.idx]
+            self.jobs.start(job, self.site_names[row.site], run=False, checkpoint=ckpt)
+            self._started.add(row.idx)
+            row.steps_done = 0 if ckpt is None else ckpt.steps_done
+            self.ledger.attach(row.idx, row.name, row.site, self._power(row.idx))
+            t = self.next_tick * self.step_s
+            with self.state.transaction() as conn:
+                ControllerState.put_jobs(conn, [row])
+                ControllerState.add_event(conn, self.next_tick, t, row.idx, "recovered", row.site)
+
+    def _tick(self, k: int, wall_s: Callable[[], float]) -> None:
+        t = k * self.step_s
+        events: list[tuple[int, float, int, str, int]] = []
+        for row in self.rows:  # 1. arrivals
+            if row.state == _PENDING and self.arrival_tick[row.idx] <= k:
+                row.state = _QUEUED
+                events.append((k, t, row.idx, "arrive", -1))
+        self._decide_and_act(k, t)  # 2-3.
+        running = [r for r in self.rows if r.state == _RUN]
+        until = {}
+        for row in running:  # 4. grant one tick of steps, then wait for the tick's end
+            row.granted_steps = min(
+                float(self.total_steps[row.idx]), row.granted_steps + self.steps_per_tick[row.idx]
+            )
+            until[row.idx] = math.ceil(row.granted_steps - 1e-9)
+            self.jobs.resume(row.name, until=until[row.idx])
+        if running:
+            self.clock.wait_until(t + self.step_s)
+            for row in running:  # and for the jobs to train what they were granted
+                self.jobs.wait(row.name, steps=until[row.idx], timeout_s=self.job_wait_s)
+        else:
+            self.clock.anchor(t + self.step_s)
+        uses = []  # 5. progress and energy
+        finished = []
+        for row in running:
+            progress = self.jobs.progress(row.name)
+            if progress.error is not None:
+                raise LiveError(f"Job {row.name!r} failed at {row.site}: {progress.error}")
+            total = int(self.total_steps[row.idx])
+            run_s = self.step_s
+            if progress.steps_done >= total:
+                left = max(total - row.steps_done, 0)
+                run_s = min(self.step_s, left / self.steps_per_tick[row.idx] * self.step_s)
+                finished.append((row, run_s))
+            row.steps_done = progress.steps_done
+            uses.append(JobUse(row.idx, row.site, self.ledger.power_w(row.idx), run_s))
+        job_e, site_e = self.ledger.settle(k, self.inputs.surplus_w[k], uses)
+        for row, run_s in finished:
+            self._save_checkpoint(row)
+            self.jobs.stop(row.name)
+            self._started.discard(row.idx)
+            self.ledger.detach(row.idx)
+            row.state = _DONE
+            row.done_s = t + run_s
+            events.append((k, t + run_s, row.idx, "done", row.site))
+        every = self.checkpoint_every_s
+        if math.floor((t + self.step_s) / every) > math.floor(t / every):
+            for row in self.rows:
+                if row.state == _RUN:
+                    self._save_checkpoint(row)
+        self.wall_s = wall_s()
+        with self.state.transaction() as conn:
+            ControllerState.put_jobs(conn, self.rows)
+            ControllerState.add_energy(conn, job_e, site_e)
+            for e in events:
+                ControllerState.add_event(conn, *e)
+            ControllerState.set_meta(
+                conn, next_tick=k + 1, wall_s=self.wall_s, speedup=self.speedup
+            )
+        self.next_tick = k + 1
+        self.last_it_load_w = np.array([e.it_energy_j / self.step_s for e in site_e])
+        self._drop_stale_checkpoints()
+
+    # -- the view and the actions -------------------------------------------------------------
+
+    def view(self, k: int) -> View:
+        """The world at tick ``k`` as the policy sees it."""
+        inp = self.inputs
+        n = len(self.rows)
+        state = np.array([r.state for r in self.rows], dtype=np.int64)
+        site = np.array([r.site for r in self.rows], dtype=np.int64)
+        progress = np.array(
+            [r.steps_done / self.total_steps[r.idx] for r in self.rows]
+        ) * np.asarray(inp.jobs.work_gpu_h)
+        last_move = np.array(
+            [-np.inf if r.last_move_s is None else r.last_move_s for r in self.rows]
+        )
+        active = np.flatnonzero((state != _PENDING) & (state != _DONE)).astype(np.int64)
+        jobs = JobsView(
+            names=self.job_names,
+            state=state,
+            site=site,
+            dest=np.full(n, -1, dtype=np.int64),
+            power_w=inp.jobs.power_w,
+            size_gb=inp.jobs.size_gb,
+            work_gpu_h=inp.jobs.work_gpu_h,
+            progress_gpu_h=progress,
+            arrival_s=inp.jobs.arrival_s,
+            deadline_s=inp.jobs.deadline_s,
+            preferred_site=inp.jobs.preferred_site,
+            last_move_s=last_move,
+            active=active,
+        )
+        n_sites = len(self.site_names)
+        return View(
+            step=k,
+            now_s=k * self.step_s,
+            step_s=self.step_s,
+            site_names=self.site_names,
+            surplus_w=inp.surplus_w[k],
+            it_load_w=self.last_it_load_w,
+            slots=inp.slots,
+            free_slots=inp.slots - self._held(),
+            idle_slot_power_w=inp.idle_slot_power_w,
+            bandwidth_gbps=self.links.matrix(),
+            battery_soc_kwh=np.zeros(n_sites),
+            battery_capacity_kwh=np.zeros(n_sites),
+            jobs=jobs,
+            forecast=_ForecastAt(inp.forecast, k),
+            params=inp.params,
+        )
+
+    def _held(self) -> NDArray[np.int64]:
+        held = np.zeros(len(self.site_names), dtype=np.int64)
+        for r in self.rows:
+            if r.state == _RUN:
+                held[r.site] += 1
+        return held
+
+    def _decide_and_act(self, k: int, t: float) -> None:
+        if not any(r.state in (_QUEUED, _RUN, _PAUSED) for r in self.rows):
+            return
+        actions = self.policy.decide(t, self.view(k))
+        for act in actions:
+            reason = self._check(act)
+            if reason:
+                with self.state.transaction() as conn:
+                    ControllerState.add_refused(conn, k, t, repr(act), reason)
+                continue
+            if isinstance(act, Start):
+                self._start(k, t, act)
+            elif isinstance(act, Migrate):
+                self._migrate(k, t, act)
+            elif isinstance(act, Pause):
+                self._pause(k, t, act)
+            elif isinstance(act, Resume):
+                self._resume(k, t, act)
+
+    def _check(self, act: Action) -> str:
+        """Why ``act`` cannot be carried out now, or '' (the simulator's rules)."""
+        j = act.job
+        if not 0 <= j < len(self.rows):
+            return "no such job"
+        s = self.rows[j].state
+        target = getattr(act, "site", getattr(act, "dest", None))
+        if target is not None:
+            if not 0 <= target < len(self.site_names):
+                return "no such site"
+            if self._held()[target] >= self.inputs.slots[target]:
+                return "no free slot at the site"
+        want = {Start: _QUEUED, Migrate: _RUN, Pause: _RUN, Resume: _PAUSED}[type(act)]
+        if s != want:
+            return f"job is {JobState(s).name}, not {JobState(want).name}"
+        if isinstance(act, Migrate) and self.rows[j].site == act.dest:
+            return "already at that site"
+        return ""
+
+    def _power(self, j: int) -> float:
+        return float(self.inputs.jobs.power_w[j])
+
+    def _start(self, k: int, t: float, act: Start) -> None:
+        row = self.rows[act.job]
+        self.jobs.start(self.live.live_jobs[act.job], self.site_names[act.site], run=False)
+        self._started.add(row.idx)
+        row.state, row.site, row.start_s, row.last_move_s = _RUN, act.site, t, t
+        self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx))
+        with self.state.transaction() as conn:
+            ControllerState.put_jobs(conn, [row])
+            ControllerState.add_event(conn, k, t, row.idx, "start", act.site)
+
+    def _migrate(self, k: int, t: float, act: Migrate) -> None:
+        row = self.rows[act.job]
+        src = row.site
+        try:
+            res = self.jobs.migrate(row.name, self.site_names[act.dest])
+        except (MigrationError, ChecksumError) as exc:
+            failed = MigrationRow(k, t, row.idx, "migrate", src, act.dest, ok=False, error=str(exc))
+            self.recent_migrations.append(failed)
+            with self.state.transaction() as conn:
+                ControllerState.add_migration(conn, failed)
+                ControllerState.add_refused(conn, k, t, repr(act), f"migration failed: {exc}")
+            return
+        row.site, row.last_move_s = act.dest, t
+        self.ledger.detach(row.idx)
+        self.ledger.attach(row.idx, row.name, act.dest, self._power(row.idx))
+        estimate = self.links.update(src, act.dest, res.bandwidth_gbps)
+        done = MigrationRow(
+            k,
+            t,
+            row.idx,
+            "migrate",
+            src,
+            act.dest,
+            ok=True,
+            steps_done=res.steps_done,
+            size_bytes=res.size_bytes,
+            sha256=res.sha256,
+            bandwidth_gbps=res.bandwidth_gbps,
+            actor_start_s=res.actor_start_duration_s,
+            checkpoint_s=res.checkpoint_duration_s,
+            transfer_s=res.transfer_duration_s,
+            load_s=res.load_duration_s,
+            downtime_s=res.downtime_s,
+        )
+        self.recent_migrations.append(done)
+        with self.state.transaction() as conn:
+            ControllerState.put_jobs(conn, [row])
+            ControllerState.add_migration(conn, done)
+            ControllerState.put_link(
+                conn, src, act.dest, estimate, self.links.samples(src, act.dest)
+            )
+            ControllerState.add_event(conn, k, t, row.idx, "migrate", act.dest)
+            restored = t + res.downtime_s * self.speedup
+            ControllerState.add_event(conn, k, restored, row.idx, "restored", act.dest)
+
+    def _pause(self, k: int, t: float, act: Pause) -> None:
+        row = self.rows[act.job]
+        self.jobs.pause(row.name)
+        self._save_checkpoint(row)
+        self.jobs.stop(row.name)
+        self._started.discard(row.idx)
+        self.ledger.detach(row.idx)
+        row.state = _PAUSED
+        with self.state.transaction() as conn:
+            ControllerState.put_jobs(conn, [row])
+            ControllerState.add_event(conn, k, t, row.idx, "pause", row.site)
+
+    def _resume(self, k: int, t: float, act: Resume) -> None:
+        row = self.rows[act.job]
+        ckpt = Checkpoint.load(row.checkpoint_path) if row.checkpoint_path else None
+        t0 = time.perf_counter()
+        self.jobs.start(
+            self.live.live_jobs[act.job], self.site_names[act.site], run=False, checkpoint=ckpt
+        )
+        elapsed = time.perf_counter() - t0
+        self._started.add(row.idx)
+        src = row.site
+        row.state, row.site, row.last_move_s = _RUN, act.site, t
+        row.steps_done = 0 if ckpt is None else ckpt.steps_done
+        self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx))
+        with self.state.transaction() as conn:
+            ControllerState.put_jobs(conn, [row])
+            ControllerState.add_event(conn, k, t, row.idx, "resume", act.site)
+            if src != act.site:
+                moved = MigrationRow(
+                    k,
+                    t,
+                    row.idx,
+                    "resume",
+                    src,
+                    act.site,
+                    ok=True,
+                    steps_done=row.steps_done,
+                    size_bytes=None if ckpt is None else len(ckpt.to_bytes()),
+                    downtime_s=elapsed,
+                )
+                self.recent_migrations.append(moved)
+                ControllerState.add_migration(conn, moved)
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _save_checkpoint(self, row: JobRow) -> None:
+        """Snapshot the job now and save it; the row points at it once the caller commits."""
+        ckpt = self.jobs.snapshot(row.name)
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        path = self.checkpoint_dir / f"job{row.idx:03d}-{ckpt.steps_done:08d}"
+        ckpt.save(path)
+        row.checkpoint_path = str(path)
+        row.checkpoint_steps = ckpt.steps_done
+        row.checkpoint_sha256 = ckpt.sha256()
+
+    def _drop_stale_checkpoints(self) -> None:
+        """Remove checkpoint files no committed row points at."""
+        if not self.checkpoint_dir.is_dir():
+            return
+        keep = {Path(r.checkpoint_path).name for r in self.rows if r.checkpoint_path}
+        for f in self.checkpoint_dir.iterdir():
+            if f.name.split(".")[0] not in keep and not f.name.startswith("."):
+                f.unlink(missing_ok=True)
+
+    def _stop_jobs(self) -> None:
+        for idx in sorted(self._started):
+            name = self.job_names[idx]
+            if name in self.jobs.job_ids():
+                self.jobs.stop(name)
+            self.ledger.detach(idx)
+        self._started.clear()

@@ -1,0 +1,207 @@
+"""The energy ledger of a live run: per tick, job and site, energy from renewables and the grid.
+
+Accounting (the simulator's, :mod:`greenhop.sim.engine`): in each tick of ``step_s`` seconds of
+trace time, a site's IT load is its jobs' energy plus its idle slots' energy; the site's
+renewable surplus (generation minus base load, floored at 0) serves that IT load first, and
+what is missing comes from the grid. Each job's renewable and grid energy are its share of the
+site's, pro rata to its energy (every joule drawn at a site in a tick is equally green).
+
+A job's power comes from a :class:`~greenhop.live.power.PowerMeter`, one per job: the nominal
+meter (the job's ``power_w``) where no device reports power, a measured one (NVML, or the
+:class:`~greenhop.live.power.ReplayPowerMeter` test double) where one does. The meter's mean
+power over the tick's wall-clock window replaces the nominal power; the energy booked is that
+power times the job's running time in the tick, in trace seconds (a replay at ``speedup`` 600
+books 600 s of trace time per wall second).
+
+Units: power W, energy J, time s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from greenhop.errors import InputError
+from greenhop.live.power import NominalPowerMeter, PowerMeter
+
+MeterFactory = Callable[[str, str, float], PowerMeter]
+"""``(job, site, nominal power W) -> PowerMeter`` for a job starting or arriving at a site."""
+
+
+def nominal_meter(job: str, site: str, power_w: float) -> PowerMeter:
+    """The default :data:`MeterFactory`: the job's nominal power."""
+    return NominalPowerMeter(power_w)
+
+
+@dataclass(frozen=True)
+class JobUse:
+    """What one job drew in one tick: ``power_w`` for ``run_s`` seconds at ``site`` (index)."""
+
+    job: int
+    site: int
+    power_w: float
+    run_s: float
+
+
+@dataclass(frozen=True)
+class JobEnergy:
+    """A job's energy in one tick at one site, J; ``renewable_j + grid_j == energy_j``."""
+
+    tick: int
+    job: int
+    site: int
+    power_w: float
+    run_s: float
+    energy_j: float
+    renewable_j: float
+    grid_j: float
+
+
+@dataclass(frozen=True)
+class SiteEnergy:
+    """A site's IT energy in one tick, J (jobs + idle slots); ``renewable_j + grid_j ==
+    it_energy_j`` and ``renewable_j <= max(surplus_w, 0) * step_s``."""
+
+    tick: int
+    site: int
+    surplus_w: float
+    it_energy_j: float
+    idle_energy_j: float
+    renewable_j: float
+    grid_j: float
+    jobs: int
+
+
+def settle_tick(
+    tick: int,
+    step_s: float,
+    surplus_w: NDArray[np.float64],
+    slots: NDArray[np.int64],
+    idle_slot_power_w: NDArray[np.float64],
+    uses: Sequence[JobUse],
+) -> tuple[list[JobEnergy], list[SiteEnergy]]:
+    """Split one tick's energy at every site into renewable and grid (see the module docstring).
+
+    A job's slot draws the job's power while it runs and the idle power for the rest of the
+    tick; slots without a job idle all tick.
+    """
+    n_sites = len(slots)
+    job_j = np.zeros(n_sites)
+    busy_s = np.zeros(n_sites)
+    jobs_at = np.zeros(n_sites, dtype=np.int64)
+    for u in uses:
+        if not 0 <= u.site < n_sites:
+            raise InputError(f"job {u.job} runs at site index {u.site}; there are {n_sites} sites")
+        if not (u.power_w >= 0 and 0 <= u.run_s <= step_s + 1e-9):
+            raise InputError(
+                f"job {u.job} in tick {tick}: power {u.power_w} W for {u.run_s} s is outside "
+                f"[0, inf) W x [0, {step_s}] s"
+            )
+        job_j[u.site] += u.power_w * u.run_s
+        busy_s[u.site] += u.run_s
+        jobs_at[u.site] += 1
+    over = np.flatnonzero(jobs_at > slots)
+    if over.size:
+        s = int(over[0])
+        raise InputError(f"site {s} runs {jobs_at[s]} jobs in tick {tick} but has {slots[s]} slots")
+    idle_j = idle_slot_power_w * (slots * step_s - busy_s)
+    it_j = job_j + idle_j
+    green_j = np.maximum(surplus_w, 0.0) * step_s
+    renewable_j = np.minimum(green_j, it_j)
+    grid_fraction = np.divide(it_j - renewable_j, it_j, out=np.zeros(n_sites), where=it_j > 0)
+    jobs = [
+        JobEnergy(
+            tick=tick,
+            job=u.job,
+            site=u.site,
+            power_w=u.power_w,
+            run_s=u.run_s,
+            energy_j=u.power_w * u.run_s,
+            renewable_j=u.power_w * u.run_s * (1.0 - grid_fraction[u.site]),
+            grid_j=u.power_w * u.run_s * grid_fraction[u.site],
+        )
+        for u in uses
+    ]
+    sites = [
+        SiteEnergy(
+            tick=tick,
+            site=s,
+            surplus_w=float(surplus_w[s]),
+            it_energy_j=float(it_j[s]),
+            idle_energy_j=float(idle_j[s]),
+            renewable_j=float(renewable_j[s]),
+            grid_j=float(it_j[s] - renewable_j[s]),
+            jobs=int(jobs_at[s]),
+        )
+        for s in range(n_sites)
+    ]
+    return jobs, sites
+
+
+class EnergyLedger:
+    """Per-job power meters and the tick-by-tick split of energy into renewable and grid.
+
+    Call :meth:`attach` when a job starts (or lands) at a site, :meth:`detach` when it stops,
+    :meth:`power_w` once per tick to read each job's mean power over the tick, and
+    :meth:`settle` to book the tick. Entries accumulate in :attr:`job_entries` and
+    :attr:`site_entries`.
+    """
+
+    def __init__(
+        self,
+        site_names: Sequence[str],
+        slots: NDArray[np.int64],
+        idle_slot_power_w: NDArray[np.float64],
+        step_s: float,
+        meter_factory: MeterFactory = nominal_meter,
+    ) -> None:
+        if not step_s > 0:
+            raise InputError(f"step_s must be > 0, got {step_s}")
+        self.site_names = tuple(site_names)
+        self.slots = np.asarray(slots, dtype=np.int64)
+        self.idle_slot_power_w = np.asarray(idle_slot_power_w, dtype=np.float64)
+        self.step_s = float(step_s)
+        self.meter_factory = meter_factory
+        self._meters: dict[int, PowerMeter] = {}
+        self.job_entries: list[JobEnergy] = []
+        self.site_entries: list[SiteEnergy] = []
+
+    def attach(self, job: int, job_name: str, site: int, nominal_power_w: float) -> None:
+        """A new meter for ``job`` at ``site``; its first window opens now."""
+        meter = self.meter_factory(job_name, self.site_names[site], nominal_power_w)
+        meter.begin_window("tick")
+        self._meters[job] = meter
+
+    def detach(self, job: int) -> None:
+        """Forget the meter of ``job`` (stopped, paused or done)."""
+        self._meters.pop(job, None)
+
+    def power_w(self, job: int) -> float:
+        """Mean power of ``job`` since the last call (or :meth:`attach`), W; opens the next
+        window. A window of zero length reads the meter's power now."""
+        meter = self._meters[job]
+        m = meter.end_window("tick")
+        meter.begin_window("tick")
+        return m.mean_power_w if m.duration_s > 0 else meter.power_w()
+
+    def settle(
+        self, tick: int, surplus_w: NDArray[np.float64], uses: Sequence[JobUse]
+    ) -> tuple[list[JobEnergy], list[SiteEnergy]]:
+        """Book one tick (see :func:`settle_tick`) and return its entries."""
+        jobs, sites = settle_tick(
+            tick, self.step_s, surplus_w, self.slots, self.idle_slot_power_w, uses
+        )
+        self.job_entries += jobs
+        self.site_entries += sites
+        return jobs, sites
+
+    def job_totals_j(self) -> dict[int, tuple[float, float, float]]:
+        """Per job: (energy, renewable, grid), J, over every booked tick."""
+        out: dict[int, tuple[float, float, float]] = {}
+        for e in self.job_entries:
+            a, r, g = out.get(e.job, (0.0, 0.0, 0.0))
+            out[e.job] = (a + e.energy_j, r + e.renewable_j, g + e.grid_j)
+        return out
