@@ -40,7 +40,9 @@ def print_comparison(comparison: Any, title: str) -> None:
     fmt = {
         "non_renewable_kwh": ("non-renew. kWh", "{:.1f}"),
         "oracle_bound_kwh": ("oracle bound kWh", "{:.1f}"),
+        "jobs_non_renewable_kwh": ("jobs' non-renew. kWh", "{:.1f}"),
         "renewable_share": ("renew. share", "{:.1%}"),
+        "jobs_renewable_share": ("jobs' renew. share", "{:.1%}"),
         "migration_energy_kwh": ("mig. kWh", "{:.2f}"),
         "bytes_moved": ("GB moved", None),
         "migrations": ("moves", "{:d}"),

@@ -37,7 +37,9 @@ from greenhop.sim.metrics import (
 COMPARISON_COLUMNS = [
     "policy",
     "non_renewable_kwh",
+    "jobs_non_renewable_kwh",
     "renewable_share",
+    "jobs_renewable_share",
     "migration_energy_kwh",
     "bytes_moved",
     "migrations",

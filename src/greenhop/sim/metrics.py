@@ -7,6 +7,10 @@ Definitions (docs/results.md repeats them):
   (``e_net · S``, counted as non-renewable, as in the model). The sites' base load is served first
   and is not ours.
 - **renewable share**: 1 − non-renewable / (IT energy + network energy).
+- **jobs' non-renewable energy**: the part of the non-renewable energy that the jobs drew (each
+  step, a site's grid share is charged to every watt drawn there, so a job pays the grid share of
+  its site), plus its transfers' network energy. Idle slots draw the same under every policy,
+  so this is where policies differ.
 - **migration energy**: network energy plus the idle power drawn while jobs checkpoint and
   restore for a move (the simulator's counterpart of ``E_mig``).
 - **wasted migration**: one whose job was restored at a destination that, at that moment, had no
@@ -158,6 +162,12 @@ def summary(result: SimResult) -> dict[str, Any]:
         "grid_kwh": grid_kwh,
         "network_kwh": network_kwh,
         "it_energy_kwh": it_kwh,
+        "jobs_non_renewable_kwh": float(jobs["non_renewable_kwh"].sum()),
+        "jobs_renewable_share": float(
+            1.0 - jobs["non_renewable_kwh"].sum() / jobs["energy_kwh"].sum()
+        )
+        if jobs["energy_kwh"].sum() > 0
+        else float("nan"),
         "renewable_share": 1.0 - non_renewable / (it_kwh + network_kwh) if it_kwh else float("nan"),
         "migration_energy_kwh": network_kwh + mig_idle_j / J_PER_KWH,
         "bytes_moved": float(sum(m.size_gb for m in transferred) * 1e9),
