@@ -177,8 +177,8 @@ def main() -> int:
                 f"{fast[0]['jobs_non_renewable_kwh']:.1f} kWh) to the hardest (0.1 Gbit/s, "
                 f"100 GB: {slow[0]['migrations']} migrations, "
                 f"{slow[0]['jobs_non_renewable_kwh']:.1f} kWh) the feasibility-aware policy "
-                "moves less and falls back towards `stay`, as the model says it must: a 100 GB checkpoint over 0.1 Gbit/s needs 2.2 h, more than α of "
-                "any window."
+                "moves less and falls back towards `stay`, as the model says it must: a 100 GB "
+                "checkpoint over 0.1 Gbit/s needs 2.2 h, more than α of any window."
             )
         sections["sweep"] = "\n".join(lines)
     (ROOT / "docs" / "results.json").write_text(json.dumps(everything, indent=1, default=float))
