@@ -1,0 +1,209 @@
+"""``greenhop live SCENARIO``: run a scenario's jobs as real training on a Ray cluster.
+
+The policy drives real jobs on a replayed clock (``--speedup`` trace seconds per wall second);
+a live view shows the sites' surplus, the jobs and the migrations as they happen. The run folder
+is the one ``greenhop simulate`` writes, with the live run (policy ``<name>-live``) beside the
+simulator's prediction for the same policy (``--no-compare`` leaves that out). The controller's
+state lives in ``--db`` (default: next to the run folder); running the same command with the
+same ``--db`` after an interruption carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from greenhop.errors import InputError
+
+
+def _progress_bar(fraction: float, width: int = 10) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * filled + "·" * (width - filled) + f" {fraction:5.1%}"
+
+
+def render(controller: Any, wall_s: float) -> Group:
+    """The live view: a header, the sites, the jobs and the latest migrations."""
+    import pandas as pd
+
+    from greenhop.policies.base import JobState
+
+    c = controller
+    inp = c.inputs
+    k = min(c.next_tick, c.n_ticks - 1)
+    when = pd.Timestamp(inp.start) + pd.Timedelta(seconds=c.next_tick * c.step_s)
+    header = Text.assemble(
+        (f"greenhop live {c.live.name}", "bold"),
+        f"  policy {c.policy.name}  ·  tick {c.next_tick}/{c.n_ticks}  ·  "
+        f"{when:%Y-%m-%d %H:%M} UTC  ·  ×{c.speedup:g}  ·  wall {wall_s:.0f} s",
+    )
+    sites = Table(title="sites", title_justify="left", expand=False)
+    for col, justify in (("site", "left"), ("surplus kW", "right"), ("IT load kW", "right")):
+        sites.add_column(col, justify=justify)  # type: ignore[arg-type]
+    sites.add_column("jobs")
+    for s, name in enumerate(c.site_names):
+        here = [r.name for r in c.rows if r.site == s and r.state == int(JobState.RUNNING)]
+        sites.add_row(
+            name,
+            f"{inp.surplus_w[k, s] / 1000:.2f}",
+            f"{c.last_it_load_w[s] / 1000:.2f}",
+            ", ".join(here) or "-",
+        )
+    jobs = Table(title="jobs", title_justify="left")
+    for col in ("job", "trainer", "state", "site", "progress", "steps"):
+        jobs.add_column(col)
+    for r in c.rows:
+        total = int(c.total_steps[r.idx])
+        jobs.add_row(
+            r.name,
+            c.live.trainers[r.idx],
+            JobState(r.state).name.lower(),
+            c.site_names[r.site] if r.site >= 0 else "-",
+            _progress_bar(r.steps_done / total),
+            f"{r.steps_done}/{total}",
+        )
+    moves = Table(title="migrations", title_justify="left")
+    for col in ("trace time", "job", "move", "Gbit/s", "downtime s", ""):
+        moves.add_column(col)
+    for m in c.recent_migrations[-6:]:
+        at = pd.Timestamp(inp.start) + pd.Timedelta(seconds=m.time_s)
+        moves.add_row(
+            f"{at:%H:%M}",
+            c.job_names[m.job],
+            f"{c.site_names[m.src]} → {c.site_names[m.dest]}",
+            "-" if m.bandwidth_gbps is None else f"{m.bandwidth_gbps:.3f}",
+            "-" if m.downtime_s is None else f"{m.downtime_s:.2f}",
+            "ok" if m.ok else f"failed: {m.error}",
+        )
+    return Group(header, sites, jobs, moves)
+
+
+@contextlib.contextmanager
+def _cluster(address: str | None, live: Any, object_store_mb: int) -> Iterator[dict[str, Any]]:
+    """The cluster's sites: attached at ``address``, or an embedded one started (and stopped)
+    here."""
+    from greenhop.live._extras import import_ray
+    from greenhop.live.cluster import LocalCluster, attach
+
+    names = list(live.inputs.site_names)
+    if address is not None:
+        already = import_ray().is_initialized()
+        attached = attach(address, required_sites=names)
+        try:
+            yield attached.sites
+        finally:
+            if not already:
+                attached.close()
+        return
+    slots = {s.name: int(s.gpu_slots) for s in live.scenario.sites}
+    with LocalCluster(slots, object_store_mb=object_store_mb) as cluster:
+        yield cluster.sites
+
+
+def live_command(
+    scenario: Annotated[str, typer.Argument(help="A scenario TOML file, or a bundled name.")],
+    address: Annotated[
+        str | None,
+        typer.Option(help="host:port of a running Ray cluster (default: start one per site)."),
+    ] = None,
+    speedup: Annotated[
+        float, typer.Option(help="Trace seconds per wall second (600: 1 s = 10 min; 1: real).")
+    ] = 600.0,
+    policy: Annotated[str, typer.Option(help="The policy that drives the jobs.")] = (
+        "feasibility-aware"
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder to write (default runs/live-NAME-TIME).")
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="Controller state (SQLite); an existing one is resumed."),
+    ] = None,
+    compare: Annotated[
+        bool, typer.Option(help="Also simulate the policy and write both side by side.")
+    ] = True,
+    forecast: Annotated[
+        str | None, typer.Option(help="Override the scenario's forecaster.")
+    ] = None,
+    object_store_mb: Annotated[
+        int, typer.Option(help="Ray object store per node of the embedded cluster, MiB.")
+    ] = 100,
+) -> None:
+    """Run SCENARIO's jobs as real training on a Ray cluster under a policy, on a replayed
+    clock; show it live and write the run folder and report of `greenhop simulate`."""
+    from greenhop.cli.simulate import default_out, policy_names, print_comparison
+    from greenhop.live.controller import Controller
+    from greenhop.live.jobs import LiveJobs
+    from greenhop.live.results import live_result, live_summary
+    from greenhop.live.world import LiveScenario
+    from greenhop.policies import policy_for
+    from greenhop.report.runfolder import prepare_folder, write_run_folder
+    from greenhop.scenario import load_scenario
+    from greenhop.sim import Simulator
+
+    names = policy_names(policy)
+    if len(names) != 1:
+        raise InputError(f"--policy takes one policy for a live run, got {policy!r}")
+    if not (speedup > 0 and speedup != float("inf")):
+        raise InputError(f"--speedup must be > 0 (1 = real time), got {speedup}")
+    sc = load_scenario(scenario)
+    live = LiveScenario.from_scenario(sc, forecast=forecast)
+    out_dir = out if out is not None else default_out("live", sc.name)
+    prepare_folder(out_dir)
+    db_path = db if db is not None else out_dir.with_name(f"{out_dir.name}.sqlite")
+    console = Console(stderr=True)
+    t0 = time.monotonic()
+    try:
+        with _cluster(address, live, object_store_mb) as sites:
+            controller = Controller(
+                live, LiveJobs(sites), db_path, policy=names[0], speedup=speedup
+            )
+            try:
+                with Live(render(controller, 0.0), console=console, refresh_per_second=4) as view:
+                    controller.run(on_tick=lambda c: view.update(render(c, time.monotonic() - t0)))
+            finally:
+                controller.close()
+    except KeyboardInterrupt:
+        console.print(
+            f"[yellow]interrupted[/]: the controller's state is in {db_path}; run the same "
+            f"command with --db {db_path} to carry on"
+        )
+        raise typer.Exit(130) from None
+    wall_s = time.monotonic() - t0
+    from greenhop.live.state import ControllerState
+
+    state = ControllerState(db_path)
+    try:
+        results = []
+        if compare:
+            sim = Simulator(live.inputs, record_placement=True)
+            results.append(sim.run(policy_for(names[0], live.inputs)))
+        results.append(live_result(state, live, policy=names[0]))
+        extra = {"live": {**live_summary(state, live), "command_wall_s": wall_s}}
+    finally:
+        state.close()
+    title = f"greenhop live {sc.name}"
+    inp = live.inputs
+    notes = [
+        f"Scenario {sc.name!r}: {len(inp.site_names)} sites, {len(inp.jobs)} jobs, "
+        f"{inp.n_steps} steps of {inp.step_s / 60:g} min from {inp.start}; replayed at "
+        f"×{speedup:g} on a Ray cluster with one node per site ({wall_s:.0f} s wall).",
+        f"'{names[0]}-live' is the live run (real training, measured transfers); "
+        + (f"'{names[0]}' is the simulator's prediction." if compare else ""),
+        "Non-renewable energy = grid energy of the IT load + network energy of transfers.",
+    ]
+    comparison = write_run_folder(out_dir, results, title=title, notes=notes, extra=extra)
+    print_comparison(comparison, f"{title} ({inp.n_steps} steps)")
+    console.print(f"wrote {out_dir}/ (report.html, summary.json, tables, plots); state {db_path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("live")(live_command)

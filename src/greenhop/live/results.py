@@ -1,0 +1,132 @@
+"""A live run as a :class:`~greenhop.sim.engine.SimResult`, so the simulator's metrics, tables,
+plots and report apply to it unchanged and a live run sits beside a simulated one.
+
+From the state database (:mod:`greenhop.live.state`): the ledger gives each step's IT load,
+renewable and grid power and each job's energy; the jobs table the start and done times and
+progress; the migrations table the moves. A move's phase times are its tick's time plus the
+measured wall-clock durations × ``speedup`` (trace seconds); its size is the scenario job's
+``checkpoint_gb`` (what the policy and the network energy reckon with), while the bytes really
+sent are in :func:`live_summary`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from greenhop.live.state import ControllerState
+from greenhop.live.world import LiveScenario
+from greenhop.sim.engine import Migration, SimResult
+
+
+def live_result(
+    state: ControllerState, live: LiveScenario, *, policy: str, suffix: str = "-live"
+) -> SimResult:
+    """The live run in ``state`` as a SimResult named ``policy + suffix``."""
+    inp = live.inputs
+    meta = state.meta()
+    speedup = float(meta.get("speedup", 1.0))
+    step_s = float(inp.step_s)
+    n_steps, n_sites, n_jobs = inp.n_steps, len(inp.site_names), len(inp.jobs)
+    it_load = np.tile(inp.idle_slot_power_w * inp.slots, (n_steps, 1)).astype(np.float64)
+    green = np.maximum(inp.surplus_w, 0.0)
+    renewable = np.minimum(green, it_load)
+    grid = it_load - renewable
+    running = np.zeros((n_steps, n_sites), dtype=np.int32)
+    for e in state.site_energy():
+        it_load[e.tick, e.site] = e.it_energy_j / step_s
+        renewable[e.tick, e.site] = e.renewable_j / step_s
+        grid[e.tick, e.site] = e.grid_j / step_s
+        running[e.tick, e.site] = e.jobs
+    job_energy = state.job_energy()
+    placement = np.full((n_steps, n_jobs), -1, dtype=np.int16)
+    run_s_at = np.zeros((n_jobs, n_sites))
+    for je in job_energy:
+        placement[je.tick, je.job] = je.site
+        run_s_at[je.job, je.site] += je.run_s
+    rows = state.jobs()
+    total = np.array([j.total_steps for j in live.live_jobs], dtype=np.float64)
+    steps = np.array([r.steps_done for r in rows], dtype=np.float64)
+    migrations = []
+    for m in state.migrations():
+        if not m.ok:
+            continue
+        mig = Migration(m.job, m.src, m.dest, float(inp.jobs.size_gb[m.job]), m.time_s, m.kind)
+        ckpt = (m.checkpoint_s or 0.0) * speedup
+        mig.checkpoint_done_s = m.time_s + ckpt
+        mig.transfer_done_s = mig.checkpoint_done_s + (m.transfer_s or 0.0) * speedup
+        mig.restored_s = m.time_s + (m.downtime_s or 0.0) * speedup
+        k = min(int(m.tick), n_steps - 1)
+        before = it_load[k - 1, m.dest] if k else it_load[0, m.dest]
+        power = inp.jobs.power_w[m.job]
+        mig.wasted = bool(inp.surplus_w[k, m.dest] - before < power - inp.idle_slot_power_w[m.dest])
+        migrations.append(mig)
+    nan = float("nan")
+    return SimResult(
+        inputs=inp,
+        policy=f"{policy}{suffix}",
+        policy_config={"name": policy, "live": True, "speedup": speedup},
+        it_load_w=it_load,
+        running_jobs=running,
+        grid_w=grid,
+        renewable_w=renewable,
+        battery_discharge_w=np.zeros((n_steps, n_sites)),
+        battery_charge_w=np.zeros((n_steps, n_sites)),
+        curtailed_w=green - renewable,
+        battery_soc_kwh=np.zeros((n_steps, n_sites)),
+        job_start_s=np.array([nan if r.start_s is None else r.start_s for r in rows]),
+        job_done_s=np.array([nan if r.done_s is None else r.done_s for r in rows]),
+        job_progress_gpu_h=steps / total * np.asarray(inp.jobs.work_gpu_h),
+        job_run_s_at=run_s_at,
+        migrations=migrations,
+        refused=state.refused(),
+        events=state.events(),
+        job_energy=(
+            np.array([e.tick for e in job_energy], dtype=np.int32),
+            np.array([e.job for e in job_energy], dtype=np.int32),
+            np.array([e.site for e in job_energy], dtype=np.int32),
+            np.array([e.energy_j for e in job_energy], dtype=np.float64),
+        ),
+        placement=placement,
+        wall_s=float(meta.get("wall_s", 0.0)),
+    )
+
+
+def live_summary(state: ControllerState, live: LiveScenario) -> dict[str, Any]:
+    """What only a live run measures: each move's real checkpoint and durations, the links'
+    final estimates, the speedup and the wall time; JSON-ready."""
+    names = live.inputs.site_names
+    jobs = live.inputs.jobs.names
+    meta = state.meta()
+    return {
+        "speedup": meta.get("speedup"),
+        "wall_s": meta.get("wall_s"),
+        "ticks_committed": meta.get("next_tick"),
+        "trainers": dict(zip(jobs, live.trainers, strict=True)),
+        "train_steps": {j.job_id: j.total_steps for j in live.live_jobs},
+        "migrations": [
+            {
+                "job": jobs[m.job],
+                "kind": m.kind,
+                "src": names[m.src],
+                "dest": names[m.dest],
+                "time_s": m.time_s,
+                "ok": m.ok,
+                "error": m.error,
+                "steps_done": m.steps_done,
+                "size_bytes": m.size_bytes,
+                "bandwidth_gbps": m.bandwidth_gbps,
+                "actor_start_s": m.actor_start_s,
+                "checkpoint_s": m.checkpoint_s,
+                "transfer_s": m.transfer_s,
+                "load_s": m.load_s,
+                "downtime_s": m.downtime_s,
+            }
+            for m in state.migrations()
+        ],
+        "link_estimates_gbps": [
+            {"a": names[a], "b": names[b], "bandwidth_gbps": bw, "transfers": n}
+            for (a, b), (bw, n) in sorted(state.links().items())
+        ],
+    }
