@@ -224,9 +224,7 @@ class Simulator:
         e_s = array.array("i")
         e_e = array.array("d")
 
-        def advance(
-            j: int, tl: float, step_end: float, load: FloatArray
-        ) -> float:
+        def advance(j: int, tl: float, step_end: float, load: FloatArray) -> float:
             """Run job ``j`` through its phases for ``tl`` seconds of the step ending at
             ``step_end``; returns the time left when it stops (waiting, transferring, done)."""
             nonlocal active_version
@@ -293,6 +291,8 @@ class Simulator:
 
         for k in range(n_steps):
             now = k * step_s
+            if progress is not None and k % report_every == 0:
+                progress(k, n_steps)
             # 1. arrivals
             while arr_ptr < n_jobs and arrival_step[order[arr_ptr]] <= k:
                 j = int(order[arr_ptr])
@@ -417,8 +417,6 @@ class Simulator:
                         placement[k, j] = site[j]
             if has_battery:
                 self._battery_step(bank, k, surplus_now, load, charge, discharge, soc, grid)
-            if progress is not None and k % report_every == 0:
-                progress(k, n_steps)
 
         if progress is not None:
             progress(n_steps, n_steps)
