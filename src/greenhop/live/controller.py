@@ -324,6 +324,7 @@ class Controller:
         self._decide_and_act(k, t)  # 2-3.
         running = [r for r in self.rows if r.state == _RUN]
         until = {}
+        granted_before = {r.idx: r.granted_steps for r in running}
         for row in running:  # 4. grant one tick of steps, then wait for the tick's end
             row.granted_steps = min(
                 float(self.total_steps[row.idx]), row.granted_steps + self.steps_per_tick[row.idx]
@@ -345,8 +346,10 @@ class Controller:
             total = int(self.total_steps[row.idx])
             run_s = self.step_s
             if progress.steps_done >= total:
-                left = max(total - row.steps_done, 0)
-                run_s = min(self.step_s, left / self.steps_per_tick[row.idx] * self.step_s)
+                before = granted_before[row.idx]
+                if row.steps_done >= math.floor(before):  # it kept pace: the tick's part it had
+                    left = max(total - before, 0.0)
+                    run_s = min(self.step_s, left / self.steps_per_tick[row.idx] * self.step_s)
                 finished.append((row, run_s))
             row.steps_done = progress.steps_done
             uses.append(JobUse(row.idx, row.site, self.ledger.power_w(row.idx), run_s))

@@ -183,6 +183,8 @@ class EnergyLedger:
         """Mean power of ``job`` since the last call (or :meth:`attach`), W; opens the next
         window. A window of zero length reads the meter's power now."""
         meter = self._meters[job]
+        if isinstance(meter, NominalPowerMeter):  # constant: exact, without the clock's jitter
+            return meter.power_w()
         m = meter.end_window("tick")
         meter.begin_window("tick")
         return m.mean_power_w if m.duration_s > 0 else meter.power_w()

@@ -1,0 +1,193 @@
+"""The live controller on a real 3-node Ray cluster (one node per site) with real training.
+
+One run of the bundled live-demo scenario (a day of three real sites' generation, three jobs,
+the feasibility-aware policy), replayed as fast as the jobs train, is stopped half-way and
+carried on by a new controller on the same state database. The tests check that placement
+follows the policy (the same moves the simulator makes), that jobs move when the surplus
+moves, that the ledger adds up, and that the restarted controller resumed every job from its
+last checkpoint and ended bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+torch = pytest.importorskip("torch")
+
+from greenhop.errors import InputError  # noqa: E402
+from greenhop.live.checkpoint import Checkpoint  # noqa: E402
+from greenhop.live.cluster import LocalCluster  # noqa: E402
+from greenhop.live.controller import Controller  # noqa: E402
+from greenhop.live.jobs import LiveJobs  # noqa: E402
+from greenhop.live.state import ControllerState  # noqa: E402
+from greenhop.live.world import LiveScenario  # noqa: E402
+from greenhop.policies import make_policy  # noqa: E402
+from greenhop.policies.base import JobState  # noqa: E402
+from greenhop.scenario import load_scenario  # noqa: E402
+from greenhop.sim import Simulator  # noqa: E402
+
+pytestmark = pytest.mark.live
+
+SPEEDUP = 1e6  # ticks are paced by the training alone: each ends once the jobs did its steps
+STOP_AT = 55  # between the demo's second (tick 44) and third (tick 62) moves
+
+
+@pytest.fixture(scope="module")
+def live() -> LiveScenario:
+    """The demo with a quarter of its training steps (same work in GPU-hours), to keep it lean."""
+    sc = load_scenario("live-demo")
+    sc.jobs = [j.model_copy(update={"train_steps": (j.train_steps or 40) // 4}) for j in sc.jobs]
+    return LiveScenario.from_scenario(sc)
+
+
+@pytest.fixture(scope="module")
+def cluster(live: LiveScenario) -> Iterator[LocalCluster]:
+    slots = {s.name: s.gpu_slots for s in live.scenario.sites}
+    with LocalCluster(slots, object_store_mb=100) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def run(live: LiveScenario, cluster: LocalCluster, tmp_path_factory: Any) -> dict[str, Any]:
+    """The demo run, stopped at STOP_AT and finished by a second controller."""
+    db = tmp_path_factory.mktemp("controller") / "state.sqlite"
+    placements: list[tuple[int, str, str, str]] = []  # tick, job, site, the actor's node
+
+    def check_placement(c: Controller) -> None:
+        for r in c.rows:
+            if r.state == int(JobState.RUNNING):
+                node = c.jobs.actor_info(r.name)["node_id"]
+                placements.append((c.next_tick, r.name, c.site_names[r.site], node))
+
+    first = Controller(live, LiveJobs(cluster.sites), db, speedup=SPEEDUP)
+    try:
+        assert not first.run(until_tick=STOP_AT, on_tick=check_placement)
+        at_stop = [(r.steps_done, r.checkpoint_steps, r.state) for r in first.rows]
+    finally:
+        first.close()
+    second = Controller(live, LiveJobs(cluster.sites), db, speedup=SPEEDUP)
+    try:
+        assert second.next_tick == STOP_AT
+        assert second.run(on_tick=check_placement)
+        rows = second.rows
+    finally:
+        second.close()
+    state = ControllerState(db)
+    out = {
+        "db": db,
+        "at_stop": at_stop,
+        "rows": rows,
+        "placements": placements,
+        "migrations": state.migrations(),
+        "events": state.events(),
+        "job_energy": state.job_energy(),
+        "site_energy": state.site_energy(),
+        "links": state.links(),
+    }
+    state.close()
+    return out
+
+
+def test_placement_follows_the_policy(
+    run: dict[str, Any], live: LiveScenario, cluster: LocalCluster
+) -> None:
+    # every running job's actor is on its site's node, at every tick
+    assert run["placements"]
+    for _tick, _job, site, node in run["placements"]:
+        assert node == cluster.sites[site].node_id
+    # the policy made the same moves, at the same times, as it does in the simulator
+    sim = Simulator(live.inputs).run(make_policy("feasibility-aware"))
+    expected = [(m.job, m.src, m.dest, m.started_s) for m in sim.migrations]
+    got = [(m.job, m.src, m.dest, m.time_s) for m in run["migrations"] if m.ok]
+    assert got == expected
+    assert all(m.ok for m in run["migrations"])
+
+
+def test_jobs_move_when_the_replayed_surplus_moves(run: dict[str, Any], live: LiveScenario) -> None:
+    inp = live.inputs
+    moves = [m for m in run["migrations"] if m.kind == "migrate"]
+    assert len(moves) >= 2
+    it_load = {(e.tick, e.site): e.it_energy_j / inp.step_s for e in run["site_energy"]}
+    for m in moves:
+        k = m.tick
+        power = inp.jobs.power_w[m.job]
+        # the source no longer covers its load; the destination has the job's power
+        assert inp.surplus_w[k, m.src] < it_load[(k - 1, m.src)]
+        assert inp.surplus_w[k, m.dest] >= power
+        # the checkpoint really travelled: measured, and fed into the link's estimate
+        assert m.size_bytes and m.size_bytes > 0 and m.bandwidth_gbps and m.bandwidth_gbps > 0
+    for (a, b), (estimate, n) in run["links"].items():
+        assert n >= 1
+        assert estimate != pytest.approx(inp.bandwidth_gbps[a, b])
+    # the sun moves west: the last move of the day goes to the westernmost site
+    assert inp.site_names[moves[-1].dest] == "nw-colorado"
+
+
+def test_ledger_adds_up_to_the_jobs_energy(run: dict[str, Any], live: LiveScenario) -> None:
+    inp = live.inputs
+    for e in run["job_energy"]:
+        assert e.energy_j == pytest.approx(e.power_w * e.run_s)
+        assert e.renewable_j + e.grid_j == pytest.approx(e.energy_j)
+        assert e.power_w == inp.jobs.power_w[e.job]  # the nominal path
+    by_tick_site: dict[tuple[int, int], float] = {}
+    for e in run["job_energy"]:
+        by_tick_site[(e.tick, e.site)] = by_tick_site.get((e.tick, e.site), 0.0) + e.energy_j
+    assert len(run["site_energy"]) == inp.n_steps * len(inp.site_names)
+    for s in run["site_energy"]:
+        jobs_j = by_tick_site.get((s.tick, s.site), 0.0)
+        assert s.it_energy_j == pytest.approx(jobs_j + s.idle_energy_j)
+        assert s.renewable_j + s.grid_j == pytest.approx(s.it_energy_j)
+        assert s.renewable_j <= max(s.surplus_w, 0.0) * inp.step_s + 1e-6
+    for j in range(len(inp.jobs)):
+        mine = [e for e in run["job_energy"] if e.job == j]
+        run_s = sum(e.run_s for e in mine)
+        # a job that keeps up runs exactly its work, in trace time
+        assert run_s >= inp.jobs.work_gpu_h[j] * 3600 * (1 - 1e-9)
+        total = sum(e.renewable_j + e.grid_j for e in mine)
+        assert total == pytest.approx(inp.jobs.power_w[j] * run_s)
+        assert len({e.site for e in mine}) >= 2  # every demo job ran at two sites or more
+
+
+def test_restarted_controller_resumes_from_checkpoints(
+    run: dict[str, Any], live: LiveScenario
+) -> None:
+    recovered = [e for e in run["events"] if e[2] == "recovered"]
+    running_at_stop = [i for i, (_, _, st) in enumerate(run["at_stop"]) if st == 2]
+    assert sorted(e[1] for e in recovered) == running_at_stop
+    assert all(e[0] == STOP_AT * live.inputs.step_s for e in recovered)
+    for j in running_at_stop:
+        steps, ckpt_steps, _ = run["at_stop"][j]
+        assert ckpt_steps is not None and 0 < ckpt_steps < steps  # lost since, trained again
+    for r, job in zip(run["rows"], live.live_jobs, strict=True):
+        assert r.state == int(JobState.DONE)
+        assert r.steps_done == job.total_steps
+
+
+@pytest.mark.parametrize("job", [0, 1])
+def test_moved_and_restarted_jobs_end_bit_identical(
+    run: dict[str, Any], live: LiveScenario, job: int
+) -> None:
+    row = run["rows"][job]
+    spec = live.live_jobs[job]
+    final = Checkpoint.load(row.checkpoint_path)
+    trainer = spec.make_trainer()
+    for _ in range(spec.total_steps):
+        trainer.step()
+    expected = Checkpoint.capture(trainer, steps_done=spec.total_steps)
+    assert final.steps_done == spec.total_steps
+    assert final.to_bytes() == expected.to_bytes()
+
+
+def test_a_state_database_of_another_run_is_refused(
+    run: dict[str, Any], live: LiveScenario, cluster: LocalCluster
+) -> None:
+    with pytest.raises(InputError, match="give another --db"):
+        Controller(live, LiveJobs(cluster.sites), Path(run["db"]), policy="energy-only")
+    other = live.scenario.model_copy(update={"seed": 7})
+    with pytest.raises(InputError, match="another --db"):
+        Controller(LiveScenario.from_scenario(other), LiveJobs(cluster.sites), Path(run["db"]))
