@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/greenhop feasibility table
 	$(BIN)/greenhop feasibility domain --out runs/domain.png
 	$(BIN)/greenhop simulate default --policy all
+	$(BIN)/greenhop live live-demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
