@@ -13,6 +13,8 @@ import hashlib
 import os
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +22,12 @@ from greenhop.live._extras import import_ray
 from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import LiveError
 from greenhop.live.trainer import TrainerFactory
-from greenhop.live.transfer import CheckpointManifest, chunk_digests, join_verified, split_chunks
+from greenhop.live.transfer import (
+    CheckpointManifest,
+    ChunkVerifier,
+    chunk_digests,
+    split_chunks,
+)
 
 
 @dataclass(frozen=True)
@@ -225,16 +232,15 @@ class TrainingActor:
         """Drop this actor's references to the chunks of its last checkpoint."""
         self._outbox = ()
 
-    def restore(self, manifest: CheckpointManifest) -> RestoreReport:
+    def restore(self, manifest: CheckpointManifest, window: int = 4) -> RestoreReport:
         """Pull the checkpoint's chunks to this node, verify them (ChecksumError on mismatch,
-        nothing loaded) and load it; the job stays paused until :meth:`resume`."""
-        ray = import_ray()
+        nothing loaded) and load it; the job stays paused until :meth:`resume`.
+
+        Up to ``window`` chunks are pulled at once, so the link stays busy while a chunk that
+        arrived is hashed and the next one is requested (memory: ``window`` chunks in flight).
+        """
         start = time.perf_counter()
-        chunks = []
-        for ref in manifest.chunk_refs:  # one at a time: memory bounded by a chunk in flight
-            chunks.append(ray.get(ref))
-        data = join_verified(chunks, manifest)  # raises ChecksumError before anything is parsed
-        del chunks
+        data = pull_verified(manifest, window)  # ChecksumError before anything is parsed
         pulled = time.perf_counter()
         checkpoint = Checkpoint.from_bytes(data)
         with self._cv:
@@ -251,6 +257,30 @@ class TrainingActor:
             transfer_duration_s=pulled - start,
             load_duration_s=time.perf_counter() - pulled,
         )
+
+
+def pull_verified(manifest: CheckpointManifest, window: int = 4) -> bytes:
+    """Pull every chunk of ``manifest`` to this node, ``window`` at a time, verifying each as it
+    arrives and then the whole blob (:class:`~greenhop.live.transfer.ChunkVerifier`)."""
+    ray = import_ray()
+    verifier = ChunkVerifier(manifest)
+    refs = list(manifest.chunk_refs)
+    window = max(1, window)
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="pull") as pool:
+        pending = deque(pool.submit(ray.get, ref) for ref in refs[:window])
+        nxt = len(pending)
+        try:
+            while pending:
+                chunk = pending.popleft().result()
+                if nxt < len(refs):
+                    pending.append(pool.submit(ray.get, refs[nxt]))
+                    nxt += 1
+                verifier.add(chunk)
+                del chunk
+        finally:
+            for fut in pending:
+                fut.cancel()
+    return verifier.finish()
 
 
 _REMOTE: Any = None

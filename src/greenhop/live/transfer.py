@@ -63,7 +63,9 @@ class TransferResult:
     verify it; ``downtime_s`` is the stop-the-world time, from the source pausing to the
     destination resuming (checkpoint + transfer + load + the calls between them). The
     destination actor is started before the source pauses; ``actor_start_duration_s`` is that
-    time (process start, imports, building the trainer), outside the downtime.
+    time (process start, imports, building the trainer), outside the downtime. ``attempts``
+    counts the tries the move took (see the retry rule); ``recovered_from_disk`` is True when
+    the source died and the job was restored from its last saved checkpoint instead.
     """
 
     job_id: str
@@ -80,6 +82,8 @@ class TransferResult:
     transfer_duration_s: float
     load_duration_s: float
     downtime_s: float
+    attempts: int = 1
+    recovered_from_disk: bool = False
 
     @property
     def bandwidth_bytes_per_s(self) -> float:
@@ -115,6 +119,55 @@ def chunk_digests(chunks: Iterable[np.ndarray]) -> tuple[str, ...]:
     return tuple(hashlib.sha256(c.data).hexdigest() for c in chunks)
 
 
+class ChunkVerifier:
+    """Checks a checkpoint's chunks as they arrive, in order: each chunk's SHA-256 when it is
+    added (:class:`~greenhop.live.errors.ChecksumError` at the first bad one, before anything
+    is parsed), and the whole blob's size and SHA-256 in :meth:`finish`."""
+
+    def __init__(self, manifest: CheckpointManifest) -> None:
+        self.manifest = manifest
+        self._whole = hashlib.sha256()
+        self._chunks: list[np.ndarray] = []
+
+    def add(self, chunk: np.ndarray) -> None:
+        """Verify the next chunk and keep it."""
+        m = self.manifest
+        i = len(self._chunks)
+        if i >= m.n_chunks:
+            raise ChecksumError(
+                f"Checkpoint of job {m.job_id!r} arrived in more than the {m.n_chunks} chunks "
+                "of its manifest; it is refused."
+            )
+        digest = hashlib.sha256(chunk.data).hexdigest()
+        expected = m.chunk_sha256[i]
+        if digest != expected:
+            raise ChecksumError(
+                f"Chunk {i} of {m.n_chunks} of job {m.job_id!r}'s checkpoint "
+                f"({len(chunk)} bytes) has SHA-256 {digest[:16]}..., expected {expected[:16]}...; "
+                "it was corrupted in transit and the checkpoint is refused."
+            )
+        self._whole.update(chunk.data)
+        self._chunks.append(chunk)
+
+    def finish(self) -> bytes:
+        """The verified blob; ChecksumError if chunks are missing or the whole does not match."""
+        m = self.manifest
+        if len(self._chunks) != m.n_chunks:
+            raise ChecksumError(
+                f"Checkpoint of job {m.job_id!r} arrived in {len(self._chunks)} chunks, "
+                f"expected {m.n_chunks}; it is refused."
+            )
+        data = b"".join(c.data for c in self._chunks)
+        self._chunks = []
+        if len(data) != m.size_bytes or self._whole.hexdigest() != m.sha256:
+            raise ChecksumError(
+                f"Checkpoint of job {m.job_id!r} arrived as {len(data)} bytes with SHA-256 "
+                f"{self._whole.hexdigest()[:16]}..., expected {m.size_bytes} bytes with "
+                f"{m.sha256[:16]}...; it is refused."
+            )
+        return data
+
+
 def join_verified(chunks: Sequence[np.ndarray], manifest: CheckpointManifest) -> bytes:
     """Join pulled chunks into the checkpoint blob, checking each chunk's SHA-256 and then the
     whole blob's size and SHA-256 against ``manifest``; raise ChecksumError on any mismatch."""
@@ -123,21 +176,7 @@ def join_verified(chunks: Sequence[np.ndarray], manifest: CheckpointManifest) ->
             f"Checkpoint of job {manifest.job_id!r} arrived in {len(chunks)} chunks, "
             f"expected {manifest.n_chunks}; it is refused."
         )
-    whole = hashlib.sha256()
-    for i, (chunk, expected) in enumerate(zip(chunks, manifest.chunk_sha256, strict=True)):
-        digest = hashlib.sha256(chunk.data).hexdigest()
-        if digest != expected:
-            raise ChecksumError(
-                f"Chunk {i} of {manifest.n_chunks} of job {manifest.job_id!r}'s checkpoint "
-                f"({len(chunk)} bytes) has SHA-256 {digest[:16]}..., expected {expected[:16]}...; "
-                "it was corrupted in transit and the checkpoint is refused."
-            )
-        whole.update(chunk.data)
-    data = b"".join(c.data for c in chunks)
-    if len(data) != manifest.size_bytes or whole.hexdigest() != manifest.sha256:
-        raise ChecksumError(
-            f"Checkpoint of job {manifest.job_id!r} arrived as {len(data)} bytes with SHA-256 "
-            f"{whole.hexdigest()[:16]}..., expected {manifest.size_bytes} bytes with "
-            f"{manifest.sha256[:16]}...; it is refused."
-        )
-    return data
+    verifier = ChunkVerifier(manifest)
+    for chunk in chunks:
+        verifier.add(chunk)
+    return verifier.finish()

@@ -187,12 +187,16 @@ class Wan:
         dx, dy = self.device(x, y), self.device(y, x)
         _run(["ip", "link", "add", dx, "netns", nx, "type", "veth", "peer", "name", dy,
               "netns", ny])  # fmt: skip
-        for ns, dev, here, there in ((nx, dx, x, y), (ny, dy, y, x)):
+        for ns, dev in ((nx, dx), (ny, dy)):
             _run(["ip", "-n", ns, "link", "set", dev, "up"])
             _run(["tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", *_tbf_args(rate)])
-            _run(["ip", "-n", ns, "route", "add", f"{self.address[there]}/32", "dev", dev,
-                  "src", self.address[here]])  # fmt: skip
         self.rate_mbit[(x, y)] = self.rate_mbit[(y, x)] = rate
+        self._add_routes(x, y)
+
+    def _add_routes(self, x: str, y: str) -> None:
+        for here, there in ((x, y), (y, x)):
+            _run(["ip", "-n", self.netns[here], "route", "replace", f"{self.address[there]}/32",
+                  "dev", self.device(here, there), "src", self.address[here]])  # fmt: skip
 
     def delete(self) -> None:
         """Delete every namespace this WAN created (their veths and qdiscs go with them)."""
@@ -231,6 +235,8 @@ class Wan:
         for a, b in ((x, y), (y, x)):
             _run(["ip", "-n", self.netns[a], "link", "set", self.device(a, b),
                   "up" if up else "down"])  # fmt: skip
+        if up:  # the kernel dropped the routes through the devices when they went down
+            self._add_routes(x, y)
 
     def tx_bytes(self, x: str, y: str) -> int:
         """Bytes sent so far from ``x`` towards ``y`` (the veth's tx counter in ``x``'s
@@ -581,6 +587,61 @@ def _serve(path: str, address: str, node_ip: str, required: list[str], timeout_s
             import_ray().shutdown()
 
 
+# -- faults at a chosen point of a transfer -------------------------------------------------------
+
+
+class WhenBytesCrossed:
+    """Run ``action`` in a background thread once ``nbytes`` more bytes have left ``x``
+    towards ``y`` (the veth's tx counter), e.g. to cut a link or kill a node half-way through
+    a checkpoint's transfer. ``fired`` is set when it ran; :meth:`join` re-raises its error.
+    A context manager that stops watching on exit."""
+
+    def __init__(
+        self,
+        wan: Wan,
+        x: str,
+        y: str,
+        nbytes: int,
+        action: Callable[[], Any],
+        *,
+        poll_s: float = 0.05,
+    ) -> None:
+        import threading
+
+        self.wan, self.x, self.y, self.nbytes, self.action = wan, x, y, nbytes, action
+        self.poll_s = poll_s
+        self.fired = threading.Event()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._base = wan.tx_bytes(x, y)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> WhenBytesCrossed:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self.wan.tx_bytes(self.x, self.y) - self._base >= self.nbytes:
+                    self.action()
+                    self.fired.set()
+                    return
+                time.sleep(self.poll_s)
+        except BaseException as exc:  # handed to join()
+            self._error = exc
+
+    def join(self) -> None:
+        """Stop watching; raise what the action raised."""
+        self.__exit__()
+        if self._error is not None:
+            raise self._error
+
+
 # -- a job with a checkpoint of a chosen size ---------------------------------------------------
 
 
@@ -594,7 +655,9 @@ class SyntheticTrainer:
 
     def __init__(self, size_mb: float, seed: int = 0) -> None:
         from greenhop.live._extras import import_torch
+        from greenhop.live.trainer import make_deterministic
 
+        make_deterministic(seed)
         torch = import_torch()
         n = max(1, int(size_mb * 1e6 / 4))
         gen = torch.Generator().manual_seed(seed)
@@ -795,6 +858,7 @@ __all__ = [
     "SyntheticTrainer",
     "Wan",
     "WanError",
+    "WhenBytesCrossed",
     "driver_call",
     "driver_jobs",
     "measure_link",
