@@ -62,6 +62,7 @@ def main() -> list[LinkMeasurement]:
                 "b",
                 SIZES_MB,
                 rate,
+                repeats=2,
                 on_result=lambda r: estimates.append(estimator.observe(r)),
             )
     machine = (
@@ -74,7 +75,8 @@ def main() -> list[LinkMeasurement]:
         "directions), the driver inside the source site's namespace; 16 MiB chunks, 4 pulled "
         f"at once; {machine}. The link starts at {RATES_MBIT[0]} Mbit/s and is reshaped to "
         f"{RATES_MBIT[1]} Mbit/s with `tc qdisc change` while the cluster runs. *measured* is "
-        "the destination's time to pull and verify every chunk; *model* is "
+        "the destination's time to pull and verify every chunk (each job migrates there and "
+        "back); *model* is "
         "`feasibility.transfer_time_s(S, B)` = 8 S / B at the shaped rate; *bytes on the wire* "
         "is the source veth's tx counter over the checkpoint size.\n\n"
         + measurement_table(rows)

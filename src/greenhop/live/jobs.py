@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,10 @@ class LiveJobs:
     checkpoint_dir:
         Where :meth:`save_checkpoint` keeps each job's last good checkpoint, off the sites: a
         job whose source dies in a migration resumes from it.
+    checkpoint_provider:
+        Instead of ``checkpoint_dir``: a callable ``job_id -> Checkpoint | None`` that returns
+        the job's last good checkpoint (a controller that keeps its own, e.g. from its state
+        database); it should verify what it loads (``Checkpoint.load`` does).
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class LiveJobs:
         transfer_timeout_s: float | None = None,
         actor_start_timeout_s: float = 120.0,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_provider: Callable[[str], Checkpoint | None] | None = None,
     ) -> None:
         if chunk_bytes < 1:
             raise InputError(f"chunk_bytes must be >= 1, got {chunk_bytes}.")
@@ -161,6 +166,7 @@ class LiveJobs:
         self.transfer_timeout_s = transfer_timeout_s
         self.actor_start_timeout_s = actor_start_timeout_s
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.checkpoint_provider = checkpoint_provider
         self.events: list[MigrationEvent] = []
         self._jobs: dict[str, _Running] = {}
 
@@ -185,7 +191,8 @@ class LiveJobs:
         actor = self._spawn(job, site)
         if checkpoint is not None:
             try:
-                self._get(actor.restore.remote(self._driver_manifest(job, checkpoint)))
+                manifest = self._driver_manifest(job, checkpoint)
+                self._get(actor.restore.remote(manifest, self.pull_window))
             except BaseException:
                 import_ray().kill(actor)
                 raise
@@ -378,24 +385,15 @@ class LiveJobs:
     def _restore_saved(
         self, job: LiveJob, dest: str, dst: Any, *, source_site: str
     ) -> TransferResult:
-        ray = import_ray()
         paused_at = time.perf_counter()
-        checkpoint = self.load_saved(job.job_id)  # verified against its SHA-256
-        data = checkpoint.to_bytes()
-        chunks = split_chunks(data, self.chunk_bytes)
-        manifest = CheckpointManifest(
-            job_id=job.job_id,
-            source_site="checkpoint store",
-            source_node_id=ray.get_runtime_context().get_node_id(),
-            steps_done=checkpoint.steps_done,
-            total_steps=job.total_steps,
-            size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            chunk_bytes=self.chunk_bytes,
-            chunk_sha256=chunk_digests(chunks),
-            chunk_refs=tuple(ray.put(c) for c in chunks),
-            checkpoint_duration_s=0.0,
-        )
+        if self.checkpoint_provider is not None:
+            found = self.checkpoint_provider(job.job_id)
+            if found is None:
+                raise InputError(f"The checkpoint provider has no checkpoint of {job.job_id!r}.")
+            checkpoint = found
+        else:
+            checkpoint = self.load_saved(job.job_id)  # verified against its SHA-256
+        manifest = self._driver_manifest(job, checkpoint)
         report: RestoreReport = self._get(
             dst.restore.remote(self._in_transit(manifest), self.pull_window)
         )

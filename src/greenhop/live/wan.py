@@ -805,13 +805,14 @@ def measure_link(
     sizes_mb: Sequence[float],
     rate_mbit: float,
     *,
+    repeats: int = 1,
     jobs: str = "jobs",
     on_result: Callable[[Any], None] | None = None,
 ) -> list[LinkMeasurement]:
-    """Shape the link ``src``-``dst`` to ``rate_mbit``, then migrate one
-    :class:`SyntheticTrainer` job of each size from ``src`` to ``dst`` (through
-    ``ctx.state[jobs]`` in the driver) and measure each against the model; the veth's tx
-    counter gives the bytes that crossed the link."""
+    """Shape the link ``src``-``dst`` to ``rate_mbit``, then, for each size, start one
+    :class:`SyntheticTrainer` job at ``src`` and migrate it across the link ``repeats`` times
+    (``src`` to ``dst``, back, ...; through ``ctx.state[jobs]`` in the driver), measuring each
+    move against the model; the sending veth's tx counter gives the bytes that crossed."""
     from greenhop.live.jobs import LiveJob
 
     wan.shape(src, dst, rate_mbit)
@@ -821,22 +822,25 @@ def measure_link(
         job = LiveJob(job_id, _partial(SyntheticTrainer, size), total_steps=10**9)
         driver.call(driver_call, "start", job, src, until=5, jobs=jobs)
         driver.call(driver_call, "wait", job_id, 5, jobs=jobs)
-        before = wan.tx_bytes(src, dst)
-        result = driver.call(driver_call, "migrate", job_id, dst, jobs=jobs)
-        wire = wan.tx_bytes(src, dst) - before
-        driver.call(driver_call, "stop", job_id, jobs=jobs)
-        if on_result is not None:
-            on_result(result)
-        rows.append(
-            LinkMeasurement(
-                size_bytes=result.size_bytes,
-                rate_mbit=rate_mbit,
-                transfer_duration_s=result.transfer_duration_s,
-                model_s=model_transfer_s(result.size_bytes, rate_mbit),
-                wire_bytes=wire,
-                downtime_s=result.downtime_s,
+        here, there = src, dst
+        for _ in range(repeats):
+            before = wan.tx_bytes(here, there)
+            result = driver.call(driver_call, "migrate", job_id, there, jobs=jobs)
+            wire = wan.tx_bytes(here, there) - before
+            if on_result is not None:
+                on_result(result)
+            rows.append(
+                LinkMeasurement(
+                    size_bytes=result.size_bytes,
+                    rate_mbit=rate_mbit,
+                    transfer_duration_s=result.transfer_duration_s,
+                    model_s=model_transfer_s(result.size_bytes, rate_mbit),
+                    wire_bytes=wire,
+                    downtime_s=result.downtime_s,
+                )
             )
-        )
+            here, there = there, here
+        driver.call(driver_call, "stop", job_id, jobs=jobs)
     return rows
 
 
