@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from greenhop.errors import InputError
 from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
-from greenhop.live.jobs import LiveJobs
+from greenhop.live.jobs import JobLostError, LiveJobs
 from greenhop.live.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
 from greenhop.live.state import ControllerState, JobRow, MigrationRow
 from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates, LiveScenario
@@ -204,6 +204,9 @@ class Controller:
         )
         self.state = ControllerState(db)
         self.checkpoint_dir = self.state.path.parent / f"{self.state.path.name}.checkpoints"
+        if self.jobs.checkpoint_provider is None:
+            # a source that dies mid-migration: restore from the controller's last checkpoint
+            self.jobs.checkpoint_provider = self._checkpoint_of
         self.recent_migrations: list[MigrationRow] = []
         self._started: set[int] = set()  # jobs with an actor started by this controller
         self._open_state(link_weight)
@@ -492,6 +495,9 @@ class Controller:
         src = row.site
         try:
             res = self.jobs.migrate(row.name, self.site_names[act.dest])
+        except JobLostError as exc:
+            self._lost(k, t, row, act, exc)
+            return
         except (MigrationError, ChecksumError) as exc:
             failed = MigrationRow(k, t, row.idx, "migrate", src, act.dest, ok=False, error=str(exc))
             self.recent_migrations.append(failed)
@@ -500,6 +506,9 @@ class Controller:
                 ControllerState.add_refused(conn, k, t, repr(act), f"migration failed: {exc}")
             return
         row.site, row.last_move_s = act.dest, t
+        if res.recovered_from_disk:  # the source died: progress goes back to the checkpoint
+            row.steps_done = res.steps_done
+            row.granted_steps = float(res.steps_done)
         self.ledger.detach(row.idx)
         self.ledger.attach(row.idx, row.name, act.dest, self._power(row.idx))
         estimate = self.links.update(src, act.dest, res.bandwidth_gbps)
@@ -531,6 +540,33 @@ class Controller:
             ControllerState.add_event(conn, k, t, row.idx, "migrate", act.dest)
             restored = t + res.downtime_s * self.speedup
             ControllerState.add_event(conn, k, restored, row.idx, "restored", act.dest)
+
+    def _checkpoint_of(self, job_id: str) -> Checkpoint | None:
+        """The job's last committed checkpoint (kept by the controller, off the sites)."""
+        row = next((r for r in self.rows if r.name == job_id), None)
+        if row is None or not row.checkpoint_path:
+            return None
+        return Checkpoint.load(row.checkpoint_path)
+
+    def _lost(self, k: int, t: float, row: JobRow, act: Migrate, exc: Exception) -> None:
+        """The job died with its source during a move and could not be restored at the
+        destination: it waits, PAUSED at its last checkpoint (or QUEUED from the start when it
+        has none), for the policy to resume it."""
+        self._started.discard(row.idx)
+        self.ledger.detach(row.idx)
+        if row.checkpoint_path:
+            row.state, row.steps_done = _PAUSED, int(row.checkpoint_steps or 0)
+        else:
+            row.state, row.steps_done = _QUEUED, 0
+        row.granted_steps = float(row.steps_done)
+        failed = MigrationRow(
+            k, t, row.idx, "migrate", row.site, act.dest, ok=False, error=str(exc)
+        )
+        self.recent_migrations.append(failed)
+        with self.state.transaction() as conn:
+            ControllerState.put_jobs(conn, [row])
+            ControllerState.add_migration(conn, failed)
+            ControllerState.add_event(conn, k, t, row.idx, "lost", row.site)
 
     def _pause(self, k: int, t: float, act: Pause) -> None:
         row = self.rows[act.job]
