@@ -245,8 +245,8 @@ class LocalCluster:
         env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"  # stop at once, nothing to drain
         env["RAY_USAGE_STATS_ENABLED"] = "0"
         port = _free_port()
-        self.address = f"127.0.0.1:{port}"
         names = list(self.site_slots)
+        self.address = f"{self._node_ip(names[0])}:{port}"
         head_args = [
             "--head",
             f"--port={port}",
@@ -285,14 +285,23 @@ class LocalCluster:
             f"see {log}."
         )
 
+    def _node_ip(self, site: str) -> str:
+        """The address the node of ``site`` binds to (subclasses place nodes elsewhere)."""
+        return "127.0.0.1"
+
+    def _exec_prefix(self, site: str) -> list[str]:
+        """What runs the node's command, e.g. ``ip netns exec NS`` (nothing here)."""
+        return []
+
     def _spawn(self, site: str, args: list[str], env: dict[str, str]) -> None:
         ray_cli = Path(sys.executable).with_name("ray")
         cmd = [
+            *self._exec_prefix(site),
             str(ray_cli) if ray_cli.exists() else "ray",
             "start",
             *args,
             "--block",
-            "--node-ip-address=127.0.0.1",
+            f"--node-ip-address={self._node_ip(site)}",
             f"--num-cpus={self.num_cpus_per_node}",
             "--num-gpus=0",
             f"--object-store-memory={self.object_store_mb * 2**20}",

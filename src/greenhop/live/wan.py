@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any
 
 from greenhop.errors import InputError
-from greenhop.live.cluster import LocalCluster, _free_port, _process_tree, site_resource
+from greenhop.live.cluster import LocalCluster, _process_tree
 from greenhop.live.errors import ClusterError, LiveError
 
 DEFAULT_PULL_TIMEOUT_MS = 600_000
@@ -287,64 +287,11 @@ class NamespacedCluster(LocalCluster):
         )
         self.wan = wan
 
-    def _start_nodes(self) -> None:
-        if self.temp_dir is None:
-            self.temp_dir = Path(tempfile.mkdtemp(prefix="greenhop-ray-", dir="/tmp"))
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
-        env["RAY_USAGE_STATS_ENABLED"] = "0"
-        names = list(self.site_slots)
-        port = _free_port()
-        self.address = f"{self.wan.address[names[0]]}:{port}"
-        head_args = [
-            "--head",
-            f"--port={port}",
-            "--include-dashboard=false",
-            f"--ray-client-server-port={_free_port()}",
-            f"--system-config={json.dumps(self.system_config)}",
-        ]
-        for name in names:
-            args = head_args if name == names[0] else [f"--address={self.address}"]
-            for attempt in range(3):
-                self._spawn(name, args, env)
-                if self._wait_started(name, last_attempt=attempt == 2):
-                    break
+    def _node_ip(self, site: str) -> str:
+        return self.wan.address[site]
 
-    def _spawn(self, site: str, args: list[str], env: dict[str, str]) -> None:
-        ray_cli = Path(sys.executable).with_name("ray")
-        cmd = [
-            *self.wan.exec_prefix(site),
-            str(ray_cli) if ray_cli.exists() else "ray",
-            "start",
-            *args,
-            "--block",
-            f"--node-ip-address={self.wan.address[site]}",
-            f"--num-cpus={self.num_cpus_per_node}",
-            "--num-gpus=0",
-            f"--object-store-memory={self.object_store_mb * 2**20}",
-            f"--resources={json.dumps({site_resource(site): self.site_slots[site]})}",
-            f"--temp-dir={self.temp_dir}",
-            "--disable-usage-stats",
-            f"--dashboard-agent-listen-port={_free_port()}",
-            f"--dashboard-agent-grpc-port={_free_port()}",
-            f"--metrics-export-port={_free_port()}",
-            f"--runtime-env-agent-port={_free_port()}",
-        ]
-        assert self.temp_dir is not None
-        log = open(self.temp_dir / f"ray-start-{site}.log", "ab")  # noqa: SIM115 (kept by Popen)
-        with self._lock:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-            log.close()
-            self._procs[site] = proc
-            self._pids.update(_process_tree(proc.pid))
+    def _exec_prefix(self, site: str) -> list[str]:
+        return self.wan.exec_prefix(site)
 
     def site_pids(self, site: str) -> dict[int, int]:
         """PIDs (with start times) of ``site``'s node: ``ray start``, its daemons, its actors."""
