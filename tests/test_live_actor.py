@@ -25,8 +25,10 @@ class Counter:
         self.fail_at = fail_at
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # set when a step has begun
 
     def step(self) -> dict[str, float]:
+        self.entered.set()
         self.gate.wait()
         if self.fail_at is not None and int(self.w) + 1 == self.fail_at:
             raise RuntimeError("loss is nan")
@@ -61,7 +63,9 @@ def test_pause_waits_for_the_running_step() -> None:
     trainer = actor._trainer
     assert isinstance(trainer, Counter)
     trainer.gate.clear()  # the next step blocks inside step()
+    trainer.entered.clear()
     actor.resume()
+    assert trainer.entered.wait(10)  # the training thread is inside a step now
     paused: list[int] = []
     pauser = threading.Thread(target=lambda: paused.append(actor.pause().steps_done))
     pauser.start()
