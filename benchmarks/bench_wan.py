@@ -17,14 +17,9 @@ import sys
 from pathlib import Path
 
 from greenhop.live.wan import (
-    BandwidthEstimator,
     LinkMeasurement,
-    NamespacedCluster,
-    NamespaceDriver,
-    Wan,
-    driver_jobs,
-    measure_link,
     measurement_table,
+    sweep_link,
     wan_unavailable_reason,
 )
 
@@ -42,29 +37,7 @@ def main() -> list[LinkMeasurement]:
     if reason is not None:
         print(f"skipped: no namespaced WAN here: {reason}")
         return []
-    estimator = BandwidthEstimator(PRIOR_GBPS)
-    estimates: list[float] = []
-    rows: list[LinkMeasurement] = []
-    with (
-        Wan(["a", "b"], RATES_MBIT[0]) as wan,
-        NamespacedCluster(wan, {"a": 1, "b": 1}, object_store_mb=300) as cluster,
-        NamespaceDriver(
-            wan.netns["a"], str(cluster.address), wan.address["a"], required_sites=["a", "b"]
-        ) as driver,
-    ):
-        driver.call(driver_jobs)
-        measure_link(wan, driver, "a", "b", [1], RATES_MBIT[0])  # warm-up, not reported
-        for rate in RATES_MBIT:
-            rows += measure_link(
-                wan,
-                driver,
-                "a",
-                "b",
-                SIZES_MB,
-                rate,
-                repeats=2,
-                on_result=lambda r: estimates.append(estimator.observe(r)),
-            )
+    rows, estimates = sweep_link(SIZES_MB, RATES_MBIT, repeats=2, prior_gbps=PRIOR_GBPS)
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}"
     )

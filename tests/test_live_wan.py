@@ -12,14 +12,12 @@ reshaped slower. Needs root (namespaces, tc); skipped with the reason otherwise.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from greenhop import feasibility as fz
 from greenhop.live.wan import (
-    BandwidthEstimator,
     LinkMeasurement,
     Wan,
     WanError,
@@ -72,42 +70,13 @@ class Sweep:
 
 
 @pytest.fixture(scope="module")
-def sweep() -> Iterator[Sweep]:
+def sweep() -> Sweep:
     if REASON is not None:
         pytest.skip(f"no namespaced WAN here: {REASON}")
-    from greenhop.live.wan import (
-        NamespacedCluster,
-        NamespaceDriver,
-        driver_jobs,
-        measure_link,
-    )
+    from greenhop.live.wan import sweep_link
 
-    estimator = BandwidthEstimator(PRIOR_GBPS)
-    estimates: list[float] = []
-    rows: list[LinkMeasurement] = []
-    with (
-        Wan(["a", "b"], RATES_MBIT[0]) as wan,
-        NamespacedCluster(wan, {"a": 1, "b": 1}, object_store_mb=300) as cluster,
-        NamespaceDriver(
-            wan.netns["a"], str(cluster.address), wan.address["a"], required_sites=["a", "b"]
-        ) as driver,
-    ):
-        driver.call(driver_jobs)
-        # the first transfer between two nodes also opens their object managers' connections
-        # (about 0.1 s more, see docs/reliability.md): warm up with 1 MB, not measured
-        measure_link(wan, driver, "a", "b", [1], RATES_MBIT[0])
-        for rate in RATES_MBIT:  # measure_link reshapes the running link
-            rows += measure_link(
-                wan,
-                driver,
-                "a",
-                "b",
-                SIZES_MB,
-                rate,
-                repeats=REPEATS,
-                on_result=lambda r: estimates.append(estimator.observe(r)),
-            )
-    yield Sweep(rows, estimates)
+    rows, estimates = sweep_link(SIZES_MB, RATES_MBIT, repeats=REPEATS, prior_gbps=PRIOR_GBPS)
+    return Sweep(rows, estimates)
 
 
 def test_every_checkpoint_byte_crosses_the_shaped_link(sweep: Sweep) -> None:

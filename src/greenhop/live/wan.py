@@ -823,3 +823,42 @@ if __name__ == "__main__":  # the driver process of NamespaceDriver
     _serve(sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), float(sys.argv[5]))
     sys.stdout.flush()
     os._exit(0)  # Ray's threads must not hold the exit
+
+
+def sweep_link(
+    sizes_mb: Sequence[float],
+    rates_mbit: Sequence[float],
+    *,
+    repeats: int = 2,
+    prior_gbps: float = 1.0,
+    object_store_mb: int = 300,
+) -> tuple[list[LinkMeasurement], list[float]]:
+    """Two sites ``a`` and ``b`` on a namespaced WAN, the driver inside ``a``: migrate each size
+    ``repeats`` times at each rate (reshaping the running link from one rate to the next), after
+    a 1 MB warm-up that is not reported (the first transfer between two nodes also opens their
+    object managers' connections). Returns the measurements and the
+    :class:`BandwidthEstimator`'s estimate (Gbit/s, from ``prior_gbps``) after each migration."""
+    estimator = BandwidthEstimator(prior_gbps)
+    estimates: list[float] = []
+    rows: list[LinkMeasurement] = []
+    with (
+        Wan(["a", "b"], rates_mbit[0]) as wan,
+        NamespacedCluster(wan, {"a": 1, "b": 1}, object_store_mb=object_store_mb) as cluster,
+        NamespaceDriver(
+            wan.netns["a"], str(cluster.address), wan.address["a"], required_sites=["a", "b"]
+        ) as driver,
+    ):
+        driver.call(driver_jobs)
+        measure_link(wan, driver, "a", "b", [1], rates_mbit[0])
+        for rate in rates_mbit:
+            rows += measure_link(
+                wan,
+                driver,
+                "a",
+                "b",
+                sizes_mb,
+                rate,
+                repeats=repeats,
+                on_result=lambda r: estimates.append(estimator.observe(r)),
+            )
+    return rows, estimates
