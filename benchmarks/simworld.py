@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from greenhop.scenario import bundled_scenario, load_scenario
-from greenhop.sim.inputs import SimInputs
+from greenhop.world.inputs import SimInputs
 from greenhop.sim.workload import generate_jobs
 
 

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from docsections import update_doc  # noqa: E402
 
 from greenhop.errors import GreenhopError  # noqa: E402
-from greenhop.policies import available_policies  # noqa: E402
+from greenhop.runner import available_policies, run_policies  # noqa: E402
 from greenhop.scenario import load_scenario  # noqa: E402
-from greenhop.sim import run_policies, with_overrides  # noqa: E402
-from greenhop.sim.inputs import SimInputs  # noqa: E402
+from greenhop.sim import with_overrides  # noqa: E402
+from greenhop.world.inputs import SimInputs  # noqa: E402
 from greenhop.sim.metrics import summary  # noqa: E402
 from greenhop.sim.workload import generate_jobs  # noqa: E402
 

@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greenhop.energy.battery import BatterySpec
 from greenhop.feasibility import DEFAULTS
 from greenhop.policies import EnergyOnlyPolicy, FeasibilityAwarePolicy, StayPolicy, make_policy
 from greenhop.policies.base import Action, Migrate, Pause, Policy, Resume, Start, View
 from greenhop.scenario import bundled_scenario, load_scenario
-from greenhop.sim.balance import BatterySpec
-from greenhop.sim.engine import SimResult, Simulator
-from greenhop.sim.inputs import JobSpecs, SimInputs
+from greenhop.sim.engine import Simulator
+from greenhop.world.record import RunRecord
+from greenhop.world.inputs import JobSpecs, SimInputs
 from greenhop.sim.metrics import job_table, migration_table, summary
 
 STEP_S = 900.0
@@ -55,7 +56,7 @@ def hand_inputs(
 
 
 @pytest.fixture(scope="module")
-def default_runs() -> dict[str, SimResult]:
+def default_runs() -> dict[str, RunRecord]:
     sc = load_scenario(bundled_scenario("default"))
     inputs = SimInputs.from_scenario(sc)
     return {
@@ -64,7 +65,7 @@ def default_runs() -> dict[str, SimResult]:
     }
 
 
-def test_energy_is_conserved_per_site_and_step(default_runs: dict[str, SimResult]) -> None:
+def test_energy_is_conserved_per_site_and_step(default_runs: dict[str, RunRecord]) -> None:
     for r in default_runs.values():
         lhs = r.renewable_w + r.battery_discharge_w + r.grid_w
         np.testing.assert_allclose(lhs, r.it_load_w, rtol=1e-9, atol=1e-6)
@@ -75,7 +76,7 @@ def test_energy_is_conserved_per_site_and_step(default_runs: dict[str, SimResult
         assert (r.grid_w >= -1e-9).all() and (r.curtailed_w >= -1e-6).all()
 
 
-def test_bundled_default_has_batteries_that_work(default_runs: dict[str, SimResult]) -> None:
+def test_bundled_default_has_batteries_that_work(default_runs: dict[str, RunRecord]) -> None:
     r = default_runs["stay"]
     caps = r.inputs.batteries or []
     with_battery = [i for i, b in enumerate(caps) if b is not None]
@@ -86,7 +87,7 @@ def test_bundled_default_has_batteries_that_work(default_runs: dict[str, SimResu
     assert (r.battery_soc_kwh[:, i] <= caps[i].capacity_kwh + 1e-9).all()
 
 
-def test_progress_is_conserved_by_migrations(default_runs: dict[str, SimResult]) -> None:
+def test_progress_is_conserved_by_migrations(default_runs: dict[str, RunRecord]) -> None:
     for r in default_runs.values():
         jobs = r.inputs.jobs
         done = np.isfinite(r.job_done_s)
@@ -96,7 +97,7 @@ def test_progress_is_conserved_by_migrations(default_runs: dict[str, SimResult])
         assert (r.job_progress_gpu_h <= jobs.work_gpu_h + 1e-9).all()
 
 
-def test_a_job_is_never_at_two_sites(default_runs: dict[str, SimResult]) -> None:
+def test_a_job_is_never_at_two_sites(default_runs: dict[str, RunRecord]) -> None:
     r = default_runs["energy-only"]
     assert r.migrations, "energy-only should move jobs on the default scenario"
     for m in r.migrations:
@@ -115,7 +116,7 @@ def test_a_job_is_never_at_two_sites(default_runs: dict[str, SimResult]) -> None
     assert ((r.placement >= -1) & (r.placement < len(r.inputs.site_names))).all()
 
 
-def test_slots_are_never_oversubscribed(default_runs: dict[str, SimResult]) -> None:
+def test_slots_are_never_oversubscribed(default_runs: dict[str, RunRecord]) -> None:
     for r in default_runs.values():
         assert (r.running_jobs <= r.inputs.slots[None, :]).all()
         assert r.placement is not None

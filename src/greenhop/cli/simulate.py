@@ -17,7 +17,7 @@ from greenhop.errors import InputError
 
 def policy_names(spec: str) -> list[str]:
     """``all`` or a comma-separated list → policy names (validated)."""
-    from greenhop.policies import available_policies
+    from greenhop.runner import available_policies
 
     known = available_policies()
     names = known if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
@@ -97,8 +97,9 @@ def simulate_command(
     """Simulate SCENARIO under each policy; print the comparison and write a run folder."""
     from greenhop.report.runfolder import prepare_folder, write_run_folder
     from greenhop.scenario import load_scenario
-    from greenhop.sim import run_policies, with_overrides
-    from greenhop.sim.inputs import SimInputs
+    from greenhop.runner import run_policies
+    from greenhop.sim import with_overrides
+    from greenhop.world.inputs import SimInputs
 
     names = policy_names(policy)
     sc = load_scenario(scenario)

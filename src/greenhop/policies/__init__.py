@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from greenhop.errors import UnknownNameError
 from greenhop.policies.base import (
@@ -20,6 +19,7 @@ from greenhop.policies.base import (
 from greenhop.policies.energy_only import EnergyOnlyPolicy
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
 from greenhop.policies.lookahead import LookaheadPolicy
+from greenhop.policies.replay import ReplayPolicy
 from greenhop.policies.stay import StayPolicy
 
 POLICIES: dict[str, Callable[[], Policy]] = {
@@ -28,24 +28,6 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "feasibility-aware": FeasibilityAwarePolicy,
     "lookahead": LookaheadPolicy,
 }
-
-
-#: Policies that need the whole instance (perfect knowledge) to be built.
-OFFLINE = ("oracle",)
-
-
-def available_policies() -> list[str]:
-    """Every policy name ``--policy all`` runs: the online ones, then the offline ones."""
-    return [*POLICIES, *OFFLINE]
-
-
-def policy_for(name: str, inputs: Any) -> Policy:
-    """A policy for a run on ``inputs`` (the oracle solves its program on them first)."""
-    if name == "oracle":
-        from greenhop.policies.oracle import OraclePolicy
-
-        return OraclePolicy.for_inputs(inputs)
-    return make_policy(name)
 
 
 def make_policy(name: str) -> Policy:
@@ -65,12 +47,11 @@ __all__ = [
     "Migrate",
     "Pause",
     "Policy",
+    "ReplayPolicy",
     "Resume",
     "Start",
     "StayPolicy",
     "View",
     "admit_queued",
-    "available_policies",
     "make_policy",
-    "policy_for",
 ]

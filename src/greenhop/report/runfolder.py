@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from greenhop.errors import OutputError
-from greenhop.sim.engine import SimResult
+from greenhop.world.record import RunRecord
 from greenhop.sim.metrics import (
     job_table,
     migration_table,
@@ -93,7 +93,7 @@ def prepare_folder(out: Path) -> None:
 
 def write_run_folder(
     out: Path,
-    results: Sequence[SimResult],
+    results: Sequence[RunRecord],
     *,
     title: str,
     notes: Sequence[str] = (),

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenhop.sim.engine import SimResult
+from greenhop.world.ledger import non_renewable_kwh_per_step
+from greenhop.world.record import RunRecord
 
 
 def _plt() -> Any:
@@ -24,7 +25,7 @@ def _plt() -> Any:
     return plt
 
 
-def plot_sites_and_jobs(result: SimResult, path: Path) -> None:
+def plot_sites_and_jobs(result: RunRecord, path: Path) -> None:
     """Each site's surplus over time with the jobs placed on it (and its IT load)."""
     plt = _plt()
     inp = result.inputs
@@ -72,20 +73,13 @@ def plot_sites_and_jobs(result: SimResult, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_cumulative_non_renewable(results: Sequence[SimResult], path: Path) -> None:
+def plot_cumulative_non_renewable(results: Sequence[RunRecord], path: Path) -> None:
     """Cumulative non-renewable energy of each policy over the run (grid + network)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
     for r in results:
-        inp = r.inputs
-        dt_h = inp.step_s / 3600.0
-        grid = r.grid_w.sum(axis=1) * dt_h / 1000.0
-        net = np.zeros(inp.n_steps)
-        for m in r.migrations:
-            if np.isfinite(m.checkpoint_done_s):
-                k = min(int(m.checkpoint_done_s // inp.step_s), inp.n_steps - 1)
-                net[k] += inp.params.network_kwh_per_gb * m.size_gb
-        ax.plot(inp.time_index(), np.cumsum(grid + net), label=r.policy, lw=1.4)
+        per_step = non_renewable_kwh_per_step(r)
+        ax.plot(r.inputs.time_index(), np.cumsum(per_step), label=r.policy, lw=1.4)
         bound = r.policy_config.get("bound_kwh")
         if bound is not None:
             ax.axhline(bound, ls="--", lw=0.8, color="black", label="oracle lower bound")

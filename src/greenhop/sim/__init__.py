@@ -1,19 +1,15 @@
-"""The trace-driven simulator: engine, energy balance, metrics."""
+"""The trace-driven simulator: the world on a simulated clock, its metrics, and sweeps of inputs."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from greenhop.errors import InputError
-from greenhop.sim.engine import SimResult, Simulator
-from greenhop.sim.inputs import SimInputs
-
-#: Runs with more (steps × jobs) than this do not record per-step placement (memory).
-PLACEMENT_LIMIT = 20_000_000
-
+from greenhop.sim.engine import SimulatedWorld, Simulator
+from greenhop.world.record import RunRecord
+from greenhop.world.inputs import SimInputs
 
 def with_overrides(
     inputs: SimInputs,
@@ -39,34 +35,4 @@ def with_overrides(
     return dataclasses.replace(inputs, **changes) if changes else inputs  # type: ignore[arg-type]
 
 
-def run_policies(
-    inputs: SimInputs,
-    names: Sequence[str],
-    *,
-    progress: Callable[[str, int, int], None] | None = None,
-    skipped: dict[str, str] | None = None,
-) -> list[SimResult]:
-    """Run each named policy on the same inputs.
-
-    With ``skipped`` (a dict), a policy that cannot be built for these inputs (the oracle on an
-    instance too large for its program) is left out and the reason recorded there; without it,
-    the error propagates.
-    """
-    from greenhop.policies import policy_for
-
-    record = inputs.n_steps * max(len(inputs.jobs), 1) <= PLACEMENT_LIMIT
-    results = []
-    for name in names:
-        try:
-            policy = policy_for(name, inputs)
-        except InputError as exc:
-            if skipped is None:
-                raise
-            skipped[name] = str(exc)
-            continue
-        cb = None if progress is None else (lambda d, t, n=name: progress(n, d, t))
-        results.append(Simulator(inputs, record_placement=record).run(policy, progress=cb))
-    return results
-
-
-__all__ = ["SimInputs", "SimResult", "Simulator", "run_policies", "with_overrides"]
+__all__ = ["RunRecord", "SimInputs", "SimulatedWorld", "Simulator", "with_overrides"]

@@ -3,9 +3,9 @@
 Definitions (docs/results.md repeats them):
 
 - **non-renewable energy**: grid energy drawn by the micro datacenters' IT load (jobs, jobs
-  checkpointing or restoring, idle slots) plus the network energy of every checkpoint transfer
-  (``e_net · S``, counted as non-renewable, as in the model). The sites' base load is served first
-  and is not ours.
+  checkpointing or restoring, idle slots) plus the network energy of every checkpoint that crossed
+  the WAN (``e_net · S``, counted as non-renewable, as in the model). The sites' base load is
+  served first and is not ours. Defined once, in :func:`greenhop.world.ledger.non_renewable_kwh`.
 - **renewable share**: 1 − non-renewable / (IT energy + network energy).
 - **jobs' non-renewable energy**: the part of the non-renewable energy that the jobs drew (each
   step, a site's grid share is charged to every watt drawn there, so a job pays the grid share of
@@ -27,36 +27,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenhop.sim.engine import SimResult
-
-J_PER_KWH = 3.6e6
-
-
-def _grid_fraction(result: SimResult) -> np.ndarray:
-    """Share of each site's IT load that the grid covered in each step."""
-    load = result.it_load_w
-    return np.divide(result.grid_w, load, out=np.zeros_like(load), where=load > 0)
+from greenhop.world import ledger
+from greenhop.world.ledger import J_PER_KWH
+from greenhop.world.record import RunRecord
 
 
-def job_table(result: SimResult) -> pd.DataFrame:
+def job_table(result: RunRecord) -> pd.DataFrame:
     """One row per job: times, slowdown, migrations, energy and its renewable share."""
     inp = result.inputs
     jobs = inp.jobs
     n = len(jobs)
-    energy_j: np.ndarray = np.zeros(n)
-    grid_j: np.ndarray = np.zeros(n)
-    if result.job_energy is not None and len(result.job_energy[0]):
-        ks, js, ss, es = result.job_energy
-        frac = _grid_fraction(result)[ks, ss]
-        energy_j = np.bincount(js, weights=es, minlength=n)
-        grid_j = np.bincount(js, weights=es * frac, minlength=n)
+    energy_j, grid_j = ledger.job_energy_j(result)
+    net_kwh = ledger.job_network_kwh(result)
     moves = np.zeros(n, dtype=int)
     wasted = np.zeros(n, dtype=int)
-    net_kwh = np.zeros(n)
     for m in result.migrations:
-        if np.isfinite(m.checkpoint_done_s):
-            net_kwh[m.job] += inp.params.network_kwh_per_gb * m.size_gb
-        if np.isfinite(m.restored_s):
+        if m.completed:
             moves[m.job] += 1
             wasted[m.job] += int(m.wasted)
     alone_s = inp.params.restart_s + jobs.work_gpu_h * 3600.0
@@ -94,7 +80,7 @@ def job_table(result: SimResult) -> pd.DataFrame:
     )
 
 
-def migration_table(result: SimResult) -> pd.DataFrame:
+def migration_table(result: RunRecord) -> pd.DataFrame:
     """One row per move: sites, size, phase times (s since start) and whether it was wasted."""
     names = result.inputs.site_names
     rows = [
@@ -129,16 +115,16 @@ def migration_table(result: SimResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def summary(result: SimResult) -> dict[str, Any]:
+def summary(result: RunRecord) -> dict[str, Any]:
     """The run's figures as a flat, JSON-ready dict."""
     inp = result.inputs
     p = inp.params
     dt_h = inp.step_s / 3600.0
     it_kwh = float(result.it_load_w.sum() * dt_h / 1000.0)
-    grid_kwh = float(result.grid_w.sum() * dt_h / 1000.0)
-    transferred = [m for m in result.migrations if np.isfinite(m.checkpoint_done_s)]
-    completed = [m for m in result.migrations if np.isfinite(m.restored_s)]
-    network_kwh = p.network_kwh_per_gb * sum(m.size_gb for m in transferred)
+    grid_kwh = ledger.grid_kwh(result)
+    transferred = [m for m in result.migrations if m.transferred]
+    completed = [m for m in result.migrations if m.completed]
+    network_kwh = ledger.network_kwh(result.migrations, p)
     idle = inp.idle_slot_power_w
     mig_idle_j = 0.0
     for m in result.migrations:
@@ -146,7 +132,7 @@ def summary(result: SimResult) -> dict[str, Any]:
             mig_idle_j += (m.checkpoint_done_s - m.started_s) * idle[m.src]
         if np.isfinite(m.restored_s) and np.isfinite(m.transfer_done_s):
             mig_idle_j += (m.restored_s - m.transfer_done_s) * idle[m.dest]
-    non_renewable = grid_kwh + network_kwh
+    non_renewable = ledger.non_renewable_kwh(result)
     jobs = job_table(result)
     done = jobs[np.isfinite(jobs["jct_h"])]
     sd = done["slowdown"].to_numpy()
@@ -191,7 +177,7 @@ def summary(result: SimResult) -> dict[str, Any]:
     return out
 
 
-def site_power_frame(result: SimResult) -> pd.DataFrame:
+def site_power_frame(result: RunRecord) -> pd.DataFrame:
     """Per step and site (long): surplus, IT load, renewable, battery, grid (W), jobs held."""
     inp = result.inputs
     index = inp.time_index()
@@ -213,7 +199,7 @@ def site_power_frame(result: SimResult) -> pd.DataFrame:
     return frame
 
 
-def placement_frame(result: SimResult) -> pd.DataFrame:
+def placement_frame(result: RunRecord) -> pd.DataFrame:
     """Where each job held a slot, per step (long: time, job, site); needs record_placement."""
     if result.placement is None:
         raise ValueError("the run did not record placement; Simulator(record_placement=True)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from greenhop.checkpoints import checkpoint_size_gb
-from greenhop.sim.inputs import JobSpecs
+from greenhop.world.inputs import JobSpecs
 
 #: (model, set-up, power W) of the generated jobs: fine-tuning to pre-training on one GPU.
 JOB_MIX: tuple[tuple[str, str, float], ...] = (

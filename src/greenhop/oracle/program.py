@@ -8,7 +8,7 @@ one)::
 
     non-renewable energy = grid energy of the IT load + e_net * S_j for every completed move
 
-the quantity :func:`non_renewable_kwh` measures on a :class:`~greenhop.sim.engine.SimResult`.
+the quantity :func:`greenhop.world.ledger.non_renewable_kwh` measures on any run's record.
 
 The program is a *relaxation* of what the simulator models, so every schedule the simulator can
 produce maps to a feasible point of the program that costs no more (docs/oracle.md has the
@@ -34,7 +34,7 @@ When HiGHS stops before proving optimality (``time_limit_s``), :attr:`OracleSolu
 is its proven dual bound, still a valid lower bound; ``objective_kwh`` is the value of the best
 plan found.
 
-:class:`OraclePolicy` replays the plan in the simulator: it starts, migrates, pauses and resumes
+:func:`oracle_policy` replays the plan (a :class:`~greenhop.policies.replay.ReplayPolicy`): it starts, migrates, pauses and resumes
 jobs where and when the plan says, running each job in the steps of a block with the most
 surplus. The replay pays what the program left out (checkpoint, transfer and restore times), so
 its non-renewable energy is at or above the bound; a job that falls behind its plan keeps
@@ -50,17 +50,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from greenhop.energy.battery import BatteryBank
 from greenhop.errors import GreenhopError, InputError
-from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
-
-if TYPE_CHECKING:
-    from greenhop.sim.engine import SimResult
-    from greenhop.sim.inputs import SimInputs
+from greenhop.policies.replay import ReplayPolicy
+from greenhop.world.inputs import SimInputs
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -139,19 +137,6 @@ class OracleSolution:
             "n_rows": self.n_rows,
             "solve_s": self.solve_s,
         }
-
-
-def non_renewable_kwh(result: SimResult) -> float:
-    """Non-renewable energy of a simulated run, kWh, as the oracle's bound counts it.
-
-    The grid energy of the IT load (``result.grid_w``, after renewables and batteries) plus the
-    network energy ``e_net * S`` of every move whose transfer completed (migrations and resumes
-    at another site). The idle energy during moves is already part of ``grid_w``.
-    """
-    inp = result.inputs
-    grid = float(result.grid_w.sum()) * float(inp.step_s) / 3.6e6
-    moved_gb = sum(m.size_gb for m in result.migrations if math.isfinite(m.transfer_done_s))
-    return grid + inp.params.network_kwh_per_gb * moved_gb
 
 
 def choose_block_steps(
@@ -420,8 +405,6 @@ def solve_oracle(
     extra_w = power[:, None] - idle[None, :]  # (jobs, sites) load above an idle slot
     sb = _site_blocks(inputs, block_steps, n_blocks, extra_w)
 
-    from greenhop.sim.balance import BatteryBank
-
     bank = BatteryBank(inputs.batteries or [None] * n_sites, step_s)
     e_net = float(inputs.params.network_kwh_per_gb)
     size = np.asarray(jobs.size_gb, dtype=float)
@@ -612,83 +595,26 @@ def _site_order(last: IntArray, need: IntArray, n_sites: int) -> list[int]:
     return first + [s for s in range(n_sites) if s not in first]
 
 
-class OraclePolicy(Policy):
-    """Replays an :class:`OracleSolution` in the simulator (module docstring).
-
-    Build it with :meth:`for_inputs` (solves the program) or from a solution and the inputs it
-    was solved for. ``config()`` carries the bound as ``bound_kwh``.
-    """
-
-    name = "oracle"
-
-    def __init__(self, solution: OracleSolution, inputs: SimInputs) -> None:
-        if not solution.has_plan:
-            raise GreenhopError(
-                f"the oracle found no plan ({solution.status}); raise time_limit_s or use a "
-                "larger block_steps (its bound, "
-                f"{solution.bound_kwh:.3f} kWh, is still valid)"
-            )
-        if solution.n_steps != inputs.n_steps or len(solution.job_names) != len(inputs.jobs):
-            raise InputError("the oracle's solution was solved for other inputs")
-        self.solution = solution
-        self.plan = step_plan(solution, inputs)  # (steps, jobs)
-        step_h = solution.step_s / 3600.0
-        work = np.asarray(inputs.jobs.work_gpu_h, dtype=float)
-        # planned work done before each step, GPU-h, (steps + 1, jobs)
-        done = np.cumsum((self.plan >= 0) * step_h, axis=0)
-        self.planned_before = np.minimum(
-            np.vstack([np.zeros((1, self.plan.shape[1])), done]), work[None, :]
+def oracle_policy(
+    inputs: SimInputs, solution: OracleSolution | None = None, **solve_kwargs: Any
+) -> ReplayPolicy:
+    """The policy named ``oracle``: the plan of ``solution`` (solved for ``inputs`` with
+    ``solve_kwargs`` when not given) replayed step by step; its ``config()`` carries the bound
+    as ``bound_kwh``."""
+    if solution is None:
+        solution = solve_oracle(inputs, **solve_kwargs)
+    if not solution.has_plan:
+        raise GreenhopError(
+            f"the oracle found no plan ({solution.status}); raise time_limit_s or use a "
+            "larger block_steps (its bound, "
+            f"{solution.bound_kwh:.3f} kWh, is still valid)"
         )
-
-    @classmethod
-    def for_inputs(cls, inputs: SimInputs, **solve_kwargs: Any) -> OraclePolicy:
-        """Solve the oracle's program for ``inputs`` (see :func:`solve_oracle`) and replay it."""
-        return cls(solve_oracle(inputs, **solve_kwargs), inputs)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, **self.solution.summary()}
-
-    def decide(self, now: float, view: View) -> list[Action]:
-        k = min(view.step, self.plan.shape[0] - 1)
-        want = self.plan[k]
-        jobs = view.jobs
-        free = view.free_slots.copy()
-        actions: list[Action] = []
-        # pauses and moves away first, so the plan's slots free up in order
-        later: list[Start | Migrate | Resume] = []
-        for j in range(len(jobs.names)):
-            st = int(jobs.state[j])
-            w = int(want[j])
-            behind = jobs.progress_gpu_h[j] + 1e-9 < self.planned_before[k, j]
-            here = int(jobs.site[j])
-            if st == JobState.RUNNING:
-                if w < 0:
-                    if not behind:
-                        actions.append(Pause(j))
-                elif w != here:
-                    later.append(Migrate(j, w))
-            elif st == JobState.QUEUED:
-                if w >= 0:
-                    later.append(Start(j, w))
-                elif behind:
-                    later.append(Start(j, self._last_site(j, k)))
-            elif st == JobState.PAUSED:
-                if w >= 0:
-                    later.append(Resume(j, w))
-                elif behind:
-                    later.append(Resume(j, here))
-        for act in later:
-            target = act.dest if isinstance(act, Migrate) else act.site
-            if free[target] > 0:
-                free[target] -= 1
-                actions.append(act)
-        return actions
-
-    def _last_site(self, j: int, k: int) -> int:
-        """The site where the plan last ran job ``j`` before step ``k`` (its first, if none)."""
-        col = self.plan[: k + 1, j]
-        ran = col[col >= 0]
-        if ran.size:
-            return int(ran[-1])
-        after = self.plan[k:, j]
-        return int(after[after >= 0][0]) if (after >= 0).any() else 0
+    if solution.n_steps != inputs.n_steps or len(solution.job_names) != len(inputs.jobs):
+        raise InputError("the oracle's solution was solved for other inputs")
+    return ReplayPolicy(
+        step_plan(solution, inputs),
+        inputs.jobs.work_gpu_h,
+        solution.step_s,
+        name="oracle",
+        config=solution.summary(),
+    )

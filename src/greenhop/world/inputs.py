@@ -8,6 +8,7 @@ case, or by a benchmark generator alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 from greenhop.energy.forecast import Forecaster, make_forecaster
 from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
-from greenhop.sim.balance import BatterySpec
+from greenhop.energy.battery import BatterySpec
 
 FloatArray = NDArray[np.float64]
 
@@ -87,6 +88,30 @@ class ForecastAdapter:
         cols = [fc.surplus_w(t, site, h).to_numpy() for site in fc.sites]
         return np.stack(cols, axis=1) - self.base_load_w[None, :]
 
+    def at(self, step: int) -> ForecastAt:
+        """The forecast as known at ``step`` (a policy's ForecastView)."""
+        return ForecastAt(self, step)
+
+
+class ForecastAt:
+    """What the forecaster had predicted by one step, for every site: the
+    :class:`~greenhop.policies.base.ForecastView` the policies read, in both worlds."""
+
+    __slots__ = ("_adapter", "step")
+
+    def __init__(self, adapter: ForecastAdapter, step: int) -> None:
+        self._adapter = adapter
+        self.step = step
+
+    def remaining_window_s(self, threshold_w: float) -> FloatArray:
+        """Predicted seconds until each site's surplus falls below ``threshold_w``."""
+        res: FloatArray = self._adapter.remaining_window_s(threshold_w)[self.step]
+        return res
+
+    def surplus_w(self, horizon_steps: int) -> FloatArray:
+        """Predicted surplus of the next ``horizon_steps`` steps, (horizon, sites), W."""
+        return self._adapter.surplus_w(self.step, horizon_steps)
+
 
 @dataclass
 class SimInputs:
@@ -102,7 +127,7 @@ class SimInputs:
     jobs: JobSpecs
     base_load_w: FloatArray | None = None  # (sites,)
     batteries: list[BatterySpec | None] | None = None
-    forecast: Any = None  # a ForecastAdapter (or alike); default: perfect
+    forecast: ForecastAdapter | None = None  # default: perfect
     params: ModelParameters = DEFAULTS
     name: str = "run"
     meta: dict[str, Any] = field(default_factory=dict)
@@ -132,13 +157,18 @@ class SimInputs:
         if len(pref) and (pref.max() >= n_sites):
             raise InputError("a job's preferred site index is out of range")
 
+    def forecast_at(self, step: int) -> ForecastAt:
+        """The forecast as known at ``step`` (what a policy may read then)."""
+        assert self.forecast is not None  # set in __post_init__
+        return self.forecast.at(step)
+
     @property
     def n_steps(self) -> int:
         return int(self.generation_w.shape[0])
 
-    @property
+    @cached_property
     def surplus_w(self) -> FloatArray:
-        """Generation minus base load, (steps, sites), W; may be negative."""
+        """Generation minus base load, (steps, sites), W; may be negative (computed once)."""
         assert self.base_load_w is not None
         return self.generation_w - self.base_load_w[None, :]
 

@@ -1,0 +1,64 @@
+"""Policies by name, the offline optimum included, and runs of several on the same inputs.
+
+The online policies (:data:`greenhop.policies.POLICIES`) are built from their name alone; the
+``oracle`` needs the whole instance, so it is solved on the run's inputs first
+(:func:`greenhop.oracle.oracle_policy`). The CLI, sweeps and the live controller build their
+policies here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from greenhop.errors import InputError
+from greenhop.oracle import oracle_policy
+from greenhop.policies import POLICIES, Policy, make_policy
+from greenhop.sim.engine import Simulator
+from greenhop.world.inputs import SimInputs
+from greenhop.world.record import RunRecord
+
+#: Policies that need the whole instance (perfect knowledge) to be built.
+OFFLINE = ("oracle",)
+
+#: Runs with more (steps × jobs) than this do not record per-step placement (memory).
+PLACEMENT_LIMIT = 20_000_000
+
+
+def available_policies() -> list[str]:
+    """Every policy name ``--policy all`` runs: the online ones, then the offline ones."""
+    return [*POLICIES, *OFFLINE]
+
+
+def policy_for(name: str, inputs: SimInputs) -> Policy:
+    """A policy for a run on ``inputs`` (the oracle solves its program on them first)."""
+    if name == "oracle":
+        return oracle_policy(inputs)
+    return make_policy(name)
+
+
+def run_policies(
+    inputs: SimInputs,
+    names: Sequence[str],
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    skipped: dict[str, str] | None = None,
+) -> list[RunRecord]:
+    """Simulate each named policy on the same inputs.
+
+    With ``skipped`` (a dict), a policy that cannot be built for these inputs (the oracle on an
+    instance too large for its program) is left out and the reason recorded there; without it,
+    the error propagates.
+    """
+    record = inputs.n_steps * max(len(inputs.jobs), 1) <= PLACEMENT_LIMIT
+    results = []
+    for name in names:
+        try:
+            policy = policy_for(name, inputs)
+        except InputError as exc:
+            if skipped is None:
+                raise
+            skipped[name] = str(exc)
+            continue
+        cb = None if progress is None else (lambda d, t, n=name: progress(n, d, t))
+        results.append(Simulator(inputs, record_placement=record).run(policy, progress=cb))
+    return results

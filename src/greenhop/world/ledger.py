@@ -1,0 +1,206 @@
+"""The energy ledger: the one place where energy is settled, attributed and defined.
+
+**Settlement**, per step and site (:func:`settle`), in this order of merit:
+
+1. renewable surplus ``G`` (generation minus the site's base load, floored at 0: the base load
+   is served first and is not ours) serves the IT load ``L``: ``renewable = min(G, L)``;
+2. what is left of ``G`` charges the site's battery, within its limits; the rest is curtailed;
+3. what is missing of ``L`` comes from the battery, within its limits, then from the grid.
+
+So at every step and site ``renewable + battery_discharge + grid == L`` and
+``renewable + battery_charge + curtailed == G`` (:func:`check_conservation`). The simulator
+settles each step as it runs; the live controller settles each tick with the same function.
+
+**Attribution**: every joule drawn at a site in a step is equally green, so a job's grid energy
+is its energy times its site's grid share ``grid / L`` in that step (:func:`job_energy_j`).
+
+**Non-renewable energy** (:func:`non_renewable_kwh`), the quantity every policy, the oracle's
+bound, the metrics, the reports and live runs are judged by: the grid energy of the IT load plus
+the network energy ``e_net * S`` of every checkpoint that crossed the WAN (a move whose transfer
+completed). The idle power of slots during checkpoints and restores is part of the IT load.
+
+Units: power W, energy J per step and kWh in totals, durations s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from greenhop.errors import GreenhopError
+from greenhop.feasibility import ModelParameters
+from greenhop.world.record import Migration, RunRecord
+
+FloatArray = NDArray[np.float64]
+
+J_PER_KWH = 3.6e6
+
+#: Tolerances of :func:`check_conservation`, W.
+CONSERVATION_ATOL_W = 1e-6
+CONSERVATION_RTOL = 1e-9
+
+
+class ConservationError(GreenhopError):
+    """The ledger's books do not balance (a bug, never bad input)."""
+
+
+class Batteries(Protocol):
+    """The sites' batteries as the ledger steps them (:class:`~greenhop.energy.battery.BatteryBank`)."""
+
+    capacity_kwh: FloatArray
+    soc_kwh: FloatArray
+
+    def step(self, surplus_w: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Charge from ``surplus_w`` > 0, discharge into deficits; (charge_w, discharge_w)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Who supplied the IT load in one step (arrays over sites) or many (steps, sites), W."""
+
+    renewable_w: FloatArray
+    battery_charge_w: FloatArray
+    battery_discharge_w: FloatArray
+    grid_w: FloatArray
+    curtailed_w: FloatArray
+
+
+def settle(
+    surplus_w: FloatArray, it_load_w: FloatArray, bank: Batteries | None = None
+) -> Settlement:
+    """Settle one step, or, without a battery bank, any number of steps at once.
+
+    ``surplus_w``: generation minus base load, W (may be negative); ``it_load_w``: the IT load
+    (jobs, idle slots), W, same shape. ``bank``: the sites' batteries
+    (:class:`~greenhop.energy.battery.BatteryBank`), stepped once (its state of charge changes);
+    None or a bank without capacity: no battery.
+    """
+    green = np.maximum(surplus_w, 0.0)
+    renewable = np.minimum(green, it_load_w)
+    if bank is None or not bool((bank.capacity_kwh > 0).any()):
+        zeros = np.zeros_like(renewable)
+        return Settlement(
+            renewable_w=renewable,
+            battery_charge_w=zeros,
+            battery_discharge_w=zeros,
+            grid_w=np.maximum(it_load_w - green, 0.0),
+            curtailed_w=green - renewable,
+        )
+    net = green - it_load_w
+    charge, discharge = bank.step(net)
+    return Settlement(
+        renewable_w=renewable,
+        battery_charge_w=charge,
+        battery_discharge_w=discharge,
+        grid_w=np.maximum(-net - discharge, 0.0),
+        curtailed_w=green - renewable - charge,
+    )
+
+
+def grid_share(it_load_w: FloatArray, grid_w: FloatArray) -> FloatArray:
+    """Share of the IT load the grid covered, per step and site (0 where there is no load)."""
+    res: FloatArray = np.divide(grid_w, it_load_w, out=np.zeros_like(it_load_w), where=it_load_w > 0)
+    return res
+
+
+def network_kwh(migrations: Iterable[Migration], params: ModelParameters) -> float:
+    """Network energy of the moves whose checkpoint crossed the WAN, kWh (``e_net * S``)."""
+    return float(params.network_kwh_per_gb * sum(m.size_gb for m in migrations if m.transferred))
+
+
+def job_network_kwh(record: RunRecord) -> FloatArray:
+    """Each job's network energy, kWh (its transferred checkpoints)."""
+    out = np.zeros(len(record.inputs.jobs))
+    e_net = record.inputs.params.network_kwh_per_gb
+    for m in record.migrations:
+        if m.transferred:
+            out[m.job] += e_net * m.size_gb
+    return out
+
+
+def job_energy_j(record: RunRecord) -> tuple[FloatArray, FloatArray]:
+    """Each job's energy drawn at the sites and the grid's part of it, J (attribution above)."""
+    n = len(record.inputs.jobs)
+    if record.job_energy is None or not len(record.job_energy[0]):
+        return np.zeros(n), np.zeros(n)
+    ks, js, ss, es = record.job_energy
+    share = grid_share(record.it_load_w, record.grid_w)[ks, ss]
+    energy = np.bincount(js, weights=es, minlength=n).astype(np.float64)
+    grid = np.bincount(js, weights=es * share, minlength=n).astype(np.float64)
+    return energy, grid
+
+
+def grid_kwh(record: RunRecord) -> float:
+    """Grid energy of the IT load over the run, kWh."""
+    return float(record.grid_w.sum()) * float(record.inputs.step_s) / J_PER_KWH
+
+
+def non_renewable_kwh(record: RunRecord) -> float:
+    """Non-renewable energy of a run, kWh: grid energy of the IT load plus network energy."""
+    return grid_kwh(record) + network_kwh(record.migrations, record.inputs.params)
+
+
+def non_renewable_kwh_per_step(record: RunRecord) -> FloatArray:
+    """Non-renewable energy of each step (summed over sites), kWh: the step's grid energy plus
+    the network energy of the transfers that completed in it; sums to :func:`non_renewable_kwh`."""
+    inp = record.inputs
+    per_step: FloatArray = record.grid_w.sum(axis=1) * float(inp.step_s) / J_PER_KWH
+    e_net = inp.params.network_kwh_per_gb
+    for m in record.migrations:
+        if m.transferred:
+            k = min(max(int(m.transfer_done_s // inp.step_s), 0), inp.n_steps - 1)
+            per_step[k] += e_net * m.size_gb
+    return per_step
+
+
+def check_conservation(record: RunRecord) -> None:
+    """Raise :class:`ConservationError` unless the run's books balance at every step and site.
+
+    ``renewable + battery_discharge + grid == it_load``, ``renewable + battery_charge +
+    curtailed == max(surplus, 0)``, no flow below 0, and the jobs' energy at a site in a step
+    never exceeds that site's IT energy.
+    """
+    green = np.maximum(record.inputs.surplus_w, 0.0)
+    checks = {
+        "renewable + battery_discharge + grid == it_load": (
+            record.renewable_w + record.battery_discharge_w + record.grid_w,
+            record.it_load_w,
+        ),
+        "renewable + battery_charge + curtailed == surplus": (
+            record.renewable_w + record.battery_charge_w + record.curtailed_w,
+            green,
+        ),
+    }
+    for equation, (lhs, rhs) in checks.items():
+        residual = np.abs(lhs - rhs)
+        bad = residual > CONSERVATION_ATOL_W + CONSERVATION_RTOL * np.abs(rhs)
+        if bad.any():
+            k, s = (int(i) for i in np.argwhere(bad)[0])
+            raise ConservationError(
+                f"{record.policy}: {equation} is off by {residual[k, s]:.3g} W at step {k}, "
+                f"site {s} ({int(bad.sum())} step-sites in all)"
+            )
+    for name in ("renewable_w", "battery_charge_w", "battery_discharge_w", "grid_w", "curtailed_w"):
+        flow: FloatArray = getattr(record, name)
+        if (flow < -CONSERVATION_ATOL_W).any():
+            k, s = (int(i) for i in np.argwhere(flow < -CONSERVATION_ATOL_W)[0])
+            raise ConservationError(f"{record.policy}: {name} is {flow[k, s]:.3g} W < 0 at step "
+                                    f"{k}, site {s}")
+    if record.job_energy is not None and len(record.job_energy[0]):
+        ks, _, ss, es = record.job_energy
+        n_steps, n_sites = record.it_load_w.shape
+        jobs_j = np.zeros(n_steps * n_sites)
+        np.add.at(jobs_j, ks.astype(np.int64) * n_sites + ss, es)
+        it_j = record.it_load_w.ravel() * float(record.inputs.step_s)
+        over = jobs_j - it_j > CONSERVATION_ATOL_W * float(record.inputs.step_s) + 1e-9 * it_j
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            raise ConservationError(
+                f"{record.policy}: the jobs drew {jobs_j[i]:.6g} J at step {i // n_sites}, site "
+                f"{i % n_sites}, more than its IT energy {it_j[i]:.6g} J"
+            )

@@ -1,0 +1,99 @@
+"""One loop, two clocks: how a policy drives a world, step by step.
+
+A :class:`World` is the simulator (:class:`greenhop.sim.engine.SimulatedWorld`, a simulated
+clock: time passes as fast as the engine computes it) or the live controller
+(:class:`greenhop.live.controller.Controller`, a wall clock: real training jobs on Ray). Both
+are driven by :func:`run_steps`; they differ only in how an action is carried out and in how a
+step's time passes. Every step ``k`` (``now = k * step_s``):
+
+1. :meth:`World.arrive`: jobs whose arrival step is ``k`` join the queue
+   (:func:`greenhop.world.rules.arrival_steps`);
+2. while any job is active (arrived, not done), the policy sees :meth:`World.view` and returns
+   actions; each is checked by :func:`greenhop.world.rules.refusal` on the world's current
+   jobs and free slots, then carried out (:meth:`World.carry_out`) or refused with its reason
+   (:meth:`World.refuse`);
+3. :meth:`World.advance`: the step's time passes (jobs train, moves go through their phases)
+   and the step's energy is settled in the ledger (:mod:`greenhop.world.ledger`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+from greenhop.policies.base import Action, Policy, View
+from greenhop.world.rules import IntArray, refusal
+
+
+class World(abc.ABC):
+    """What a policy acts on; see the module docstring for the loop that drives it."""
+
+    #: Seconds per step.
+    step_s: float
+
+    @abc.abstractmethod
+    def arrive(self, k: int, now_s: float) -> None:
+        """Let the jobs whose arrival step is ``k`` join the queue."""
+
+    @abc.abstractmethod
+    def has_active_jobs(self) -> bool:
+        """True while some job has arrived and is not done (the policy has something to do)."""
+
+    @abc.abstractmethod
+    def view(self, k: int, now_s: float) -> View:
+        """The world at step ``k`` as the policy may know it."""
+
+    @abc.abstractmethod
+    def job_states(self) -> tuple[IntArray, IntArray]:
+        """Every job's current state and site (the arrays the rules check actions against)."""
+
+    @abc.abstractmethod
+    def free_slots(self) -> IntArray:
+        """Slots per site neither held by a job nor reserved by a move on its way there."""
+
+    def refusal(self, act: Action) -> str:
+        """Why ``act`` is refused now, or ``''`` (:func:`greenhop.world.rules.refusal`)."""
+        state, site = self.job_states()
+        return refusal(act, state, site, self.free_slots())
+
+    @abc.abstractmethod
+    def carry_out(self, k: int, now_s: float, act: Action) -> None:
+        """Carry out an action the rules allow."""
+
+    @abc.abstractmethod
+    def refuse(self, k: int, now_s: float, act: Action, reason: str) -> None:
+        """Record an action the rules refuse."""
+
+    @abc.abstractmethod
+    def advance(self, k: int, now_s: float) -> None:
+        """Let step ``k``'s time pass and settle its energy."""
+
+
+def decide_and_act(world: World, policy: Policy, k: int, now_s: float) -> None:
+    """Step 2 of the loop: ask the policy, check each action, carry it out or refuse it."""
+    for act in policy.decide(now_s, world.view(k, now_s)):
+        reason = world.refusal(act)
+        if reason:
+            world.refuse(k, now_s, act, reason)
+        else:
+            world.carry_out(k, now_s, act)
+
+
+def run_steps(
+    world: World,
+    policy: Policy,
+    steps: range,
+    *,
+    on_step: Callable[[int], None] | None = None,
+) -> None:
+    """Drive ``world`` with ``policy`` through ``steps`` (see the module docstring);
+    ``on_step(k)`` is called after each step."""
+    step_s = world.step_s
+    for k in steps:
+        now = k * step_s
+        world.arrive(k, now)
+        if world.has_active_jobs():
+            decide_and_act(world, policy, k, now)
+        world.advance(k, now)
+        if on_step is not None:
+            on_step(k)
