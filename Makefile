@@ -23,6 +23,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy src/greenhop
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest

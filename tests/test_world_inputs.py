@@ -102,17 +102,13 @@ def test_a_bandwidth_matrix_of_the_wrong_shape_is_refused() -> None:
 
 
 def test_a_preferred_site_out_of_range_is_refused() -> None:
-    with pytest.raises(InputError, match=r"preferred site index is out of range"):
+    with pytest.raises(InputError, match=r"job 'b': preferred site 2 is out of range"):
         inputs(jobs=specs(preferred_site=np.array([-1, 2], dtype=np.int64)))
     inputs(jobs=specs(preferred_site=np.array([0, 1], dtype=np.int64)))
 
 
-@pytest.mark.xfail(
-    reason="SimInputs checks only the upper end of preferred_site; -2 passes as 'no site'",
-    strict=True,
-)
 def test_a_preferred_site_below_minus_one_is_refused() -> None:
-    with pytest.raises(InputError, match=r"preferred site"):
+    with pytest.raises(InputError, match=r"job 'a': preferred site -2 is out of range"):
         inputs(jobs=specs(preferred_site=np.array([-2, 1], dtype=np.int64)))
 
 

@@ -144,8 +144,8 @@ def live_command(
     from greenhop.live.jobs import LiveJobs
     from greenhop.live.results import live_result, live_summary
     from greenhop.live.world import LiveScenario
-    from greenhop.runner import policy_for
     from greenhop.report.runfolder import prepare_folder, write_run_folder
+    from greenhop.runner import policy_for
     from greenhop.scenario import load_scenario
     from greenhop.sim import Simulator
 

@@ -96,8 +96,8 @@ def simulate_command(
 ) -> None:
     """Simulate SCENARIO under each policy; print the comparison and write a run folder."""
     from greenhop.report.runfolder import prepare_folder, write_run_folder
-    from greenhop.scenario import load_scenario
     from greenhop.runner import run_policies
+    from greenhop.scenario import load_scenario
     from greenhop.sim import with_overrides
     from greenhop.world.inputs import SimInputs
 

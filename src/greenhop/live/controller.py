@@ -1,21 +1,24 @@
-"""The live controller: the simulator's policy objects driving real training jobs on a clock.
+"""The live controller: the world of :mod:`greenhop.world` on a wall clock, with real jobs.
 
-Every tick (one step of the scenario, ``step_s`` seconds of trace time) the controller
+:class:`Controller` implements :class:`~greenhop.world.loop.World`, and the simulator's loop
+(:func:`~greenhop.world.loop.run_steps`) drives it. Every tick (one step of the scenario,
+``step_s`` seconds of trace time):
 
-1. lets the jobs whose arrival has come join the queue;
-2. builds a :class:`~greenhop.policies.base.View` of the live world: each site's surplus now
-   (the scenario's generation at the replayed time minus its base load), the forecaster's
-   predictions (the simulator's :class:`~greenhop.sim.inputs.ForecastAdapter`), the links'
-   bandwidth estimates (:class:`~greenhop.live.world.LinkEstimates`, fed by every measured
-   transfer), the jobs' states and progress (from :class:`~greenhop.live.jobs.LiveJobs`);
-3. calls ``policy.decide`` and carries out its ``Start``, ``Migrate``, ``Pause`` and
-   ``Resume`` through ``LiveJobs``, refusing what the simulator refuses (a full site, a job in
-   the wrong state); each migration is committed to the state database when it is done;
-4. grants each running job the steps of one tick (see :mod:`greenhop.live.world`) and waits
-   until the clock reaches the tick's end and each job has trained its granted steps (at most
-   :data:`MIN_JOB_WAIT_S` or one tick of wall time more);
-5. reads each job's progress, books the tick's energy (:mod:`greenhop.live.ledger`), saves
-   checkpoints when due, and commits the tick (:mod:`greenhop.live.state`) in one transaction.
+1. the jobs whose arrival has come join the queue (:func:`~greenhop.world.rules.arrival_steps`);
+2. the policy sees the :class:`~greenhop.policies.base.View` the simulator builds
+   (:func:`~greenhop.world.view.make_view`): each site's surplus now, the forecast as known
+   then, the links' bandwidth estimates (:class:`~greenhop.live.world.LinkEstimates`, fed by
+   every measured transfer), the jobs' states and progress, the batteries' state of charge; its
+   ``Start``, ``Migrate``, ``Pause`` and ``Resume`` are checked by the world's rules
+   (:func:`~greenhop.world.rules.refusal`) and carried out through ``LiveJobs``; each migration
+   is committed to the state database when it is done (a move is carried out within the
+   tick, so no move is in flight when the policy looks);
+3. the controller grants each running job the steps of one tick (see :mod:`greenhop.live.world`)
+   and waits until the clock reaches the tick's end and each job has trained its granted steps
+   (at most :data:`MIN_JOB_WAIT_S` or one tick of wall time more), reads each job's progress,
+   books the tick's energy (:mod:`greenhop.live.ledger`, settled by
+   :func:`greenhop.world.ledger.settle` with the sites' batteries), saves checkpoints when due,
+   and commits the tick (:mod:`greenhop.live.state`) in one transaction.
 
 **The clock.** :class:`ReplayClock` maps wall time to trace time: ``speedup`` trace seconds per
 wall second (600: 1 s is 10 min of trace, a day in 2.4 min; 1: real time). Ticks keep their
@@ -38,7 +41,6 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,21 +50,16 @@ from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
 from greenhop.live.jobs import JobLostError, LiveJobs
 from greenhop.live.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
-from greenhop.live.state import ControllerState, JobRow, MigrationRow
+from greenhop.live.state import SCHEMA_VERSION, ControllerState, JobRow, MigrationRow
 from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates, LiveScenario
-from greenhop.policies.base import (
-    Action,
-    JobState,
-    JobsView,
-    Migrate,
-    Pause,
-    Policy,
-    Resume,
-    Start,
-    View,
-)
+from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
+from greenhop.world.jobs import JobTable
+from greenhop.world.loop import World, run_steps
+from greenhop.world.rules import arrival_steps
+from greenhop.world.view import make_view
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 DEFAULT_SPEEDUP = 600.0
 """Trace seconds per wall second of a replay: 1 s of wall time is 10 min of trace."""
@@ -119,23 +116,7 @@ class ReplayClock:
             self.sleep(min(left, 1.0))
 
 
-class _ForecastAt:
-    """The inputs' forecaster seen at one step, as a ForecastView."""
-
-    def __init__(self, adapter: Any, step: int) -> None:
-        self._fc = adapter
-        self._step = step
-
-    def remaining_window_s(self, threshold_w: float) -> FloatArray:
-        res: FloatArray = self._fc.remaining_window_s(threshold_w)[self._step]
-        return res
-
-    def surplus_w(self, horizon_steps: int) -> FloatArray:
-        res: FloatArray = self._fc.surplus_w(self._step, horizon_steps)
-        return res
-
-
-class Controller:
+class Controller(World):
     """Runs ``policy`` over ``live`` on the cluster behind ``jobs``, with its state in ``db``.
 
     Parameters
@@ -147,7 +128,7 @@ class Controller:
     db:
         The state database (created, or resumed if it holds this scenario's run).
     policy:
-        A policy name (``greenhop.policies.policy_for``) or a policy object.
+        A policy name (``greenhop.runner.policy_for``) or a policy object.
     speedup:
         Trace seconds per wall second (1 = real time).
     checkpoint_every_s:
@@ -171,7 +152,7 @@ class Controller:
         meter_factory: MeterFactory = nominal_meter,
         clock: ReplayClock | None = None,
     ) -> None:
-        from greenhop.policies import policy_for
+        from greenhop.runner import policy_for
 
         inp = live.inputs
         missing = [s for s in inp.site_names if s not in jobs.sites]
@@ -196,11 +177,14 @@ class Controller:
         self.job_names = inp.jobs.names
         self.total_steps = np.array([j.total_steps for j in live.live_jobs])
         self.steps_per_tick = live.steps_per_tick()
-        self.arrival_tick = np.ceil(np.asarray(inp.jobs.arrival_s) / self.step_s - 1e-9).astype(
-            np.int64
-        )
+        self.arrival_tick = arrival_steps(inp.jobs.arrival_s, self.step_s)
         self.ledger = EnergyLedger(
-            inp.site_names, inp.slots, inp.idle_slot_power_w, self.step_s, meter_factory
+            inp.site_names,
+            inp.slots,
+            inp.idle_slot_power_w,
+            self.step_s,
+            meter_factory,
+            batteries=inp.batteries,
         )
         self.state = ControllerState(db)
         self.checkpoint_dir = self.state.path.parent / f"{self.state.path.name}.checkpoints"
@@ -209,6 +193,8 @@ class Controller:
             self.jobs.checkpoint_provider = self._checkpoint_of
         self.recent_migrations: list[MigrationRow] = []
         self._started: set[int] = set()  # jobs with an actor started by this controller
+        self._events: list[tuple[int, float, int, str, int]] = []  # of the tick, to commit
+        self._wall_s: Callable[[], float] = lambda: self.wall_s
         self._open_state(link_weight)
         self.last_it_load_w: FloatArray = self._last_it_load()
 
@@ -223,7 +209,7 @@ class Controller:
             with self.state.transaction() as conn:
                 ControllerState.set_meta(
                     conn,
-                    schema=1,
+                    schema=SCHEMA_VERSION,
                     scenario=self.live.name,
                     fingerprint=fingerprint,
                     policy=self.policy.name,
@@ -237,6 +223,12 @@ class Controller:
             self.next_tick = 0
             self.wall_s = 0.0
             return
+        if int(meta.get("schema", 0)) != SCHEMA_VERSION:
+            self.state.close()
+            raise InputError(
+                f"state database {str(self.state.path)!r} has schema {meta.get('schema')}, this "
+                f"greenhop writes schema {SCHEMA_VERSION}; give another --db for a new run"
+            )
         if meta.get("fingerprint") != fingerprint or meta.get("policy") != self.policy.name:
             self.state.close()
             raise InputError(
@@ -252,15 +244,14 @@ class Controller:
         self.wall_s = float(meta.get("wall_s", 0.0))
 
     def _last_it_load(self) -> FloatArray:
-        idle: FloatArray = self.inputs.idle_slot_power_w * self.inputs.slots
+        """The IT load of the last committed tick per site (W), and the batteries' state of
+        charge at its end (a restarted controller carries on from there)."""
+        out: FloatArray = (self.inputs.idle_slot_power_w * self.inputs.slots).astype(np.float64)
         if self.next_tick == 0:
-            return idle.astype(np.float64)
-        rows = self.state.conn.execute(
-            "SELECT site, it_energy_j FROM site_energy WHERE tick = ?", (self.next_tick - 1,)
-        ).fetchall()
-        out = idle.astype(np.float64)
-        for s, e in rows:
-            out[s] = e / self.step_s
+            return out
+        for e in self.state.site_energy(tick=self.next_tick - 1):
+            out[e.site] = e.it_energy_j / self.step_s
+            self.ledger.set_soc_kwh(e.site, e.battery_soc_kwh)
         return out
 
     @property
@@ -291,12 +282,15 @@ class Controller:
         self.clock.anchor(self.next_tick * self.step_s)
         wall0 = time.monotonic()
         base_wall = self.wall_s
+        self._wall_s = lambda: base_wall + time.monotonic() - wall0
         if on_tick is not None:
             on_tick(self)
-        while self.next_tick < end:
-            self._tick(self.next_tick, lambda: base_wall + time.monotonic() - wall0)
-            if on_tick is not None:
-                on_tick(self)
+        run_steps(
+            self,
+            self.policy,
+            range(self.next_tick, end),
+            on_step=None if on_tick is None else (lambda _k: on_tick(self)),
+        )
         if self.finished:
             self._stop_jobs()
         return self.finished
@@ -317,14 +311,80 @@ class Controller:
                 ControllerState.put_jobs(conn, [row])
                 ControllerState.add_event(conn, self.next_tick, t, row.idx, "recovered", row.site)
 
-    def _tick(self, k: int, wall_s: Callable[[], float]) -> None:
-        t = k * self.step_s
-        events: list[tuple[int, float, int, str, int]] = []
-        for row in self.rows:  # 1. arrivals
+    # -- the World contract -------------------------------------------------------------------
+
+    def arrive(self, k: int, now_s: float) -> None:
+        for row in self.rows:
             if row.state == _PENDING and self.arrival_tick[row.idx] <= k:
                 row.state = _QUEUED
-                events.append((k, t, row.idx, "arrive", -1))
-        self._decide_and_act(k, t)  # 2-3.
+                self._events.append((k, now_s, row.idx, "arrive", -1))
+
+    def has_active_jobs(self) -> bool:
+        return any(r.state not in (_PENDING, _DONE) for r in self.rows)
+
+    def job_states(self) -> tuple[IntArray, IntArray]:
+        state = np.array([r.state for r in self.rows], dtype=np.int64)
+        site = np.array([r.site for r in self.rows], dtype=np.int64)
+        return state, site
+
+    def free_slots(self) -> IntArray:
+        held = np.zeros(len(self.site_names), dtype=np.int64)
+        for r in self.rows:
+            if r.state == _RUN:
+                held[r.site] += 1
+        res: IntArray = self.inputs.slots - held
+        return res
+
+    def view(self, k: int, now_s: float | None = None) -> View:
+        """The world at tick ``k`` as the policy sees it."""
+        table = self.job_table()
+        return make_view(
+            self.inputs,
+            k,
+            jobs=table.view(self.inputs.jobs, active=table.active()),
+            it_load_w=self.last_it_load_w,
+            free_slots=self.free_slots(),
+            bandwidth_gbps=self.links.matrix(),
+            battery_soc_kwh=self.ledger.soc_kwh(),
+            battery_capacity_kwh=self.ledger.capacity_kwh(),
+        )
+
+    def job_table(self) -> JobTable:
+        """The jobs' state as the world contract's arrays (from the committed rows)."""
+        table = JobTable.pending(len(self.rows))
+        work = np.asarray(self.inputs.jobs.work_gpu_h)
+        for r in self.rows:
+            table.state[r.idx] = r.state
+            table.site[r.idx] = r.site
+            table.progress_gpu_h[r.idx] = r.steps_done / self.total_steps[r.idx] * work[r.idx]
+            if r.last_move_s is not None:
+                table.last_move_s[r.idx] = r.last_move_s
+            if r.start_s is not None:
+                table.start_s[r.idx] = r.start_s
+            if r.done_s is not None:
+                table.done_s[r.idx] = r.done_s
+        return table
+
+    def carry_out(self, k: int, now_s: float, act: Action) -> None:
+        if isinstance(act, Start):
+            self._start(k, now_s, act)
+        elif isinstance(act, Migrate):
+            self._migrate(k, now_s, act)
+        elif isinstance(act, Pause):
+            self._pause(k, now_s, act)
+        elif isinstance(act, Resume):
+            self._resume(k, now_s, act)
+
+    def refuse(self, k: int, now_s: float, act: Action, reason: str) -> None:
+        with self.state.transaction() as conn:
+            ControllerState.add_refused(conn, k, now_s, repr(act), reason)
+
+    def advance(self, k: int, now_s: float) -> None:
+        """Let the tick's time pass: grant each running job the tick's steps, wait for the
+        clock and the jobs, book the energy, save checkpoints when due, commit the tick."""
+        t = now_s
+        events = self._events
+        self._events = []
         running = [r for r in self.rows if r.state == _RUN]
         until = {}
         granted_before = {r.idx: r.granted_steps for r in running}
@@ -370,7 +430,7 @@ class Controller:
             for row in self.rows:
                 if row.state == _RUN:
                     self._save_checkpoint(row)
-        self.wall_s = wall_s()
+        self.wall_s = self._wall_s()
         with self.state.transaction() as conn:
             ControllerState.put_jobs(conn, self.rows)
             ControllerState.add_energy(conn, job_e, site_e)
@@ -383,99 +443,7 @@ class Controller:
         self.last_it_load_w = np.array([e.it_energy_j / self.step_s for e in site_e])
         self._drop_stale_checkpoints()
 
-    # -- the view and the actions -------------------------------------------------------------
-
-    def view(self, k: int) -> View:
-        """The world at tick ``k`` as the policy sees it."""
-        inp = self.inputs
-        n = len(self.rows)
-        state = np.array([r.state for r in self.rows], dtype=np.int64)
-        site = np.array([r.site for r in self.rows], dtype=np.int64)
-        progress = np.array(
-            [r.steps_done / self.total_steps[r.idx] for r in self.rows]
-        ) * np.asarray(inp.jobs.work_gpu_h)
-        last_move = np.array(
-            [-np.inf if r.last_move_s is None else r.last_move_s for r in self.rows]
-        )
-        active = np.flatnonzero((state != _PENDING) & (state != _DONE)).astype(np.int64)
-        jobs = JobsView(
-            names=self.job_names,
-            state=state,
-            site=site,
-            dest=np.full(n, -1, dtype=np.int64),
-            power_w=inp.jobs.power_w,
-            size_gb=inp.jobs.size_gb,
-            work_gpu_h=inp.jobs.work_gpu_h,
-            progress_gpu_h=progress,
-            arrival_s=inp.jobs.arrival_s,
-            deadline_s=inp.jobs.deadline_s,
-            preferred_site=inp.jobs.preferred_site,
-            last_move_s=last_move,
-            active=active,
-        )
-        n_sites = len(self.site_names)
-        return View(
-            step=k,
-            now_s=k * self.step_s,
-            step_s=self.step_s,
-            site_names=self.site_names,
-            surplus_w=inp.surplus_w[k],
-            it_load_w=self.last_it_load_w,
-            slots=inp.slots,
-            free_slots=inp.slots - self._held(),
-            idle_slot_power_w=inp.idle_slot_power_w,
-            bandwidth_gbps=self.links.matrix(),
-            battery_soc_kwh=np.zeros(n_sites),
-            battery_capacity_kwh=np.zeros(n_sites),
-            jobs=jobs,
-            forecast=_ForecastAt(inp.forecast, k),
-            params=inp.params,
-        )
-
-    def _held(self) -> NDArray[np.int64]:
-        held = np.zeros(len(self.site_names), dtype=np.int64)
-        for r in self.rows:
-            if r.state == _RUN:
-                held[r.site] += 1
-        return held
-
-    def _decide_and_act(self, k: int, t: float) -> None:
-        if not any(r.state in (_QUEUED, _RUN, _PAUSED) for r in self.rows):
-            return
-        actions = self.policy.decide(t, self.view(k))
-        for act in actions:
-            reason = self._check(act)
-            if reason:
-                with self.state.transaction() as conn:
-                    ControllerState.add_refused(conn, k, t, repr(act), reason)
-                continue
-            if isinstance(act, Start):
-                self._start(k, t, act)
-            elif isinstance(act, Migrate):
-                self._migrate(k, t, act)
-            elif isinstance(act, Pause):
-                self._pause(k, t, act)
-            elif isinstance(act, Resume):
-                self._resume(k, t, act)
-
-    def _check(self, act: Action) -> str:
-        """Why ``act`` cannot be carried out now, or '' (the simulator's rules)."""
-        j = act.job
-        if not 0 <= j < len(self.rows):
-            return "no such job"
-        s = self.rows[j].state
-        target = getattr(act, "site", getattr(act, "dest", None))
-        if target is not None:
-            if not 0 <= target < len(self.site_names):
-                return "no such site"
-            if self._held()[target] >= self.inputs.slots[target]:
-                return "no free slot at the site"
-        want = {Start: _QUEUED, Migrate: _RUN, Pause: _RUN, Resume: _PAUSED}[type(act)]
-        if s != want:
-            return f"job is {JobState(s).name}, not {JobState(want).name}"
-        if isinstance(act, Migrate) and self.rows[j].site == act.dest:
-            return "already at that site"
-        return ""
+    # -- carrying out actions ------------------------------------------------------------------
 
     def _power(self, j: int) -> float:
         return float(self.inputs.jobs.power_w[j])

@@ -1,10 +1,12 @@
 """The energy ledger of a live run: per tick, job and site, energy from renewables and the grid.
 
-Accounting (the simulator's, :mod:`greenhop.sim.engine`): in each tick of ``step_s`` seconds of
+What a live tick drew is measured here; how it is settled is the world's one ledger
+(:func:`greenhop.world.ledger.settle`, the simulator's): in each tick of ``step_s`` seconds of
 trace time, a site's IT load is its jobs' energy plus its idle slots' energy; the site's
-renewable surplus (generation minus base load, floored at 0) serves that IT load first, and
-what is missing comes from the grid. Each job's renewable and grid energy are its share of the
-site's, pro rata to its energy (every joule drawn at a site in a tick is equally green).
+renewable surplus (generation minus base load, floored at 0) serves that IT load first, then
+charges the site's battery; what is missing comes from the battery, then from the grid. Each
+job's renewable and grid energy are its share of the site's, pro rata to its energy (every joule
+drawn at a site in a tick is equally green).
 
 A job's power comes from a :class:`~greenhop.live.power.PowerMeter`, one per job: the nominal
 meter (the job's ``power_w``) where no device reports power, a measured one (NVML, or the
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from greenhop.energy.battery import BatteryBank, BatterySpec
 from greenhop.errors import InputError
 from greenhop.live.power import NominalPowerMeter, PowerMeter
+from greenhop.world.ledger import Batteries, settle
 
 MeterFactory = Callable[[str, str, float], PowerMeter]
 """``(job, site, nominal power W) -> PowerMeter`` for a job starting or arriving at a site."""
@@ -62,8 +66,9 @@ class JobEnergy:
 
 @dataclass(frozen=True)
 class SiteEnergy:
-    """A site's IT energy in one tick, J (jobs + idle slots); ``renewable_j + grid_j ==
-    it_energy_j`` and ``renewable_j <= max(surplus_w, 0) * step_s``."""
+    """A site's IT energy in one tick, J (jobs + idle slots): ``renewable_j +
+    battery_discharge_j + grid_j == it_energy_j`` and ``renewable_j + battery_charge_j +
+    curtailed_j == max(surplus_w, 0) * step_s``; ``battery_soc_kwh`` at the tick's end."""
 
     tick: int
     site: int
@@ -73,6 +78,10 @@ class SiteEnergy:
     renewable_j: float
     grid_j: float
     jobs: int
+    battery_charge_j: float = 0.0
+    battery_discharge_j: float = 0.0
+    curtailed_j: float = 0.0
+    battery_soc_kwh: float = 0.0
 
 
 def settle_tick(
@@ -82,8 +91,10 @@ def settle_tick(
     slots: NDArray[np.int64],
     idle_slot_power_w: NDArray[np.float64],
     uses: Sequence[JobUse],
+    batteries: Batteries | None = None,
 ) -> tuple[list[JobEnergy], list[SiteEnergy]]:
-    """Split one tick's energy at every site into renewable and grid (see the module docstring).
+    """Split one tick's energy at every site into renewable, battery and grid (see the module
+    docstring); ``batteries`` are stepped once.
 
     A job's slot draws the job's power while it runs and the idle power for the rest of the
     tick; slots without a job idle all tick.
@@ -109,9 +120,11 @@ def settle_tick(
         raise InputError(f"site {s} runs {jobs_at[s]} jobs in tick {tick} but has {slots[s]} slots")
     idle_j = idle_slot_power_w * (slots * step_s - busy_s)
     it_j = job_j + idle_j
-    green_j = np.maximum(surplus_w, 0.0) * step_s
-    renewable_j = np.minimum(green_j, it_j)
-    grid_fraction = np.divide(it_j - renewable_j, it_j, out=np.zeros(n_sites), where=it_j > 0)
+    flows = settle(np.asarray(surplus_w, dtype=np.float64), it_j / step_s, batteries)
+    renewable_j = flows.renewable_w * step_s
+    grid_j = flows.grid_w * step_s
+    grid_fraction = np.divide(grid_j, it_j, out=np.zeros(n_sites), where=it_j > 0)
+    soc = np.zeros(n_sites) if batteries is None else batteries.soc_kwh
     jobs = [
         JobEnergy(
             tick=tick,
@@ -133,8 +146,12 @@ def settle_tick(
             it_energy_j=float(it_j[s]),
             idle_energy_j=float(idle_j[s]),
             renewable_j=float(renewable_j[s]),
-            grid_j=float(it_j[s] - renewable_j[s]),
+            grid_j=float(grid_j[s]),
             jobs=int(jobs_at[s]),
+            battery_charge_j=float(flows.battery_charge_w[s] * step_s),
+            battery_discharge_j=float(flows.battery_discharge_w[s] * step_s),
+            curtailed_j=float(flows.curtailed_w[s] * step_s),
+            battery_soc_kwh=float(soc[s]),
         )
         for s in range(n_sites)
     ]
@@ -157,9 +174,12 @@ class EnergyLedger:
         idle_slot_power_w: NDArray[np.float64],
         step_s: float,
         meter_factory: MeterFactory = nominal_meter,
+        *,
+        batteries: Sequence[BatterySpec | None] | None = None,
     ) -> None:
         if not step_s > 0:
             raise InputError(f"step_s must be > 0, got {step_s}")
+        self.bank = BatteryBank(batteries or [None] * len(slots), step_s)
         self.site_names = tuple(site_names)
         self.slots = np.asarray(slots, dtype=np.int64)
         self.idle_slot_power_w = np.asarray(idle_slot_power_w, dtype=np.float64)
@@ -194,11 +214,23 @@ class EnergyLedger:
     ) -> tuple[list[JobEnergy], list[SiteEnergy]]:
         """Book one tick (see :func:`settle_tick`) and return its entries."""
         jobs, sites = settle_tick(
-            tick, self.step_s, surplus_w, self.slots, self.idle_slot_power_w, uses
+            tick, self.step_s, surplus_w, self.slots, self.idle_slot_power_w, uses, self.bank
         )
         self.job_entries += jobs
         self.site_entries += sites
         return jobs, sites
+
+    def soc_kwh(self) -> NDArray[np.float64]:
+        """The batteries' state of charge now, kWh per site (0 without a battery)."""
+        return self.bank.soc_kwh.copy()
+
+    def capacity_kwh(self) -> NDArray[np.float64]:
+        """The batteries' capacity, kWh per site (0 without a battery)."""
+        return self.bank.capacity_kwh.copy()
+
+    def set_soc_kwh(self, site: int, soc_kwh: float) -> None:
+        """Carry on from a committed state of charge (a restarted controller)."""
+        self.bank.soc_kwh[site] = soc_kwh
 
     def job_totals_j(self) -> dict[int, tuple[float, float, float]]:
         """Per job: (energy, renewable, grid), J, over every booked tick."""

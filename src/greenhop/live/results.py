@@ -1,4 +1,4 @@
-"""A live run as a :class:`~greenhop.sim.engine.SimResult`, so the simulator's metrics, tables,
+"""A live run as a :class:`~greenhop.world.record.RunRecord`, so the simulator's metrics, tables,
 plots and report apply to it unchanged and a live run sits beside a simulated one.
 
 From the state database (:mod:`greenhop.live.state`): the ledger gives each step's IT load,
@@ -17,28 +17,39 @@ import numpy as np
 
 from greenhop.live.state import ControllerState
 from greenhop.live.world import LiveScenario
-from greenhop.sim.engine import Migration, SimResult
+from greenhop.world.ledger import settle
+from greenhop.world.record import Migration, RunRecord
+from greenhop.world.rules import is_wasted_move
 
 
 def live_result(
     state: ControllerState, live: LiveScenario, *, policy: str, suffix: str = "-live"
-) -> SimResult:
-    """The live run in ``state`` as a SimResult named ``policy + suffix``."""
+) -> RunRecord:
+    """The live run in ``state`` as a RunRecord named ``policy + suffix``."""
     inp = live.inputs
     meta = state.meta()
     speedup = float(meta.get("speedup", 1.0))
     step_s = float(inp.step_s)
     n_steps, n_sites, n_jobs = inp.n_steps, len(inp.site_names), len(inp.jobs)
-    it_load = np.tile(inp.idle_slot_power_w * inp.slots, (n_steps, 1)).astype(np.float64)
-    green = np.maximum(inp.surplus_w, 0.0)
-    renewable = np.minimum(green, it_load)
-    grid = it_load - renewable
+    idle_full = (inp.idle_slot_power_w * inp.slots).astype(np.float64)
+    it_load = np.tile(idle_full, (n_steps, 1))
+    # ticks not committed (a run stopped early) are settled as idle, without batteries
+    flows = settle(inp.surplus_w, it_load)
+    renewable, grid, curtailed = flows.renewable_w, flows.grid_w, flows.curtailed_w
+    charge = np.zeros((n_steps, n_sites))
+    discharge = np.zeros((n_steps, n_sites))
+    soc = np.zeros((n_steps, n_sites))
     running = np.zeros((n_steps, n_sites), dtype=np.int32)
     for e in state.site_energy():
-        it_load[e.tick, e.site] = e.it_energy_j / step_s
-        renewable[e.tick, e.site] = e.renewable_j / step_s
-        grid[e.tick, e.site] = e.grid_j / step_s
-        running[e.tick, e.site] = e.jobs
+        k, s = e.tick, e.site
+        it_load[k, s] = e.it_energy_j / step_s
+        renewable[k, s] = e.renewable_j / step_s
+        grid[k, s] = e.grid_j / step_s
+        charge[k, s] = e.battery_charge_j / step_s
+        discharge[k, s] = e.battery_discharge_j / step_s
+        curtailed[k, s] = e.curtailed_j / step_s
+        soc[k, s] = e.battery_soc_kwh
+        running[k, s] = e.jobs
     job_energy = state.job_energy()
     placement = np.full((n_steps, n_jobs), -1, dtype=np.int16)
     run_s_at = np.zeros((n_jobs, n_sites))
@@ -58,12 +69,15 @@ def live_result(
         mig.transfer_done_s = mig.checkpoint_done_s + (m.transfer_s or 0.0) * speedup
         mig.restored_s = m.time_s + (m.downtime_s or 0.0) * speedup
         k = min(int(m.tick), n_steps - 1)
-        before = it_load[k - 1, m.dest] if k else it_load[0, m.dest]
-        power = inp.jobs.power_w[m.job]
-        mig.wasted = bool(inp.surplus_w[k, m.dest] - before < power - inp.idle_slot_power_w[m.dest])
+        mig.wasted = is_wasted_move(
+            inp.surplus_w[k, m.dest],
+            it_load[k - 1, m.dest] if k else idle_full[m.dest],
+            inp.jobs.power_w[m.job],
+            inp.idle_slot_power_w[m.dest],
+        )
         migrations.append(mig)
     nan = float("nan")
-    return SimResult(
+    return RunRecord(
         inputs=inp,
         policy=f"{policy}{suffix}",
         policy_config={"name": policy, "live": True, "speedup": speedup},
@@ -71,10 +85,10 @@ def live_result(
         running_jobs=running,
         grid_w=grid,
         renewable_w=renewable,
-        battery_discharge_w=np.zeros((n_steps, n_sites)),
-        battery_charge_w=np.zeros((n_steps, n_sites)),
-        curtailed_w=green - renewable,
-        battery_soc_kwh=np.zeros((n_steps, n_sites)),
+        battery_discharge_w=discharge,
+        battery_charge_w=charge,
+        curtailed_w=curtailed,
+        battery_soc_kwh=soc,
         job_start_s=np.array([nan if r.start_s is None else r.start_s for r in rows]),
         job_done_s=np.array([nan if r.done_s is None else r.done_s for r in rows]),
         job_progress_gpu_h=steps / total * np.asarray(inp.jobs.work_gpu_h),

@@ -37,7 +37,7 @@ from typing import Any
 from greenhop.errors import InputError, OutputError
 from greenhop.live.ledger import JobEnergy, SiteEnergy
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS job_energy (
 CREATE TABLE IF NOT EXISTS site_energy (
     tick INTEGER NOT NULL, site INTEGER NOT NULL, surplus_w REAL NOT NULL,
     it_energy_j REAL NOT NULL, idle_energy_j REAL NOT NULL, renewable_j REAL NOT NULL,
-    grid_j REAL NOT NULL, jobs INTEGER NOT NULL, PRIMARY KEY (tick, site));
+    grid_j REAL NOT NULL, jobs INTEGER NOT NULL, battery_charge_j REAL NOT NULL,
+    battery_discharge_j REAL NOT NULL, curtailed_j REAL NOT NULL, battery_soc_kwh REAL NOT NULL,
+    PRIMARY KEY (tick, site));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, tick INTEGER NOT NULL, time_s REAL NOT NULL,
     job INTEGER NOT NULL, event TEXT NOT NULL, site INTEGER NOT NULL);
@@ -292,22 +294,11 @@ class ControllerState:
                 for e in jobs
             ],
         )
+        columns = [f.name for f in dataclasses.fields(SiteEnergy)]
         conn.executemany(
-            "INSERT OR REPLACE INTO site_energy (tick, site, surplus_w, it_energy_j, "
-            "idle_energy_j, renewable_j, grid_j, jobs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    e.tick,
-                    e.site,
-                    e.surplus_w,
-                    e.it_energy_j,
-                    e.idle_energy_j,
-                    e.renewable_j,
-                    e.grid_j,
-                    e.jobs,
-                )
-                for e in sites
-            ],
+            f"INSERT OR REPLACE INTO site_energy ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            [dataclasses.astuple(e) for e in sites],
         )
 
     def job_energy(self) -> list[JobEnergy]:
@@ -317,9 +308,11 @@ class ControllerState:
         ).fetchall()
         return [JobEnergy(*r) for r in rows]
 
-    def site_energy(self) -> list[SiteEnergy]:
+    def site_energy(self, tick: int | None = None) -> list[SiteEnergy]:
+        """The ledger's site entries, of every tick or of one, by tick and site."""
+        columns = ", ".join(f.name for f in dataclasses.fields(SiteEnergy))
+        where, args = ("WHERE tick = ?", (tick,)) if tick is not None else ("", ())
         rows = self.conn.execute(
-            "SELECT tick, site, surplus_w, it_energy_j, idle_energy_j, renewable_j, grid_j, "
-            "jobs FROM site_energy ORDER BY tick, site"
+            f"SELECT {columns} FROM site_energy {where} ORDER BY tick, site", args
         ).fetchall()
         return [SiteEnergy(*r) for r in rows]

@@ -34,11 +34,11 @@ When HiGHS stops before proving optimality (``time_limit_s``), :attr:`OracleSolu
 is its proven dual bound, still a valid lower bound; ``objective_kwh`` is the value of the best
 plan found.
 
-:func:`oracle_policy` replays the plan (a :class:`~greenhop.policies.replay.ReplayPolicy`): it starts, migrates, pauses and resumes
-jobs where and when the plan says, running each job in the steps of a block with the most
-surplus. The replay pays what the program left out (checkpoint, transfer and restore times), so
-its non-renewable energy is at or above the bound; a job that falls behind its plan keeps
-running rather than pausing.
+:func:`oracle_policy` replays the plan (a :class:`~greenhop.policies.replay.ReplayPolicy`): it
+starts, migrates, pauses and resumes jobs where and when the plan says, running each job in the
+steps of a block with the most surplus. The replay pays what the program left out (checkpoint,
+transfer and restore times), so its non-renewable energy is at or above the bound; a job that
+falls behind its plan keeps running rather than pausing.
 
 Units: power in W, energy in kWh, durations in s, work in GPU-hours (one job, one GPU slot).
 """

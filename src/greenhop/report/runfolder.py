@@ -25,7 +25,6 @@ from typing import Any
 import pandas as pd
 
 from greenhop.errors import OutputError
-from greenhop.world.record import RunRecord
 from greenhop.sim.metrics import (
     job_table,
     migration_table,
@@ -33,6 +32,7 @@ from greenhop.sim.metrics import (
     site_power_frame,
     summary,
 )
+from greenhop.world.record import RunRecord
 
 COMPARISON_COLUMNS = [
     "policy",

@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
 from greenhop.energy.battery import BatteryBank
+from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
 from greenhop.world.inputs import SimInputs
 from greenhop.world.jobs import JobTable, readonly
 from greenhop.world.ledger import settle
@@ -280,7 +280,7 @@ class SimulatedWorld(World):
                     self._active_changed = True
                     self.events.append((float(jobs.done_s[j]), j, "done", at))
                     return tl
-            elif s == _CKPT or s == _REST:
+            elif s in (_CKPT, _REST):
                 at = int(site[j])
                 mv = self.moves[j]
                 dt = tl if tl < mv.phase_left_s else mv.phase_left_s

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greenhop.energy.battery import BatterySpec
 from greenhop.energy.forecast import Forecaster, make_forecaster
 from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
-from greenhop.energy.battery import BatterySpec
 
 FloatArray = NDArray[np.float64]
 
@@ -154,8 +154,13 @@ class SimInputs:
         if self.forecast is None:
             self.forecast = self.make_forecast("perfect")
         pref = self.jobs.preferred_site
-        if len(pref) and (pref.max() >= n_sites):
-            raise InputError("a job's preferred site index is out of range")
+        bad = np.flatnonzero((pref < -1) | (pref >= n_sites))
+        if bad.size:
+            j = int(bad[0])
+            raise InputError(
+                f"job {self.jobs.names[j]!r}: preferred site {int(pref[j])} is out of range; "
+                f"use -1 (none) or a site index 0..{n_sites - 1}"
+            )
 
     def forecast_at(self, step: int) -> ForecastAt:
         """The forecast as known at ``step`` (what a policy may read then)."""

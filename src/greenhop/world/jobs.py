@@ -8,6 +8,7 @@ description of the jobs (arrival, work, power, checkpoint size) is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +18,7 @@ from greenhop.world.inputs import JobSpecs
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+_A = TypeVar("_A", bound=np.ndarray[Any, Any])
 
 
 @dataclass
@@ -76,8 +78,8 @@ class JobTable:
         )
 
 
-def readonly(arr: NDArray[np.generic]) -> NDArray[np.generic]:
+def readonly(arr: _A) -> _A:
     """A read-only view of ``arr`` (the array itself stays writable for its owner)."""
-    v = arr.view()
+    v: _A = arr.view()
     v.flags.writeable = False
     return v

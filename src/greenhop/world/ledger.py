@@ -49,7 +49,8 @@ class ConservationError(GreenhopError):
 
 
 class Batteries(Protocol):
-    """The sites' batteries as the ledger steps them (:class:`~greenhop.energy.battery.BatteryBank`)."""
+    """The sites' batteries as the ledger steps them (a
+    :class:`~greenhop.energy.battery.BatteryBank`)."""
 
     capacity_kwh: FloatArray
     soc_kwh: FloatArray
@@ -104,7 +105,8 @@ def settle(
 
 def grid_share(it_load_w: FloatArray, grid_w: FloatArray) -> FloatArray:
     """Share of the IT load the grid covered, per step and site (0 where there is no load)."""
-    res: FloatArray = np.divide(grid_w, it_load_w, out=np.zeros_like(it_load_w), where=it_load_w > 0)
+    zeros = np.zeros_like(it_load_w)
+    res: FloatArray = np.divide(grid_w, it_load_w, out=zeros, where=it_load_w > 0)
     return res
 
 
@@ -189,8 +191,9 @@ def check_conservation(record: RunRecord) -> None:
         flow: FloatArray = getattr(record, name)
         if (flow < -CONSERVATION_ATOL_W).any():
             k, s = (int(i) for i in np.argwhere(flow < -CONSERVATION_ATOL_W)[0])
-            raise ConservationError(f"{record.policy}: {name} is {flow[k, s]:.3g} W < 0 at step "
-                                    f"{k}, site {s}")
+            raise ConservationError(
+                f"{record.policy}: {name} is {flow[k, s]:.3g} W < 0 at step {k}, site {s}"
+            )
     if record.job_energy is not None and len(record.job_energy[0]):
         ks, _, ss, es = record.job_energy
         n_steps, n_sites = record.it_load_w.shape
