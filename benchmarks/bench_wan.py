@@ -3,7 +3,7 @@
 Two sites in network namespaces joined by a veth pair shaped with tc tbf, a Ray node in each,
 the driver inside the head site's namespace; synthetic training jobs with checkpoints of 20, 50
 and 100 MB migrate across the link at 100 and then (reshaped with `tc qdisc change` while the
-cluster runs) 50 Mbit/s. Needs root.
+cluster runs) 50 Mbit/s. The sweep is the WAN test's (`tests/wan_tools.py`). Needs root.
 
 Run: sudo .venv/bin/python benchmarks/bench_wan.py  (writes the "wan" section of
 docs/benchmarks.md and the "wan-model" section of docs/reliability.md)
@@ -14,22 +14,55 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from greenhop.live.wan import (
-    LinkMeasurement,
-    measurement_table,
-    sweep_link,
-    wan_unavailable_reason,
-)
+import numpy as np
+
+from greenhop.feasibility import transfer_time_s
+from greenhop.live.wan import wan_unavailable_reason
+from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests"))
 from docsections import update_doc  # noqa: E402
+from wan_tools import LinkMeasurement, sweep_link  # noqa: E402
 
 SIZES_MB = (20, 50, 100)
 RATES_MBIT = (100, 50)
-PRIOR_GBPS = 1.0
+NOMINAL_GBPS = 0.1
+"""The link's rate as a scenario would state it: the controller's estimate before any move."""
+
+
+def model_transfer_s(row: LinkMeasurement) -> float:
+    """The model's transfer time ``8 S / B`` at the shaped rate."""
+    return float(transfer_time_s(row.size_bytes / 1e9, row.rate_mbit / 1e3))
+
+
+def measurement_table(rows: Sequence[LinkMeasurement]) -> str:
+    """Markdown table of measurements against the model."""
+    lines = [
+        "| checkpoint (MB) | link (Mbit/s) | measured (s) | model S/B (s) | error | "
+        "goodput (Mbit/s) | goodput / rate | bytes on the wire / checkpoint |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        model_s = model_transfer_s(r)
+        error = (r.transfer_duration_s - model_s) / model_s
+        lines.append(
+            f"| {r.size_bytes / 1e6:.1f} | {r.rate_mbit:.0f} | {r.transfer_duration_s:.2f} | "
+            f"{model_s:.2f} | {100 * error:+.1f} % | {1e3 * r.goodput_gbps:.1f} | "
+            f"{100 * r.goodput_fraction:.1f} % | {r.wire_bytes / r.size_bytes:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def controller_estimates_gbps(rows: Sequence[LinkMeasurement]) -> list[float]:
+    """The controller's estimate of the link (:class:`LinkEstimates`) after each migration,
+    from :data:`NOMINAL_GBPS`."""
+    links = LinkEstimates(np.array([[np.inf, NOMINAL_GBPS], [NOMINAL_GBPS, np.inf]]))
+    return [links.update(0, 1, r.goodput_gbps) for r in rows]
 
 
 def main() -> list[LinkMeasurement]:
@@ -37,11 +70,11 @@ def main() -> list[LinkMeasurement]:
     if reason is not None:
         print(f"skipped: no namespaced WAN here: {reason}")
         return []
-    rows, estimates = sweep_link(SIZES_MB, RATES_MBIT, repeats=2, prior_gbps=PRIOR_GBPS)
+    rows = sweep_link(SIZES_MB, RATES_MBIT, repeats=2)
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}"
     )
-    est = " → ".join(f"{1e3 * e:.1f}" for e in estimates)
+    est = " → ".join(f"{1e3 * e:.1f}" for e in controller_estimates_gbps(rows))
     body = (
         "Migrations of synthetic training jobs (one float32 tensor of the given size) between "
         "two Ray nodes in network namespaces, across a veth pair shaped with `tc tbf` (both "
@@ -53,8 +86,9 @@ def main() -> list[LinkMeasurement]:
         "`feasibility.transfer_time_s(S, B)` = 8 S / B at the shaped rate; *bytes on the wire* "
         "is the source veth's tx counter over the checkpoint size.\n\n"
         + measurement_table(rows)
-        + f"\nBandwidth estimate after each migration (Mbit/s, prior {1e3 * PRIOR_GBPS:.0f}): "
-        f"{est}.\n"
+        + "\nThe controller's link estimate (`LinkEstimates`, weight "
+        f"{DEFAULT_LINK_WEIGHT}) after each migration (Mbit/s, from the nominal "
+        f"{1e3 * NOMINAL_GBPS:.0f}): {est}.\n"
     )
     update_doc(ROOT / "docs" / "benchmarks.md", {"wan": body})
     update_doc(ROOT / "docs" / "reliability.md", {"wan-model": body})

@@ -7,12 +7,12 @@ import hashlib
 from typing import Any
 
 import numpy as np
+from namespace_driver import DriverContext
 
 from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import ChecksumError
 from greenhop.live.jobs import ACTOR_NAME_PREFIX, LiveJobs
 from greenhop.live.transfer import CheckpointManifest
-from greenhop.live.wan import DriverContext
 
 # -- calls run inside the driver -----------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from greenhop.live.wan import SyntheticTrainer, wan_unavailable_reason
+from greenhop.live.wan import wan_unavailable_reason
 
 pytestmark = pytest.mark.live
 
@@ -46,18 +46,13 @@ from live_fault_helpers import (  # noqa: E402
     snapshot_sha256,
     training_actors,
 )
+from namespace_driver import NamespaceDriver, driver_call, driver_jobs  # noqa: E402
+from wan_tools import SyntheticTrainer, WhenBytesCrossed  # noqa: E402
 
 from greenhop.live.checkpoint import Checkpoint  # noqa: E402
 from greenhop.live.errors import ChecksumError, MigrationError  # noqa: E402
 from greenhop.live.jobs import LiveJob  # noqa: E402
-from greenhop.live.wan import (  # noqa: E402
-    NamespacedCluster,
-    NamespaceDriver,
-    Wan,
-    WhenBytesCrossed,
-    driver_call,
-    driver_jobs,
-)
+from greenhop.live.wan import NamespacedCluster, Wan  # noqa: E402
 from greenhop.policies.base import JobState  # noqa: E402
 
 SIZE_MB = 24

@@ -143,7 +143,8 @@ class LocalCluster:
 
     ``LocalCluster({"a": 2, "b": 1})`` starts a head node carrying ``site:a = 2`` and a node
     carrying ``site:b = 1``, connects this process as the Ray driver, and on exit disconnects
-    and stops every process it started (and nothing else).
+    and stops every process it started (and nothing else). :meth:`kill_site` kills one site's
+    node (its raylet, object store and actors) as a power cut would.
 
     Parameters
     ----------
@@ -366,6 +367,26 @@ class LocalCluster:
 
     def _still_ours(self, pid: int) -> bool:
         return _start_time(pid) == self._pids[pid]
+
+    def kill_site(self, site: str) -> list[int]:
+        """SIGKILL every process of ``site``'s node at once (a power cut); return their PIDs.
+
+        The actors' worker processes are found through the process tree (and the session) of
+        the site's ``ray start``; only processes this cluster started are signalled."""
+        with self._lock:
+            proc = self._procs.get(site)
+            if proc is None:
+                raise ClusterError(f"Site {site!r} has no running node in this cluster.")
+            tree = _process_tree(proc.pid)
+            self._pids.update(tree)
+        for pid, start in tree.items():
+            if pid != proc.pid and _start_time(pid) == start:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return sorted(tree)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Disconnect and stop every process this cluster started; safe to call twice.
