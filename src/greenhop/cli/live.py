@@ -139,7 +139,7 @@ def live_command(
 ) -> None:
     """Run SCENARIO's jobs as real training on a Ray cluster under a policy, on a replayed
     clock; show it live and write the run folder and report of `greenhop simulate`."""
-    from greenhop.cli.simulate import default_out, policy_names, print_comparison
+    from greenhop.cli.runs import default_out, policy_names, print_comparison
     from greenhop.live.controller import Controller
     from greenhop.live.jobs import LiveJobs
     from greenhop.live.results import live_result, live_summary

@@ -2,12 +2,13 @@
 bandwidth estimates fed by measured transfers.
 
 - :class:`LiveScenario`: a :class:`~greenhop.scenario.Scenario` checked for a live run, with its
-  arrays (:class:`~greenhop.sim.inputs.SimInputs`, the same the simulator uses, forecaster
+  arrays (:class:`~greenhop.world.inputs.SimInputs`, the same the simulator uses, forecaster
   included) and one :class:`~greenhop.live.jobs.LiveJob` per scenario job.
 - :class:`LinkEstimates`: per link, an exponentially weighted estimate of the bandwidth.
 
 **Work and progress.** A scenario job declares ``work_gpu_h`` (the simulator's work) and, for
-live runs, ``trainer`` (a bundled example) and ``train_steps``; the live job trains
+live runs, a ``[jobs.live]`` table (:mod:`greenhop.live.spec`) with ``trainer`` (a bundled
+example) and ``train_steps``; the live job trains
 ``train_steps`` real optimisation steps, and its progress in GPU-hours is
 ``steps_done / train_steps × work_gpu_h``. The controller paces the job to the replayed clock:
 for each tick of ``step_s`` trace seconds in which the job runs, it may do
@@ -29,7 +30,9 @@ from numpy.typing import NDArray
 
 from greenhop.errors import InputError
 from greenhop.live.jobs import LiveJob
-from greenhop.sim.inputs import SimInputs
+from greenhop.live.spec import live_job_specs
+from greenhop.scenario import Scenario
+from greenhop.world.inputs import SimInputs
 
 DEFAULT_TRAINER = "digits-cnn"
 """The trainer of a scenario job that names none."""
@@ -58,31 +61,27 @@ def trainer_factory(name: str, seed: int) -> Any:
 class LiveScenario:
     """A scenario ready for a live run: its arrays and its jobs as real trainers."""
 
-    scenario: Any  # greenhop.scenario.Scenario
+    scenario: Scenario
     inputs: SimInputs
     live_jobs: tuple[LiveJob, ...]
     trainers: tuple[str, ...]
 
     @classmethod
-    def from_scenario(cls, scenario: Any, *, forecast: str | None = None) -> LiveScenario:
+    def from_scenario(cls, scenario: Scenario, *, forecast: str | None = None) -> LiveScenario:
         """Check ``scenario`` for a live run and build its arrays and jobs.
 
-        Raises InputError for what a live run cannot do (batteries, no jobs)."""
+        Raises InputError for what a live run cannot do (no jobs), ScenarioError for a bad
+        ``[jobs.live]`` table."""
         label = scenario.source.name if scenario.source is not None else repr(scenario.name)
-        batteries = [s.name for s in scenario.sites if s.battery is not None]
-        if batteries:
-            raise InputError(
-                f"{label}: sites {batteries} have a battery; live runs do not model batteries "
-                "yet: remove [sites.battery] or simulate this scenario"
-            )
         if not scenario.jobs:
             raise InputError(f"{label}: the scenario has no [[jobs]]; a live run needs one")
+        specs = live_job_specs(scenario)
         inputs = SimInputs.from_scenario(scenario, forecast=forecast)
         jobs = []
         names = []
-        for i, job in enumerate(scenario.jobs):
-            trainer = job.trainer or DEFAULT_TRAINER
-            steps = job.train_steps or max(1, round(job.work_gpu_h * DEFAULT_STEPS_PER_GPU_H))
+        for i, (job, spec) in enumerate(zip(scenario.jobs, specs, strict=True)):
+            trainer = spec.trainer or DEFAULT_TRAINER
+            steps = spec.train_steps or max(1, round(job.work_gpu_h * DEFAULT_STEPS_PER_GPU_H))
             names.append(trainer)
             jobs.append(
                 LiveJob(job.name, trainer_factory(trainer, scenario.seed + i), total_steps=steps)

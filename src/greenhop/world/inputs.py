@@ -1,8 +1,8 @@
-"""What a simulation runs on: sites, links, jobs and forecasts as plain arrays.
+"""What a run runs on: sites, links, jobs and forecasts as plain arrays.
 
-:class:`SimInputs` is the simulator's own, scenario-independent description of the world, so the
-engine can be driven by a TOML scenario (:meth:`SimInputs.from_scenario`), by a hand-built test
-case, or by a benchmark generator alike.
+:class:`SimInputs` is the world's own, scenario-independent description of a run (simulated or
+live), so a world can be driven by a TOML scenario (:func:`inputs_from_scenario`, the one
+Scenario -> inputs conversion), by a hand-built test case, or by a benchmark generator alike.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from greenhop.energy.battery import BatterySpec
 from greenhop.energy.forecast import Forecaster, make_forecaster
 from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
+from greenhop.scenario import Scenario
 
 FloatArray = NDArray[np.float64]
 
@@ -190,8 +191,50 @@ class SimInputs:
         return ForecastAdapter(make_forecaster(name, actual, **kwargs), self.base_load_w)
 
     @classmethod
-    def from_scenario(cls, scenario: Any, *, forecast: str | None = None) -> SimInputs:
-        """Build the arrays of a :class:`greenhop.scenario.Scenario`."""
-        from greenhop.sim.scenario_adapter import inputs_from_scenario
-
+    def from_scenario(cls, scenario: Scenario, *, forecast: str | None = None) -> SimInputs:
+        """The arrays of a :class:`~greenhop.scenario.Scenario` (:func:`inputs_from_scenario`)."""
         return inputs_from_scenario(scenario, forecast=forecast)
+
+
+def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> SimInputs:
+    """Arrays of ``scenario``: generation on its grid, sites, links, jobs and its forecaster
+    (``forecast`` overrides the scenario's forecaster by name)."""
+    generation = scenario.generation_w()
+    names = tuple(scenario.site_names)
+    start = pd.Timestamp(scenario.start)
+    to_s = lambda t: (pd.Timestamp(t) - start).total_seconds()  # noqa: E731
+    index = {n: i for i, n in enumerate(names)}
+    jobs = JobSpecs(
+        names=tuple(j.name for j in scenario.jobs),
+        arrival_s=np.array([max(to_s(j.arrival), 0.0) for j in scenario.jobs]),
+        work_gpu_h=np.array([j.work_gpu_h for j in scenario.jobs]),
+        power_w=np.array([j.power_w for j in scenario.jobs]),
+        size_gb=np.array([j.checkpoint_gb for j in scenario.jobs], dtype=float),
+        deadline_s=np.array(
+            [np.inf if j.deadline is None else to_s(j.deadline) for j in scenario.jobs]
+        ),
+        preferred_site=np.array(
+            [-1 if j.site is None else index[j.site] for j in scenario.jobs], dtype=np.int64
+        ),
+    )
+    batteries = [s.battery for s in scenario.sites]  # already BatterySpec, named after the site
+    base = np.array([s.base_load_w for s in scenario.sites], dtype=float)
+    if forecast is not None and forecast != scenario.forecaster_name:
+        scenario = scenario.model_copy(update={"forecaster_name": forecast})
+    fc = ForecastAdapter(scenario.forecaster(generation), base)
+    bw = scenario.bandwidth_matrix_gbps()
+    return SimInputs(
+        start=start,
+        step_s=pd.Timedelta(scenario.step).total_seconds(),
+        site_names=names,
+        generation_w=generation.to_numpy(dtype=float),
+        slots=np.array([s.gpu_slots for s in scenario.sites]),
+        idle_slot_power_w=np.array([s.idle_power_w for s in scenario.sites], dtype=float),
+        bandwidth_gbps=bw,
+        jobs=jobs,
+        base_load_w=base,
+        batteries=batteries,
+        forecast=fc,
+        name=scenario.name,
+        meta={"forecaster": scenario.forecaster_name, "source": str(scenario.source or "")},
+    )
