@@ -85,6 +85,8 @@ class SimulatedWorld(World):
         self.idle_full = (inp.idle_slot_power_w * inp.slots).astype(np.float64)
         self.it_load = np.tile(self.idle_full, (n_steps, 1))
         self.extra_w = inp.jobs.power_w[:, None] - inp.idle_slot_power_w[None, :]
+        self._work, self._power = inp.jobs.work_gpu_h, inp.jobs.power_w
+        self._size, self._idle = inp.jobs.size_gb, inp.idle_slot_power_w
         self.running_jobs = np.zeros((n_steps, n_sites), dtype=np.int32)
         self.placement = (
             np.full((n_steps, n_jobs), -1, dtype=np.int16) if record_placement else None
@@ -98,11 +100,13 @@ class SimulatedWorld(World):
         self.arrival_step = arrival_steps(inp.jobs.arrival_s, self.step_s)
         self.order = np.argsort(self.arrival_step, kind="stable")
         self.arr_ptr = 0
+        self._next_arrival = int(self.arrival_step[self.order[0]]) if n_jobs else 2**62
         self.active: set[int] = set()  # arrived and not done
         self._active_changed = True
         self._jobs_view = self.jobs.view(inp.jobs)
         self._bw = readonly(inp.bandwidth_gbps)
         self._capacity = readonly(self.bank.capacity_kwh)
+        self._no_soc = readonly(np.zeros(n_sites))
         # every job's energy per step and site (J), appended as it is drawn
         self.e_k = array.array("i")
         self.e_j = array.array("i")
@@ -112,6 +116,8 @@ class SimulatedWorld(World):
     # -- the World contract -------------------------------------------------------------------
 
     def arrive(self, k: int, now_s: float) -> None:
+        if k < self._next_arrival:
+            return
         order, arrival, state = self.order, self.arrival_step, self.jobs.state
         n = len(order)
         while self.arr_ptr < n and arrival[order[self.arr_ptr]] <= k:
@@ -121,6 +127,7 @@ class SimulatedWorld(World):
             self._active_changed = True
             self.events.append((now_s, j, "arrive", -1))
             self.arr_ptr += 1
+        self._next_arrival = int(arrival[order[self.arr_ptr]]) if self.arr_ptr < n else 2**62
 
     def has_active_jobs(self) -> bool:
         return bool(self.active)
@@ -137,7 +144,7 @@ class SimulatedWorld(World):
             it_load_w=self.it_load[k - 1] if k else self.idle_full,
             free_slots=self.free_slots(),
             bandwidth_gbps=self._bw,
-            battery_soc_kwh=self.bank.soc_kwh.copy(),
+            battery_soc_kwh=self.bank.soc_kwh.copy() if self.has_battery else self._no_soc,
             battery_capacity_kwh=self._capacity,
         )
 
@@ -255,24 +262,29 @@ class SimulatedWorld(World):
 
     def _advance_job(self, j: int, tl: float, k: int, step_end: float, load: FloatArray) -> float:
         """Run job ``j`` through its phases for ``tl`` seconds of step ``k``; returns the time
-        left when it stops (waiting, transferring, done)."""
+        left when it stops (waiting, transferring, done). The engine's inner loop: every array
+        it touches is bound to a local name once."""
         jobs = self.jobs
-        state, site = jobs.state, jobs.site
+        state, site, progress = jobs.state, jobs.site, jobs.progress_gpu_h
         step_s = self.step_s
+        e_k, e_j, e_s, e_e = self.e_k, self.e_j, self.e_s, self.e_e
         while tl > 1e-9:
             s = state[j]
             if s == _RUN:
                 at = int(site[j])
-                work = self.inputs.jobs.work_gpu_h[j]
-                need_s = (work - jobs.progress_gpu_h[j]) * 3600.0
+                work = self._work[j]
+                need_s = (work - progress[j]) * 3600.0
                 dt = tl if tl < need_s else need_s
-                jobs.progress_gpu_h[j] += dt / 3600.0
+                progress[j] += dt / 3600.0
                 self.run_s_at[j, at] += dt
                 load[at] += self.extra_w[j, at] * dt / step_s
-                self._draw(k, j, at, self.inputs.jobs.power_w[j] * dt)
+                e_k.append(k)
+                e_j.append(j)
+                e_s.append(at)
+                e_e.append(self._power[j] * dt)
                 tl -= dt
                 if need_s <= dt + 1e-9:
-                    jobs.progress_gpu_h[j] = work
+                    progress[j] = work
                     state[j] = _DONE
                     jobs.done_s[j] = step_end - tl
                     self.held[at] -= 1
@@ -285,7 +297,10 @@ class SimulatedWorld(World):
                 mv = self.moves[j]
                 dt = tl if tl < mv.phase_left_s else mv.phase_left_s
                 mv.phase_left_s -= dt
-                self._draw(k, j, at, self.inputs.idle_slot_power_w[at] * dt)
+                e_k.append(k)
+                e_j.append(j)
+                e_s.append(at)
+                e_e.append(self._idle[at] * dt)
                 tl -= dt
                 if mv.phase_left_s > 1e-9:
                     return tl
@@ -305,17 +320,11 @@ class SimulatedWorld(World):
                     mv.migration.checkpoint_done_s = t_d
                     self.held[at] -= 1
                     state[j] = _XFER
-                    mv.bytes_left = self.inputs.jobs.size_gb[j] * 1e9
+                    mv.bytes_left = self._size[j] * 1e9
                     return tl
             else:
                 return tl
         return 0.0
-
-    def _draw(self, k: int, j: int, at: int, energy_j: float) -> None:
-        self.e_k.append(k)
-        self.e_j.append(j)
-        self.e_s.append(at)
-        self.e_e.append(energy_j)
 
     def _restored(self, mig: Migration, k: int, at: int, t: float) -> None:
         mig.restored_s = t
