@@ -154,7 +154,8 @@ def run_vessim(names: list[str], generation: np.ndarray, load: np.ndarray) -> di
 
 
 def run_greenhop(generation: np.ndarray, load: np.ndarray) -> dict:
-    from greenhop.sim.balance import BatteryBank, BatterySpec, balance
+    from greenhop.energy.battery import BatteryBank, BatterySpec
+    from greenhop.sim.balance import balance
 
     spec = BatterySpec(
         capacity_kwh=BATTERY["capacity_kwh"],

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from test_sim_engine import STEP_S, hand_inputs
 
+from greenhop.energy.battery import BatterySpec
 from greenhop.policies import FeasibilityAwarePolicy, LookaheadPolicy, StayPolicy
-from greenhop.sim.balance import BatterySpec
 from greenhop.sim.engine import Simulator
 from greenhop.sim.metrics import summary
 

@@ -10,15 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greenhop.energy.battery import BatteryBank, BatterySpec
 from greenhop.errors import InputError
-from greenhop.sim.balance import (
-    BalanceResult,
-    BatteryBank,
-    BatterySpec,
-    ConservationError,
-    balance,
-    soc_trajectory,
-)
+from greenhop.sim.balance import BalanceResult, ConservationError, balance
 
 STEP_S = 300.0
 PEAK_W = 50_000.0
@@ -216,20 +210,6 @@ def test_without_batteries_is_the_plain_split() -> None:
         assert not result.battery_charge_w.any() and not result.soc_kwh.any()
 
 
-@pytest.mark.parametrize("steps", [1, 2, 3, 17, 100, 1031])
-def test_soc_trajectory_equals_the_recurrence(steps: int) -> None:
-    rng = np.random.default_rng(steps)
-    delta = rng.normal(0, 3, (steps, 5))
-    low, high = np.array([0.0, 1.0, 2.0, 0.0, 0.0]), np.array([10.0, 5.0, 2.0, 50.0, 0.0])
-    initial = np.array([5.0, 1.0, 2.0, 25.0, 0.0])
-    expected = np.empty_like(delta)
-    state = initial.copy()
-    for t in range(steps):
-        state = np.minimum(np.maximum(state + delta[t], low), high)
-        expected[t] = state
-    np.testing.assert_allclose(soc_trajectory(initial, delta, low, high), expected, atol=1e-9)
-
-
 def test_check_conservation_reports_where() -> None:
     result = balance(np.full((3, 2), 5.0), np.full((3, 2), 8.0), 60)
     broken = BalanceResult(**{**result.__dict__, "grid_w": result.grid_w - np.eye(3, 2)})
@@ -238,24 +218,6 @@ def test_check_conservation_reports_where() -> None:
 
 
 # ------------------------------------------------------------------------------ bad input
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"capacity_kwh": -3}, "battery 'miami': capacity_kwh must be > 0, got -3"),
-        ({"max_power_kw": 0}, "max_power_kw must be > 0, got 0"),
-        ({"round_trip_efficiency": 1.2}, r"round_trip_efficiency must be in \(0, 1\], got 1.2"),
-        ({"min_soc": 0.6}, r"initial_soc must be within \[min_soc, max_soc\] = \[0.6, 1\]"),
-        ({"min_soc": 0.5, "max_soc": 0.5}, "need 0 <= min_soc < max_soc <= 1"),
-        ({"capacity_kwh": float("nan")}, "capacity_kwh must be finite"),
-        ({"capacity_kwh": "10"}, "capacity_kwh must be a number, got '10'"),
-    ],
-)
-def test_battery_spec_says_what_is_wrong(kwargs: dict[str, object], message: str) -> None:
-    values: dict[str, object] = {"capacity_kwh": 10, "max_power_kw": 5, "name": "miami", **kwargs}
-    with pytest.raises(InputError, match=message):
-        BatterySpec(**values)  # type: ignore[arg-type]
 
 
 def test_balance_rejects_bad_input() -> None:
