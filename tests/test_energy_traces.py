@@ -13,6 +13,7 @@ from greenhop.energy.traces import (
     read_trace,
     resample_trace,
     to_long,
+    trace_on_grid,
     validate_trace,
     write_trace,
 )
@@ -190,15 +191,24 @@ def test_align_cuts_to_the_shared_range(real_day: pd.DataFrame) -> None:
     assert not joined.isna().any().any()
 
 
-# ---------------------------------------------------------------------------------- real data
-
-
-def test_solcast_actuals_are_left_labelled(solcast_germany) -> None:  # type: ignore[no-untyped-def]
-    actual = solcast_germany.actual
-    assert actual.shape == (8928, 10)
-    assert actual.index[0] == pd.Timestamp("2022-07-15 00:00", tz="UTC")  # file: 00:05 period end
-    assert actual.min().min() >= 0 and actual.max().max() <= 1.0 + 1e-9
-    forecast = solcast_germany.forecast
-    assert list(forecast.columns) == ["issued_at", "period_end", "site", "value"]
-    lead = (forecast["period_end"] - forecast["issued_at"]).dt.total_seconds() / 60
-    assert lead.min() == 5 and lead.max() == 65
+def test_trace_on_grid_resamples_and_cuts(real_day: pd.DataFrame) -> None:
+    grid = pd.date_range(
+        "2022-07-20 06:00",
+        "2022-07-20 18:00",
+        freq="15min",
+        inclusive="left",
+        tz="UTC",
+        name="time_utc",
+    )
+    on_grid = trace_on_grid(real_day, grid, "15min")
+    assert on_grid.index.equals(grid) and list(on_grid.columns) == list(real_day.columns)
+    np.testing.assert_allclose(
+        on_grid.to_numpy(), resample_trace(real_day, "15min").loc[grid].to_numpy()
+    )
+    late = grid + pd.Timedelta(hours=12)
+    with pytest.raises(
+        TraceError,
+        match=r"the range 2022-07-20 18:00:00\+00:00 .. 2022-07-21 "
+        r"06:00:00\+00:00 is not covered by the trace \(2022-07-20 00:00",
+    ):
+        trace_on_grid(real_day, late, "15min")

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenhop.energy.traces import SolcastData, infer_step, to_utc
+from greenhop.energy.solcast import SolcastData
+from greenhop.energy.traces import infer_step, to_utc
 from greenhop.energy.windows import remaining_run_steps
 from greenhop.errors import InputError, UnknownNameError
 
@@ -288,7 +289,7 @@ class SolcastForecaster(Forecaster):
         peak_w: Mapping[str, float] | float = 1.0,
         actual_w: pd.DataFrame | None = None,
     ) -> SolcastForecaster:
-        """Build from :func:`~greenhop.energy.traces.load_solcast` data.
+        """Build from :func:`~greenhop.energy.solcast.load_solcast` data.
 
         ``columns`` maps the forecaster's site names to the file's columns (default: the same);
         ``peak_w`` scales the 0..1 values to W per site; ``actual_w`` is the measured trace in W
