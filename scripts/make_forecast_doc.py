@@ -19,7 +19,7 @@ import numpy as np
 from greenhop.energy.forecast import FORECASTERS, make_forecaster, window_end_error
 from greenhop.energy.generation import pv_power_w, wind_power_w
 from greenhop.energy.sites import bundled_sites, load_site_weather
-from greenhop.energy.traces import find_shared_data_dir, load_solcast
+from greenhop.energy.solcast import find_shared_data_dir, load_solcast
 from greenhop.energy.windows import simultaneity, surplus_windows
 from greenhop.scenario import load_scenario
 
@@ -127,11 +127,14 @@ TMY3) are shifted on read.
 | module | what |
 |---|---|
 | `energy/generation.py` | `pv_power_w` (pvlib: SPA sun position, Hay–Davies transposition, ASHRAE IAM, SAPM cell temperature, PVWatts DC + losses + inverter), `wind_power_w` (windpowerlib ModelChain: log wind profile, barometric density, power curve from the offline turbine library) |
+| `energy/modelchain.py` | greenhop's ModelChain: `run_site` (weather → PV + wind power, W, kept apart in a `SitePower`), `typical_year_w`, `map_typical_year` (a typical year onto any grid by day of year), `typical_year_on_grid_w` |
 | `energy/sites.py` | `bundled_sites()`, `load_site_weather(name) -> (weather, metadata)` |
-| `energy/traces.py` | `read_trace`, `write_trace` (CSV/Parquet, wide/long, atomic), `validate_trace`, `resample_trace`, `align`, `load_solcast` |
+| `energy/traces.py` | `read_trace`, `write_trace` (CSV/Parquet, wide/long, atomic), `validate_trace`, `resample_trace`, `align`, `trace_on_grid` |
+| `energy/solcast.py` | `read_solcast(path)`, `load_solcast(name)` → `SolcastData` (actuals, issued forecasts, name, path) |
+| `energy/battery.py` | `BatterySpec` (a site battery; also the scenario's `[sites.battery]` table), `BatteryBank` (`step`, `run`), `soc_trajectory` |
 | `energy/windows.py` | `surplus_windows`, `window_stats`, `simultaneity`, `remaining_window_s` (vectorised, O(steps × sites)) |
 | `energy/forecast.py` | `Forecaster` (`surplus_w`, `window_end`, `predicted_remaining_window_s`), `PerfectForecaster`, `PersistenceForecaster`, `NoisyForecaster`, `SolcastForecaster`, `make_forecaster`, `window_end_error` |
-| `scenario.py` | `Site`, `Links`, `Job`, `Scenario` (pydantic), `load_scenario`, `bundled_scenario`; `Scenario.generation_w()`, `.forecaster()`, `.bandwidth_matrix_gbps()` |
+| `scenario.py` | the schema: `Site`, `Links`, `Job`, `Scenario` (pydantic), `load_scenario`, `bundled_scenario`; `Scenario.generation_w()`, `.forecaster()`, `.bandwidth_matrix_gbps()` (delegating to the modules above) |
 
 ## Bundled sites
 

@@ -200,5 +200,47 @@ trace_peak_kw = 20.0
     )
     np.testing.assert_allclose(result.to_numpy(), expected.loc[result.index].to_numpy())
     late = _write(tmp_path, text.replace("2024-06-20T", "2024-07-20T"), "late.toml")
-    with pytest.raises(ScenarioError, match=r"late\.toml: the scenario.s range .* is not covered"):
+    uncovered = r"late\.toml: the range .* is not covered by the trace .*change start/end"
+    with pytest.raises(ScenarioError, match=uncovered):
         load_scenario(late).generation_w()
+
+
+def test_battery_table_is_the_battery_type(tmp_path: Path) -> None:
+    from greenhop.energy.battery import BatterySpec
+    from greenhop.scenario import Site
+
+    scenario = load_scenario("default")
+    battery = scenario.site("nw-colorado").battery
+    assert battery == BatterySpec(
+        capacity_kwh=40.0,
+        max_power_kw=10.0,
+        round_trip_efficiency=0.9,
+        initial_soc=0.5,
+        name="nw-colorado",
+    )
+    assert [s.battery for s in scenario.sites].count(None) == len(scenario.sites) - 1
+    dumped = scenario.site("nw-colorado").model_dump()
+    assert dumped["battery"]["capacity_kwh"] == 40.0
+    assert Site.model_validate(dumped).battery == battery
+    floor = _write(
+        tmp_path,
+        DEFAULT_TEXT.replace("initial_soc = 0.5 }", "initial_soc = 0.5, min_soc = 0.2 }"),
+        "floor.toml",
+    )
+    assert load_scenario(floor).site("nw-colorado").battery.min_soc == 0.2  # type: ignore[union-attr]
+
+
+def test_battery_errors_name_the_field(tmp_path: Path) -> None:
+    where = "broken.toml: [[sites]] #6 'nw-colorado': [sites.battery]: "
+    assert _error(tmp_path, "capacity_kwh = 40.0", "capacity_kwh = 0") == (
+        where + "field 'capacity_kwh': must be > 0 (got 0)"
+    )
+    assert _error(tmp_path, "initial_soc = 0.5 }", "initial_soc = 1.5 }") == (
+        where + "field 'initial_soc': must be ≤ 1 (got 1.5)"
+    )
+    assert set(_error(tmp_path, "capacity_kwh = 40.0", "capacity_kw = 40.0").splitlines()) == {
+        where + "field 'capacity_kw': unknown field; did you mean 'capacity_kwh'?",
+        where + "field 'capacity_kwh': required field is missing",
+    }
+    message = _error(tmp_path, "initial_soc = 0.5 }", "initial_soc = 0.5, min_soc = 0.6 }")
+    assert message.startswith(where + "battery 'battery': initial_soc must be within")

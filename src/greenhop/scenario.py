@@ -38,13 +38,13 @@ must be > 0 (got 0)``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
 from datetime import datetime, timedelta
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -59,9 +59,16 @@ from pydantic import (
     model_validator,
 )
 
-from greenhop.errors import GreenhopError, ScenarioError
+from greenhop._scenario_errors import describe_validation_error
+from greenhop.energy.battery import BatterySpec
+from greenhop.errors import GreenhopError, ScenarioError, TraceError
+
+if TYPE_CHECKING:
+    from greenhop.energy.forecast import Forecaster
+    from greenhop.energy.solcast import SolcastData
 
 _STRICT = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+_TableT = TypeVar("_TableT", bound=BaseModel)
 
 
 def _utc(value: datetime) -> datetime:
@@ -102,16 +109,6 @@ class Wind(BaseModel):
         return value
 
 
-class Battery(BaseModel):
-    """A site battery (the simulator charges it from surplus, discharges it into the IT load)."""
-
-    model_config = _STRICT
-    capacity_kwh: float = Field(gt=0)
-    max_power_kw: float = Field(gt=0)
-    round_trip_efficiency: float = Field(0.9, gt=0, le=1)
-    initial_soc: float = Field(0.5, ge=0, le=1, description="state of charge at start, 0..1")
-
-
 class Site(BaseModel):
     """A micro datacenter with its renewable supply.
 
@@ -119,6 +116,10 @@ class Site(BaseModel):
     site's own name when that is a bundled site), or ``trace_column`` of the scenario's trace
     scaled by ``trace_peak_kw``. ``latitude``, ``longitude``, ``timezone`` and ``altitude_m``
     default to the bundled weather site's.
+
+    ``battery`` (the ``[sites.battery]`` table) is a :class:`~greenhop.energy.battery.BatterySpec`
+    (``capacity_kwh``, ``max_power_kw``, ``round_trip_efficiency``, ``initial_soc``, ``min_soc``,
+    ``max_soc``), named after the site.
     """
 
     model_config = _STRICT
@@ -132,7 +133,7 @@ class Site(BaseModel):
     base_load_w: float = Field(0.0, ge=0, description="other load served first, W")
     pv: PV | None = None
     wind: Wind | None = None
-    battery: Battery | None = None
+    battery: BatterySpec | None = None
     weather: str | None = None
     trace_column: str | None = None
     trace_peak_kw: float | None = Field(None, gt=0)
@@ -185,6 +186,8 @@ class Site(BaseModel):
                 raise ValueError(f"field {field!r} is required for a site without bundled weather")
         if self.altitude_m is None:
             self.altitude_m = 0.0
+        if self.battery is not None and self.battery.name == "battery":
+            self.battery = dataclasses.replace(self.battery, name=self.name)
         return self
 
 
@@ -219,9 +222,9 @@ class Job(BaseModel):
     Give ``checkpoint_gb``, or ``model`` and ``setup`` (catalog names of
     :mod:`greenhop.checkpoints`), from which ``checkpoint_gb`` is computed.
 
-    ``trainer`` and ``train_steps`` are read only by ``greenhop live``: the bundled example
-    trainer that stands in for the job and the number of its steps that make up ``work_gpu_h``
-    (progress in GPU-hours = steps done / ``train_steps`` × ``work_gpu_h``).
+    ``live`` is the ``[jobs.live]`` sub-table, read only by ``greenhop live``, which validates it
+    (:class:`greenhop.live.spec.LiveJobSpec`: the bundled example trainer that stands in for the
+    job, and the number of its steps that make up ``work_gpu_h``). The schema keeps it as read.
     """
 
     model_config = _STRICT
@@ -234,11 +237,8 @@ class Job(BaseModel):
     setup: str | None = None
     deadline: datetime | None = None
     site: str | None = None
-    trainer: Literal["digits-cnn", "char-transformer"] | None = Field(
-        None, description="live runs: the bundled example trainer (default digits-cnn)"
-    )
-    train_steps: int | None = Field(
-        None, ge=1, description="live runs: optimisation steps that make up work_gpu_h"
+    live: dict[str, Any] | None = Field(
+        None, description="[jobs.live]: fields of live runs, validated by greenhop.live"
     )
 
     @field_validator("arrival", "deadline")
@@ -416,9 +416,9 @@ class Scenario(BaseModel):
         np.fill_diagonal(matrix, np.inf)
         return matrix
 
-    def solcast_data(self) -> Any:
+    def solcast_data(self) -> SolcastData:
         """The Solcast data named by the energy source (needs the shared data folder)."""
-        from greenhop.energy.traces import load_solcast
+        from greenhop.energy.solcast import load_solcast
 
         if self.energy_source.solcast is None:
             raise ScenarioError(f"{self._label()}: [energy_source] names no solcast trace")
@@ -444,9 +444,13 @@ class Scenario(BaseModel):
 
         Weather sites: the typical year's power (pvlib + windpowerlib) mapped onto the scenario's
         dates by day of year and UTC time of day (29 February reuses 28 February), interpolated to
-        the middle of each step. Trace sites: the trace column × ``trace_peak_kw``, resampled to
-        the step and cut to the range (the trace must cover it).
+        the middle of each step (:func:`greenhop.energy.modelchain.typical_year_on_grid_w`). Trace
+        sites: the trace column × ``trace_peak_kw``, resampled to the step and cut to the range
+        (:func:`greenhop.energy.traces.trace_on_grid`; the trace must cover it).
         """
+        from greenhop.energy.modelchain import typical_year_on_grid_w
+        from greenhop.energy.traces import trace_on_grid
+
         if self._generation is not None:
             return self._generation.copy()
         grid = self.grid()
@@ -454,10 +458,23 @@ class Scenario(BaseModel):
         trace: pd.DataFrame | None = None
         for site in self.sites:
             if site.trace_column is None:
-                out[site.name] = _map_typical_year(_typical_year_w(site), grid)
+                assert site.weather is not None and site.latitude is not None
+                assert site.longitude is not None and site.altitude_m is not None
+                out[site.name] = typical_year_on_grid_w(
+                    grid,
+                    site.weather,
+                    site.latitude,
+                    site.longitude,
+                    site.altitude_m,
+                    pv=None if site.pv is None else site.pv.model_dump(),
+                    wind=None if site.wind is None else site.wind.model_dump(),
+                ).to_numpy()
                 continue
             if trace is None:
-                trace = self._trace_on_grid(grid)
+                try:
+                    trace = trace_on_grid(self._trace_w_per_unit(), grid, pd.Timedelta(self.step))
+                except TraceError as exc:
+                    raise ScenarioError(f"{self._label()}: {exc}; change start/end") from None
             if site.trace_column not in trace.columns:
                 raise ScenarioError(
                     f"{self._label()}: [[sites]] {site.name!r}: field 'trace_column': the trace "
@@ -468,21 +485,7 @@ class Scenario(BaseModel):
         self._generation = out
         return out.copy()
 
-    def _trace_on_grid(self, grid: pd.DatetimeIndex) -> pd.DataFrame:
-        from greenhop.energy.traces import infer_step, resample_trace
-
-        trace = self._trace_w_per_unit()
-        if infer_step(trace.index) != pd.Timedelta(self.step):
-            trace = resample_trace(trace, pd.Timedelta(self.step))
-        covered = trace.index[0] <= grid[0] and trace.index[-1] >= grid[-1]
-        if not covered:
-            raise ScenarioError(
-                f"{self._label()}: the scenario's range {grid[0]} .. {self.end} is not "
-                f"covered by the trace ({trace.index[0]} .. {trace.index[-1]}); change start/end"
-            )
-        return trace.reindex(grid)
-
-    def forecaster(self, actual_w: pd.DataFrame | None = None) -> Any:
+    def forecaster(self, actual_w: pd.DataFrame | None = None) -> Forecaster:
         """The scenario's forecaster (TOML key ``forecaster``) of ``actual_w`` (default: the
         generation on the grid, W); see :mod:`greenhop.energy.forecast`."""
         from greenhop.energy.forecast import make_forecaster
@@ -505,170 +508,30 @@ class Scenario(BaseModel):
             peak_w=peak_w,
         )
 
+    def job_tables(self, key: Literal["live"], model: type[_TableT]) -> list[_TableT]:
+        """Every job's sub-table ``[jobs.<key>]`` validated by ``model``, in job order.
 
-def _site_key(site: Site) -> tuple[Any, ...]:
-    return (
-        site.weather,
-        site.latitude,
-        site.longitude,
-        site.altitude_m,
-        None if site.pv is None else tuple(site.pv.model_dump().values()),
-        None if site.wind is None else tuple(site.wind.model_dump().values()),
-    )
-
-
-def _typical_year_w(site: Site) -> pd.Series:
-    return _typical_year_cached(_site_key(site))
-
-
-@lru_cache(maxsize=64)
-def _typical_year_cached(key: tuple[Any, ...]) -> pd.Series:
-    from greenhop.energy.generation import pv_power_w, wind_power_w
-    from greenhop.energy.sites import load_site_weather
-
-    weather_name, latitude, longitude, altitude_m, pv, wind = key
-    weather, _ = load_site_weather(weather_name)
-    power = pd.Series(0.0, index=weather.index)
-    if pv is not None:
-        peak_kw, tilt_deg, azimuth_deg, losses_percent = pv
-        power += pv_power_w(
-            weather,
-            latitude,
-            longitude,
-            peak_kw=peak_kw,
-            tilt_deg=tilt_deg,
-            azimuth_deg=azimuth_deg,
-            losses_percent=losses_percent,
-            altitude_m=altitude_m,
-        )
-    if wind is not None:
-        turbine_type, hub_height_m, count, roughness_length_m = wind
-        power += wind_power_w(
-            weather,
-            turbine_type=turbine_type,
-            hub_height_m=hub_height_m,
-            count=count,
-            roughness_length_m=roughness_length_m,
-        )
-    return power
+        The schema keeps such a table as it was read; the layer that reads it owns its model
+        (``greenhop.live`` for ``[jobs.live]``). A job without the table gets ``model``'s
+        defaults. Raises one :class:`~greenhop.errors.ScenarioError` with a line per error, each
+        naming the file, the job and the field, like the errors of :func:`load_scenario`.
+        """
+        raw = {"jobs": [{"name": job.name} for job in self.jobs]}
+        tables: list[_TableT] = []
+        lines: list[str] = []
+        for i, job in enumerate(self.jobs):
+            try:
+                tables.append(model.model_validate(getattr(job, key) or {}))
+            except ValidationError as exc:
+                lines += describe_validation_error(
+                    exc, raw, source=self._label(), root=model, prefix=("jobs", i, key)
+                )
+        if lines:
+            raise ScenarioError("\n".join(lines))
+        return tables
 
 
-def _map_typical_year(hourly_w: pd.Series, grid: pd.DatetimeIndex) -> np.ndarray:
-    """Typical-year hourly means → values at the middle of each grid step, by day of year.
-
-    The typical year has 365 days; in leap years 29 February repeats 28 February.
-    """
-    step_h = float((grid[1] - grid[0]).total_seconds()) / 3600.0 if len(grid) > 1 else 1.0
-    middle = grid + pd.Timedelta(hours=step_h / 2)
-    day = middle.day_of_year.to_numpy() - 1
-    leap = middle.is_leap_year & (middle.month > 2)
-    day = np.where(leap, day - 1, day)
-    hour = (
-        middle.hour.to_numpy() + middle.minute.to_numpy() / 60.0 + middle.second.to_numpy() / 3600.0
-    )
-    position_h = day * 24.0 + hour - 0.5  # hourly means sit at the middle of their hour
-    values = hourly_w.to_numpy(dtype=float)
-    return np.interp(position_h, np.arange(len(values)), values, period=len(values))
-
-
-# ---------------------------------------------------------------- loading and error messages
-
-_LIST_TABLES = {"sites", "jobs", "pairs"}
-
-
-def _describe_location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
-    """('sites', 2, 'pv', 'peak_kw') → "[[sites]] #3 'miami': [sites.pv]: field 'peak_kw'"."""
-    parts: list[str] = []
-    node: Any = raw
-    table_path: list[str] = []
-    i = 0
-    field: str | None = None
-    while i < len(loc):
-        key = loc[i]
-        if (
-            isinstance(key, str)
-            and i + 1 < len(loc)
-            and isinstance(loc[i + 1], int)
-            and key in _LIST_TABLES
-        ):
-            index = loc[i + 1]
-            table_path.append(key)
-            item = node.get(key, [])[index] if isinstance(node, dict) else None
-            label = f"[[{'.'.join(table_path)}]] #{index + 1}"
-            if isinstance(item, dict) and isinstance(item.get("name"), str):
-                label += f" {item['name']!r}"
-            parts.append(label)
-            node = item
-            i += 2
-            continue
-        points_at_table = i + 1 == len(loc) and _model_at(loc) is not None
-        if isinstance(key, str) and (i + 1 < len(loc) or points_at_table):
-            table_path.append(key)
-            parts.append(f"[{'.'.join(table_path)}]")
-            node = node.get(key) if isinstance(node, dict) else None
-            i += 1
-            continue
-        field = str(key)
-        i += 1
-    if field is not None:
-        parts.append(f"field {field!r}")
-    return ": ".join(parts) if parts else "top level"
-
-
-def _describe_error(error: dict[str, Any], raw: dict[str, Any]) -> str:
-    loc = tuple(error.get("loc", ()))
-    kind = error.get("type", "")
-    message = str(error.get("msg", "invalid"))
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    given = error.get("input")
-    if kind == "extra_forbidden":
-        field = str(loc[-1]) if loc else "?"
-        known: list[str] = []
-        model = _model_at(loc[:-1])
-        if model is not None:
-            known = list(model.model_fields)
-        close = difflib.get_close_matches(field, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(known)}"
-        return f"{_describe_location(loc, raw)}: unknown field{hint}"
-    if kind == "missing":
-        return f"{_describe_location(loc, raw)}: required field is missing"
-    if kind.startswith(("greater_than", "less_than")):
-        bound = error.get("ctx", {})
-        op = {
-            "greater_than": ">",
-            "greater_than_equal": "≥",
-            "less_than": "<",
-            "less_than_equal": "≤",
-        }.get(kind, "")
-        value = next(iter(bound.values()), "") if bound else ""
-        message = f"must be {op} {value:g}" if isinstance(value, float) else f"must be {op} {value}"
-    if isinstance(given, (int, float, str, bool)) and kind not in ("missing",):
-        message += f" (got {given!r})"
-    return f"{_describe_location(loc, raw)}: {message}"
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] = Scenario
-    for key in loc:
-        if isinstance(key, int):
-            continue
-        field = model.model_fields.get(str(key))
-        if field is None:
-            return None
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        for arg in getattr(annotation, "__args__", ()):
-            nested += [
-                a
-                for a in getattr(arg, "__args__", ())
-                if isinstance(a, type) and issubclass(a, BaseModel)
-            ]
-        if not nested:
-            return None
-        model = nested[0]
-    return model
+# ---------------------------------------------------------------- loading
 
 
 def scenario_from_dict(
@@ -678,7 +541,7 @@ def scenario_from_dict(
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{source}: {_describe_error(e, raw)}" for e in exc.errors()]  # type: ignore[arg-type]
+        lines = describe_validation_error(exc, raw, source=source, root=Scenario)
         raise ScenarioError("\n".join(lines)) from None
     scenario._source = path
     return scenario

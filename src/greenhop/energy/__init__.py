@@ -4,9 +4,15 @@ One module per concept:
 
 - :mod:`greenhop.energy.generation` — PV (pvlib, PVWatts chain) and wind (windpowerlib) power
   from weather.
+- :mod:`greenhop.energy.modelchain` — greenhop's ModelChain: a site's PV + wind power from
+  weather, and a typical year mapped onto any time grid.
 - :mod:`greenhop.energy.sites` — the bundled fleet of real sites with a typical year of weather.
-- :mod:`greenhop.energy.traces` — read, write, validate, resample and align power traces; the
-  loader of the real Solcast traces in ``../shared/data``.
+- :mod:`greenhop.energy.traces` — read, write, validate, resample and align power traces, and put
+  them on a time grid.
+- :mod:`greenhop.energy.solcast` — the reader of the real Solcast traces (actuals and issued
+  forecasts) in ``../shared/data``.
+- :mod:`greenhop.energy.battery` — site storage: a battery's parameters and the batteries of all
+  sites stepped as arrays.
 - :mod:`greenhop.energy.windows` — surplus windows, their statistics, simultaneity across sites.
 - :mod:`greenhop.energy.forecast` — forecasters of surplus and of the end of the current window.
 
