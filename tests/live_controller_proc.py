@@ -39,7 +39,8 @@ class HoldingJobs(LiveJobs):
 
 def demo() -> LiveScenario:
     sc = load_scenario("live-demo")
-    sc.jobs = [j.model_copy(update={"train_steps": (j.train_steps or 40) // 4}) for j in sc.jobs]
+    for job in sc.jobs:
+        job.live = {**(job.live or {}), "train_steps": (job.live or {}).get("train_steps", 40) // 4}
     return LiveScenario.from_scenario(sc)
 
 

@@ -38,6 +38,8 @@ arrival = 2024-06-18T06:00:00Z
 work_gpu_h = 11.0
 power_w = 350.0
 checkpoint_gb = 0.5
+
+[jobs.live]
 trainer = "digits-cnn"
 train_steps = 44
 """
