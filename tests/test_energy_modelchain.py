@@ -87,6 +87,15 @@ def test_typical_year_maps_by_day_of_year() -> None:
     np.testing.assert_allclose(map_typical_year(hourly, new_year), [8758.75, 0.75 * 8759])
 
 
+def test_29_february_repeats_28_february() -> None:
+    hourly = pd.Series(np.arange(8760, dtype=float))
+    day = 24
+    grid = pd.date_range("2024-02-28", periods=3 * day, freq="1h", tz="UTC")
+    values = map_typical_year(hourly, grid).reshape(3, day)
+    feb_28 = (31 + 27) * day + np.arange(day)
+    np.testing.assert_allclose(values, [feb_28, feb_28, feb_28 + day])
+
+
 def test_a_site_without_a_source_is_refused() -> None:
     with pytest.raises(InputError, match="needs PV or wind parameters"):
         run_site("greensboro", *_where("greensboro"))

@@ -131,7 +131,7 @@ def map_typical_year(hourly_w: pd.Series, grid: pd.DatetimeIndex) -> np.ndarray:
     step_h = float((grid[1] - grid[0]).total_seconds()) / 3600.0 if len(grid) > 1 else 1.0
     middle = grid + pd.Timedelta(hours=step_h / 2)
     day = middle.day_of_year.to_numpy() - 1
-    leap = middle.is_leap_year & (middle.month > 2)
+    leap = middle.is_leap_year & (day >= 59)  # 29 February (day 59) and every later day
     day = np.where(leap, day - 1, day)
     hour = (
         middle.hour.to_numpy() + middle.minute.to_numpy() / 60.0 + middle.second.to_numpy() / 3600.0
