@@ -22,6 +22,7 @@ A scenario file looks like this (see ``greenhop/scenarios/default.toml`` for a f
     idle_power_w = 100.0
     base_load_w = 6000.0
     pv = { peak_kw = 30.0, tilt_deg = 30.0, azimuth_deg = 180.0 }
+    battery = { capacity_kwh = 40.0, max_power_kw = 10.0 }   # greenhop.energy.battery.BatterySpec
 
     [[jobs]]
     name = "bert-finetune"
@@ -30,6 +31,12 @@ A scenario file looks like this (see ``greenhop/scenarios/default.toml`` for a f
     power_w = 350.0
     model = "bert-base"
     setup = "fp32-adam"
+
+    [jobs.live]                      # read only by greenhop live (greenhop.live.spec)
+    trainer = "digits-cnn"
+
+Generation from weather is :mod:`greenhop.energy.modelchain`'s, traces are read by
+:mod:`greenhop.energy.traces` and :mod:`greenhop.energy.solcast`; this module holds the schema.
 
 Every validation error becomes one :class:`~greenhop.errors.ScenarioError` whose lines name the
 file, the table and the field, e.g. ``default.toml: [[sites]] #3 'miami': field 'gpu_slots':
