@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from greenhop.scenario import bundled_scenario, load_scenario
-from greenhop.world.inputs import SimInputs
 from greenhop.sim.workload import generate_jobs
+from greenhop.world.inputs import SimInputs
 
 
 def year_inputs(

@@ -27,9 +27,9 @@ from greenhop.errors import GreenhopError  # noqa: E402
 from greenhop.runner import available_policies, run_policies  # noqa: E402
 from greenhop.scenario import load_scenario  # noqa: E402
 from greenhop.sim import with_overrides  # noqa: E402
-from greenhop.world.inputs import SimInputs  # noqa: E402
 from greenhop.sim.metrics import summary  # noqa: E402
 from greenhop.sim.workload import generate_jobs  # noqa: E402
+from greenhop.world.inputs import SimInputs  # noqa: E402
 
 DOC = ROOT / "docs" / "results.md"
 ONLINE = ("stay", "energy-only", "feasibility-aware", "lookahead")

@@ -15,7 +15,7 @@ from greenhop.errors import InputError
 from greenhop.live.ledger import EnergyLedger, JobUse, settle_tick
 from greenhop.live.power import NominalPowerMeter, PowerMeter, ReplayPowerMeter
 from greenhop.scenario import load_scenario
-from greenhop.sim.inputs import SimInputs
+from greenhop.world.inputs import SimInputs
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greenhop.energy.battery import BatterySpec
 from greenhop.energy.solcast import SolcastData
 from greenhop.errors import InputError
+from greenhop.oracle import oracle_policy, solve_oracle, step_plan
 from greenhop.policies.energy_only import EnergyOnlyPolicy
 from greenhop.policies.feasibility_aware import FeasibilityAwarePolicy
-from greenhop.oracle import oracle_policy, solve_oracle, step_plan
 from greenhop.policies.stay import StayPolicy
-from greenhop.energy.battery import BatterySpec
 from greenhop.sim.engine import Simulator
 from greenhop.world.inputs import JobSpecs, SimInputs
 from greenhop.world.ledger import non_renewable_kwh

@@ -12,9 +12,9 @@ from greenhop.policies import EnergyOnlyPolicy, FeasibilityAwarePolicy, StayPoli
 from greenhop.policies.base import Action, Migrate, Pause, Policy, Resume, Start, View
 from greenhop.scenario import bundled_scenario, load_scenario
 from greenhop.sim.engine import Simulator
-from greenhop.world.record import RunRecord
-from greenhop.world.inputs import JobSpecs, SimInputs
 from greenhop.sim.metrics import job_table, migration_table, summary
+from greenhop.world.inputs import JobSpecs, SimInputs
+from greenhop.world.record import RunRecord
 
 STEP_S = 900.0
 

@@ -8,8 +8,9 @@ import numpy as np
 
 from greenhop.errors import InputError
 from greenhop.sim.engine import SimulatedWorld, Simulator
-from greenhop.world.record import RunRecord
 from greenhop.world.inputs import SimInputs
+from greenhop.world.record import RunRecord
+
 
 def with_overrides(
     inputs: SimInputs,
