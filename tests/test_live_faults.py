@@ -52,6 +52,7 @@ from wan_tools import SyntheticTrainer, WhenBytesCrossed  # noqa: E402
 from greenhop.live.checkpoint import Checkpoint  # noqa: E402
 from greenhop.live.errors import ChecksumError, MigrationError  # noqa: E402
 from greenhop.live.jobs import LiveJob  # noqa: E402
+from greenhop.live.store import CheckpointStore  # noqa: E402
 from greenhop.live.wan import NamespacedCluster, Wan  # noqa: E402
 from greenhop.policies.base import JobState  # noqa: E402
 
@@ -90,7 +91,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             chunk_bytes=4 * 2**20,
             retry_backoff_s=1.0,
             transfer_timeout_s=12.0,  # 24 MB at 40 Mbit/s: 5 s
-            checkpoint_dir=str(ckdir),
+            store=CheckpointStore(ckdir),
         )
         yield World(wan, cluster, driver, ckdir)
 
@@ -177,8 +178,10 @@ def test_checkpoint_corrupted_in_flight_is_refused_and_reported(world: World) ->
 def test_checkpoint_corrupted_on_disk_is_refused_and_the_previous_one_used(world: World) -> None:
     d = world.driver
     start_job(world, "rotten", "b", save_at=STEP_A)
-    assert d.call(driver_call, "save_checkpoint", "rotten") == STEP_B  # STEP_A becomes .prev
-    blob = world.checkpoint_dir / "rotten.safetensors"
+    assert d.call(driver_call, "save_checkpoint", "rotten") == STEP_B  # STEP_A is kept too
+    newest, previous = CheckpointStore(world.checkpoint_dir).paths("rotten")
+    assert (newest.name, previous.name) == (f"rotten-{STEP_B:08d}", f"rotten-{STEP_A:08d}")
+    blob = newest.with_name(newest.name + ".safetensors")
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit, in the tensor bytes
     blob.write_bytes(bytes(data))
@@ -186,7 +189,7 @@ def test_checkpoint_corrupted_on_disk_is_refused_and_the_previous_one_used(world
     refused = [e for e in d.call(events) if e.job_id == "rotten"]
     assert refused and "ChecksumError" in str(refused[-1].error)
     # both corrupted: nothing is loaded
-    prev = world.checkpoint_dir / "rotten.prev.safetensors"
+    prev = previous.with_name(previous.name + ".safetensors")
     rotten = bytearray(prev.read_bytes())
     rotten[-1] ^= 0xFF
     prev.write_bytes(bytes(rotten))

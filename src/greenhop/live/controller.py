@@ -46,11 +46,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from greenhop.errors import InputError
-from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
 from greenhop.live.jobs import JobLostError, LiveJobs
 from greenhop.live.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
 from greenhop.live.state import SCHEMA_VERSION, ControllerState, JobRow, MigrationRow
+from greenhop.live.store import CheckpointStore
 from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates, LiveScenario
 from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
 from greenhop.world.jobs import JobTable
@@ -187,10 +187,10 @@ class Controller(World):
             batteries=inp.batteries,
         )
         self.state = ControllerState(db)
-        self.checkpoint_dir = self.state.path.parent / f"{self.state.path.name}.checkpoints"
-        if self.jobs.checkpoint_provider is None:
+        self.store = CheckpointStore(self.state.path.parent / f"{self.state.path.name}.checkpoints")
+        if self.jobs.store is None:
             # a source that dies mid-migration: restore from the controller's last checkpoint
-            self.jobs.checkpoint_provider = self._checkpoint_of
+            self.jobs.use_store(self.store)
         self.recent_migrations: list[MigrationRow] = []
         self._started: set[int] = set()  # jobs with an actor started by this controller
         self._events: list[tuple[int, float, int, str, int]] = []  # of the tick, to commit
@@ -300,7 +300,7 @@ class Controller(World):
         for row in self.rows:
             if row.state != _RUN or row.idx in self._started:
                 continue
-            ckpt = Checkpoint.load(row.checkpoint_path) if row.checkpoint_path is not None else None
+            ckpt = self.store.load(row.checkpoint_path) if row.checkpoint_path is not None else None
             job = self.live.live_jobs[row.idx]
             self.jobs.start(job, self.site_names[row.site], run=False, checkpoint=ckpt)
             self._started.add(row.idx)
@@ -509,13 +509,6 @@ class Controller(World):
             restored = t + res.downtime_s * self.speedup
             ControllerState.add_event(conn, k, restored, row.idx, "restored", act.dest)
 
-    def _checkpoint_of(self, job_id: str) -> Checkpoint | None:
-        """The job's last committed checkpoint (kept by the controller, off the sites)."""
-        row = next((r for r in self.rows if r.name == job_id), None)
-        if row is None or not row.checkpoint_path:
-            return None
-        return Checkpoint.load(row.checkpoint_path)
-
     def _lost(self, k: int, t: float, row: JobRow, act: Migrate, exc: Exception) -> None:
         """The job died with its source during a move and could not be restored at the
         destination: it waits, PAUSED at its last checkpoint (or QUEUED from the start when it
@@ -550,7 +543,7 @@ class Controller(World):
 
     def _resume(self, k: int, t: float, act: Resume) -> None:
         row = self.rows[act.job]
-        ckpt = Checkpoint.load(row.checkpoint_path) if row.checkpoint_path else None
+        ckpt = self.store.load(row.checkpoint_path) if row.checkpoint_path else None
         t0 = time.perf_counter()
         self.jobs.start(
             self.live.live_jobs[act.job], self.site_names[act.site], run=False, checkpoint=ckpt
@@ -585,21 +578,14 @@ class Controller(World):
     def _save_checkpoint(self, row: JobRow) -> None:
         """Snapshot the job now and save it; the row points at it once the caller commits."""
         ckpt = self.jobs.snapshot(row.name)
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        path = self.checkpoint_dir / f"job{row.idx:03d}-{ckpt.steps_done:08d}"
-        ckpt.save(path)
+        path = self.store.save(row.name, ckpt)
         row.checkpoint_path = str(path)
         row.checkpoint_steps = ckpt.steps_done
         row.checkpoint_sha256 = ckpt.sha256()
 
     def _drop_stale_checkpoints(self) -> None:
-        """Remove checkpoint files no committed row points at."""
-        if not self.checkpoint_dir.is_dir():
-            return
-        keep = {Path(r.checkpoint_path).name for r in self.rows if r.checkpoint_path}
-        for f in self.checkpoint_dir.iterdir():
-            if f.name.split(".")[0] not in keep and not f.name.startswith("."):
-                f.unlink(missing_ok=True)
+        """Remove saved checkpoints no committed row points at."""
+        self.store.prune(r.checkpoint_path for r in self.rows if r.checkpoint_path)
 
     def _stop_jobs(self) -> None:
         for idx in sorted(self._started):

@@ -14,12 +14,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from greenhop.errors import InputError, UnknownNameError
@@ -28,6 +26,7 @@ from greenhop.live.actor import JobProgress, RestoreReport, remote_training_acto
 from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.cluster import SiteNode, site_resource
 from greenhop.live.errors import ChecksumError, MigrationError
+from greenhop.live.store import CheckpointStore
 from greenhop.live.trainer import TrainerFactory
 from greenhop.live.transfer import (
     DEFAULT_CHUNK_BYTES,
@@ -130,13 +129,11 @@ class LiveJobs:
         ``call_timeout_s``); give it from the link's bandwidth estimate.
     actor_start_timeout_s:
         Longest wait for a destination actor to start (a dead node never starts one).
-    checkpoint_dir:
-        Where :meth:`save_checkpoint` keeps each job's last good checkpoint, off the sites: a
-        job whose source dies in a migration resumes from it.
-    checkpoint_provider:
-        Instead of ``checkpoint_dir``: a callable ``job_id -> Checkpoint | None`` that returns
-        the job's last good checkpoint (a controller that keeps its own, e.g. from its state
-        database); it should verify what it loads (``Checkpoint.load`` does).
+    store:
+        The :class:`~greenhop.live.store.CheckpointStore` where :meth:`save_checkpoint` keeps
+        each job's last good checkpoints, off the sites: a job whose source dies in a migration
+        resumes from the newest one that verifies. A controller gives its own
+        (:meth:`use_store`).
     """
 
     def __init__(
@@ -150,8 +147,7 @@ class LiveJobs:
         retry_backoff_s: float = 2.0,
         transfer_timeout_s: float | None = None,
         actor_start_timeout_s: float = 120.0,
-        checkpoint_dir: str | os.PathLike[str] | None = None,
-        checkpoint_provider: Callable[[str], Checkpoint | None] | None = None,
+        store: CheckpointStore | None = None,
     ) -> None:
         if chunk_bytes < 1:
             raise InputError(f"chunk_bytes must be >= 1, got {chunk_bytes}.")
@@ -165,10 +161,20 @@ class LiveJobs:
         self.retry_backoff_s = retry_backoff_s
         self.transfer_timeout_s = transfer_timeout_s
         self.actor_start_timeout_s = actor_start_timeout_s
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        self.checkpoint_provider = checkpoint_provider
         self.events: list[MigrationEvent] = []
         self._jobs: dict[str, _Running] = {}
+        self.store: CheckpointStore | None = None
+        if store is not None:
+            self.use_store(store)
+
+    def use_store(self, store: CheckpointStore) -> None:
+        """Keep saved checkpoints in ``store``; corrupted ones it refuses are reported in
+        :attr:`events`."""
+        if store.on_refused is None:
+            store.on_refused = lambda job_id, exc: self._report(
+                job_id, "checkpoint store", "", 0, exc, "refused"
+            )
+        self.store = store
 
     # -- what a controller calls --------------------------------------------------------------
 
@@ -325,46 +331,24 @@ class LiveJobs:
 
     # -- the last good checkpoint, kept off the sites -------------------------------------------
 
-    def checkpoint_path(self, job_id: str) -> Path:
-        """Where :meth:`save_checkpoint` keeps the job's last good checkpoint (without suffix)."""
-        if self.checkpoint_dir is None:
-            raise InputError("This LiveJobs has no checkpoint_dir; pass one to save checkpoints.")
-        return self.checkpoint_dir / job_id
+    def _store(self) -> CheckpointStore:
+        if self.store is None:
+            raise InputError("This LiveJobs has no checkpoint store; pass store= to keep one.")
+        return self.store
 
     def save_checkpoint(self, job_id: str) -> int:
         """Fetch the job's checkpoint at its current step boundary (it keeps running) to this
-        process and save it atomically under ``checkpoint_dir`` (the previous one is kept as
-        ``<job>.prev``); return its steps done. This copy survives the site's node."""
+        process and save it in the store; return its steps done. This copy survives the site's
+        node."""
         data: bytes = self._get(self._running(job_id).actor.snapshot.remote())
         checkpoint = Checkpoint.from_bytes(data)
-        path = self.checkpoint_path(job_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if _saved(path).exists():
-            prev = _prev(path)
-            os.replace(_sidecar(path), _sidecar(prev))
-            os.replace(_saved(path), _saved(prev))
-        checkpoint.save(path)
+        self._store().save(job_id, checkpoint)
         return checkpoint.steps_done
 
     def load_saved(self, job_id: str) -> Checkpoint:
-        """The job's newest saved checkpoint whose SHA-256 matches its sidecar; a corrupted one
-        is refused (reported in :attr:`events`) and the previous one tried. Raises
-        ChecksumError if every saved checkpoint is corrupted, InputError if there is none."""
-        path = self.checkpoint_path(job_id)
-        errors: list[ChecksumError] = []
-        for candidate in (path, _prev(path)):
-            if not _sidecar(candidate).exists():
-                continue
-            try:
-                return Checkpoint.load(candidate)
-            except ChecksumError as exc:
-                self._report(job_id, "checkpoint store", "", 0, exc, "refused")
-                errors.append(exc)
-        if errors:
-            raise ChecksumError(
-                f"Every saved checkpoint of job {job_id!r} is corrupted: {errors[0]}"
-            )
-        raise InputError(f"Job {job_id!r} has no saved checkpoint under {path.parent}.")
+        """The job's newest saved checkpoint that verifies (see
+        :meth:`~greenhop.live.store.CheckpointStore.latest`)."""
+        return self._store().latest(job_id)
 
     def recover(self, job_id: str, site: str, *, run: bool = True) -> TransferResult:
         """Restart a job whose actor is gone at ``site`` from its last saved checkpoint (a
@@ -386,13 +370,7 @@ class LiveJobs:
         self, job: LiveJob, dest: str, dst: Any, *, source_site: str
     ) -> TransferResult:
         paused_at = time.perf_counter()
-        if self.checkpoint_provider is not None:
-            found = self.checkpoint_provider(job.job_id)
-            if found is None:
-                raise InputError(f"The checkpoint provider has no checkpoint of {job.job_id!r}.")
-            checkpoint = found
-        else:
-            checkpoint = self.load_saved(job.job_id)  # verified against its SHA-256
+        checkpoint = self.load_saved(job.job_id)  # verified against its SHA-256
         manifest = self._driver_manifest(job, checkpoint)
         report: RestoreReport = self._get(
             dst.restore.remote(self._in_transit(manifest), self.pull_window)
@@ -582,18 +560,6 @@ class LiveJobs:
             if isinstance(cause, Exception) and cause is not exc:
                 raise cause from exc
             raise
-
-
-def _saved(base: Path) -> Path:
-    return base.with_name(base.name + ".safetensors")
-
-
-def _sidecar(base: Path) -> Path:
-    return base.with_name(base.name + ".json")
-
-
-def _prev(base: Path) -> Path:
-    return base.with_name(base.name + ".prev")
 
 
 def _cause(exc: BaseException) -> BaseException:
