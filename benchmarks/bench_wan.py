@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from greenhop.feasibility import transfer_time_s
-from greenhop.live.wan import wan_unavailable_reason
-from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates
+from greenhop.live.cluster.wan import wan_unavailable_reason
+from greenhop.live.control.links import DEFAULT_LINK_WEIGHT, LinkEstimates
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

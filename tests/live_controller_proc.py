@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from greenhop.live._extras import import_ray
-from greenhop.live.cluster import attach
-from greenhop.live.controller import Controller
-from greenhop.live.jobs import ACTOR_NAME_PREFIX, LiveJobs
-from greenhop.live.transfer import CheckpointManifest
-from greenhop.live.world import LiveScenario
+from greenhop.live.cluster.local import attach
+from greenhop.live.control.controller import Controller
+from greenhop.live.control.scenario import LiveScenario
+from greenhop.live.jobs.driver import ACTOR_NAME_PREFIX, LiveJobs
+from greenhop.live.jobs.transfer import CheckpointManifest
 from greenhop.scenario import load_scenario
 
 

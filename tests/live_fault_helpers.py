@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from namespace_driver import DriverContext
 
-from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import ChecksumError
-from greenhop.live.jobs import ACTOR_NAME_PREFIX, LiveJobs
-from greenhop.live.transfer import CheckpointManifest
+from greenhop.live.jobs.checkpoint import Checkpoint
+from greenhop.live.jobs.driver import ACTOR_NAME_PREFIX, LiveJobs
+from greenhop.live.jobs.transfer import CheckpointManifest
 
 # -- calls run inside the driver -----------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """A Ray driver in a process of its own inside a site's network namespace, for the tests and
-benchmarks on the namespaced WAN (:mod:`greenhop.live.wan`).
+benchmarks on the namespaced WAN (:mod:`greenhop.live.cluster.wan`).
 
 Network namespaces do not isolate Unix sockets or ``/dev/shm``: a driver outside the namespaces
 would reach a raylet through its Unix socket and bypass the shaped links. ``driver.call(fn,
@@ -49,7 +49,7 @@ class DriverContext:
 
     def refresh_sites(self) -> dict[str, Any]:
         """Re-read the alive site nodes from the cluster."""
-        from greenhop.live.cluster import sites_from_nodes
+        from greenhop.live.cluster.local import sites_from_nodes
 
         self.sites = sites_from_nodes(self.ray.nodes())
         return self.sites
@@ -236,9 +236,9 @@ def _serve(path: str, address: str, node_ip: str, required: list[str], timeout_s
 
 
 def driver_jobs(ctx: DriverContext, name: str = "jobs", cls: Any = None, **kwargs: Any) -> None:
-    """Create a :class:`~greenhop.live.jobs.LiveJobs` (or subclass ``cls``) on the cluster's
+    """Create a :class:`~greenhop.live.jobs.driver.LiveJobs` (or subclass ``cls``) on the cluster's
     sites and keep it in ``ctx.state[name]``."""
-    from greenhop.live.jobs import LiveJobs
+    from greenhop.live.jobs.driver import LiveJobs
 
     ctx.refresh_sites()
     ctx.state[name] = (cls or LiveJobs)(ctx.sites, **kwargs)

@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("ray")
 
-from greenhop.live.actor import TrainingActor  # noqa: E402
-from greenhop.live.checkpoint import Checkpoint  # noqa: E402
 from greenhop.live.errors import LiveError  # noqa: E402
+from greenhop.live.jobs.actor import TrainingActor  # noqa: E402
+from greenhop.live.jobs.checkpoint import Checkpoint  # noqa: E402
 
 
 class Counter:

@@ -14,14 +14,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from greenhop.errors import InputError  # noqa: E402
-from greenhop.live.checkpoint import Checkpoint, sha256_hex  # noqa: E402
 from greenhop.live.errors import ChecksumError  # noqa: E402
-from greenhop.live.examples import (  # noqa: E402
+from greenhop.live.jobs.checkpoint import Checkpoint, sha256_hex  # noqa: E402
+from greenhop.live.jobs.examples import (  # noqa: E402
     CharTransformerTrainer,
     DigitsCNNTrainer,
 )
-from greenhop.live.trainer import Trainer  # noqa: E402
-from greenhop.live.transfer import (  # noqa: E402
+from greenhop.live.jobs.trainer import Trainer  # noqa: E402
+from greenhop.live.jobs.transfer import (  # noqa: E402
     CheckpointManifest,
     chunk_digests,
     join_verified,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from greenhop.errors import InputError
-from greenhop.live.cluster import (
+from greenhop.live.cluster.local import (
     LocalCluster,
     SiteNode,
     attach,
@@ -107,7 +107,7 @@ def test_ctrl_c_stops_the_cluster(tmp_path: Path) -> None:
         """
         import json, os, time
         import ray
-        from greenhop.live.cluster import LocalCluster
+        from greenhop.live.cluster.local import LocalCluster
 
         with LocalCluster({"solo": 1}, object_store_mb=80) as cluster:
             @ray.remote(num_cpus=0, resources={"site:solo": 0.01})

@@ -7,13 +7,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from greenhop.live.examples import (
+from greenhop.live.jobs.examples import (
     CharTransformerTrainer,
     DigitsCNNTrainer,
     load_digits,
     zen_of_python,
 )
-from greenhop.live.trainer import Trainer
+from greenhop.live.jobs.trainer import Trainer
 
 
 @pytest.mark.parametrize("make", [DigitsCNNTrainer, CharTransformerTrainer])

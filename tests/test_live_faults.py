@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from greenhop.live.wan import wan_unavailable_reason
+from greenhop.live.cluster.wan import wan_unavailable_reason
 
 pytestmark = pytest.mark.live
 
@@ -49,11 +49,11 @@ from live_fault_helpers import (  # noqa: E402
 from namespace_driver import NamespaceDriver, driver_call, driver_jobs  # noqa: E402
 from wan_tools import SyntheticTrainer, WhenBytesCrossed  # noqa: E402
 
-from greenhop.live.checkpoint import Checkpoint  # noqa: E402
+from greenhop.live.cluster.wan import NamespacedCluster, Wan  # noqa: E402
 from greenhop.live.errors import ChecksumError, MigrationError  # noqa: E402
-from greenhop.live.jobs import LiveJob  # noqa: E402
-from greenhop.live.store import CheckpointStore  # noqa: E402
-from greenhop.live.wan import NamespacedCluster, Wan  # noqa: E402
+from greenhop.live.jobs.checkpoint import Checkpoint  # noqa: E402
+from greenhop.live.jobs.driver import LiveJob  # noqa: E402
+from greenhop.live.jobs.store import CheckpointStore  # noqa: E402
 from greenhop.policies.base import JobState  # noqa: E402
 
 SIZE_MB = 24
@@ -283,8 +283,8 @@ def test_controller_killed_during_a_migration_and_restarted(tmp_path: Path) -> N
 
     from live_controller_proc import demo
 
-    from greenhop.live.cluster import LocalCluster
-    from greenhop.live.state import ControllerState
+    from greenhop.live.cluster.local import LocalCluster
+    from greenhop.live.control.state import ControllerState
 
     live = demo()
     helper = str(Path(__file__).with_name("live_controller_proc.py"))

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from greenhop.errors import InputError
-from greenhop.live.ledger import EnergyLedger, JobUse, settle_tick
-from greenhop.live.power import NominalPowerMeter, PowerMeter, ReplayPowerMeter
+from greenhop.live.cluster.power import NominalPowerMeter, PowerMeter, ReplayPowerMeter
+from greenhop.live.control.ledger import EnergyLedger, JobUse, settle_tick
 from greenhop.scenario import load_scenario
 from greenhop.world.inputs import SimInputs
 

@@ -1,7 +1,7 @@
-"""The controller's bandwidth estimate of each link (:class:`greenhop.live.world.LinkEstimates`):
-it starts at the scenario's bandwidths, moves each link (both directions at once) by an
-exponentially weighted average of the measured transfers, ignores measurements that say nothing,
-and comes back from the state database as it was."""
+"""The controller's bandwidth estimate of each link
+(:class:`greenhop.live.control.links.LinkEstimates`): it starts at the scenario's bandwidths, moves
+each link (both directions at once) by an exponentially weighted average of the measured transfers,
+ignores measurements that say nothing, and comes back from the state database as it was."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from greenhop.errors import InputError
-from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates
+from greenhop.live.control.links import DEFAULT_LINK_WEIGHT, LinkEstimates
 from greenhop.scenario import load_scenario
 
 

@@ -16,12 +16,12 @@ ray = pytest.importorskip("ray")
 torch = pytest.importorskip("torch")
 
 from greenhop.errors import InputError, UnknownNameError  # noqa: E402
-from greenhop.live.checkpoint import Checkpoint  # noqa: E402
-from greenhop.live.cluster import LocalCluster  # noqa: E402
+from greenhop.live.cluster.local import LocalCluster  # noqa: E402
 from greenhop.live.errors import ChecksumError  # noqa: E402
-from greenhop.live.examples import CharTransformerTrainer, DigitsCNNTrainer  # noqa: E402
-from greenhop.live.jobs import LiveJob, LiveJobs  # noqa: E402
-from greenhop.live.transfer import CheckpointManifest  # noqa: E402
+from greenhop.live.jobs.checkpoint import Checkpoint  # noqa: E402
+from greenhop.live.jobs.driver import LiveJob, LiveJobs  # noqa: E402
+from greenhop.live.jobs.examples import CharTransformerTrainer, DigitsCNNTrainer  # noqa: E402
+from greenhop.live.jobs.transfer import CheckpointManifest  # noqa: E402
 
 pytestmark = pytest.mark.live
 

@@ -13,7 +13,7 @@ from greenhop.errors import MissingExtraError
 
 def test_importing_the_package_loads_neither_ray_nor_torch() -> None:
     code = (
-        "import sys, greenhop.live, greenhop.live.power, greenhop.live.errors; "
+        "import sys, greenhop.live, greenhop.live.cluster.power, greenhop.live.errors; "
         "assert 'ray' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -22,7 +22,7 @@ def test_importing_the_package_loads_neither_ray_nor_torch() -> None:
 def test_lazy_names_resolve() -> None:
     import greenhop.live as live
 
-    assert live.NominalPowerMeter.__module__ == "greenhop.live.power"
+    assert live.NominalPowerMeter.__module__ == "greenhop.live.cluster.power"
     assert live.ChecksumError.__module__ == "greenhop.live.errors"
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = live.Nope

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from greenhop.errors import InputError, MissingExtraError, TraceError
-from greenhop.live.power import NominalPowerMeter, NvmlPowerMeter, ReplayPowerMeter
+from greenhop.live.cluster.power import NominalPowerMeter, NvmlPowerMeter, ReplayPowerMeter
 
 
 class FakeClock:

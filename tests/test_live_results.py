@@ -17,10 +17,10 @@ import pytest
 pytest.importorskip("torch")
 
 from greenhop.energy.battery import BatteryBank, BatterySpec
-from greenhop.live.ledger import JobUse, settle_tick
-from greenhop.live.results import live_result, live_summary
-from greenhop.live.state import ControllerState, JobRow, MigrationRow
-from greenhop.live.world import LiveScenario
+from greenhop.live.control.ledger import JobUse, settle_tick
+from greenhop.live.control.results import live_result, live_summary
+from greenhop.live.control.scenario import LiveScenario
+from greenhop.live.control.state import ControllerState, JobRow, MigrationRow
 from greenhop.policies.base import JobState
 from greenhop.scenario import load_scenario
 from greenhop.sim.metrics import summary

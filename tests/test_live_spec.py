@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from greenhop.errors import ScenarioError
-from greenhop.live.spec import LiveJobSpec, live_job_specs
+from greenhop.live.jobs.spec import LiveJobSpec, live_job_specs
 from greenhop.scenario import bundled_scenario, load_scenario
 
 DEMO = bundled_scenario("live-demo").read_text("utf-8")
@@ -70,7 +70,7 @@ def test_a_bad_table_is_one_line_naming_the_job(tmp_path: Path, table: str, mess
 
 
 def test_the_live_world_checks_the_table_before_it_builds_anything(tmp_path: Path) -> None:
-    from greenhop.live.world import LiveScenario
+    from greenhop.live.control.scenario import LiveScenario
 
     scenario = load_scenario(_demo(tmp_path, 'trainer = "char-transformer"\ntrain_steps = 0'))
     with pytest.raises(ScenarioError, match=r"^demo\.toml: \[\[jobs\]\] #2 'lm': \[jobs\.live\]"):

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from greenhop.errors import InputError  # noqa: E402
-from greenhop.live.checkpoint import Checkpoint  # noqa: E402
 from greenhop.live.errors import ChecksumError  # noqa: E402
-from greenhop.live.store import CheckpointStore  # noqa: E402
+from greenhop.live.jobs.checkpoint import Checkpoint  # noqa: E402
+from greenhop.live.jobs.store import CheckpointStore  # noqa: E402
 
 
 def checkpoint(steps: int) -> Checkpoint:

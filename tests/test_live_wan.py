@@ -9,7 +9,7 @@ top: a node inside each of two sites' namespaces, the driver inside the first; c
 Checks: every checkpoint byte crosses the shaped veth (its tx counter); the measured transfer
 time is within 15 % of the model's S/B and goodput is at least 90 % of the shaped rate (the
 issue's explicit comparison of measured time with the model); the controller's link estimate
-(:class:`~greenhop.live.world.LinkEstimates`), fed the measured migrations as the controller
+(:class:`~greenhop.live.control.links.LinkEstimates`), fed the measured migrations as the controller
 feeds it, follows the link down when it is reshaped slower, and a feasibility decision flips
 with it. Needs root (namespaces, tc); skipped with the reason otherwise.
 """
@@ -24,8 +24,8 @@ import pytest
 from wan_tools import LinkMeasurement, sweep_link
 
 from greenhop import feasibility as fz
-from greenhop.live.wan import Wan, WanError, wan_unavailable_reason
-from greenhop.live.world import LinkEstimates
+from greenhop.live.cluster.wan import Wan, WanError, wan_unavailable_reason
+from greenhop.live.control.links import LinkEstimates
 
 pytestmark = pytest.mark.live
 

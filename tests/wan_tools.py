@@ -1,7 +1,7 @@
-"""What the tests and benchmarks on the namespaced WAN (:mod:`greenhop.live.wan`) put on it: a
-training job whose checkpoint has a chosen size (:class:`SyntheticTrainer`), a fault fired once
-a share of a transfer has crossed a link (:class:`WhenBytesCrossed`), and migrations measured
-across a shaped link (:func:`measure_link`, :func:`sweep_link`).
+"""What the tests and benchmarks on the namespaced WAN (:mod:`greenhop.live.cluster.wan`) put on it:
+a training job whose checkpoint has a chosen size (:class:`SyntheticTrainer`), a fault fired once a
+share of a transfer has crossed a link (:class:`WhenBytesCrossed`), and migrations measured across a
+shaped link (:func:`measure_link`, :func:`sweep_link`).
 
 The Ray actors import :class:`SyntheticTrainer` from here: the namespaced driver
 (:mod:`namespace_driver`, run as a script from this folder) puts this folder on their paths.
@@ -19,7 +19,7 @@ from typing import Any
 
 from namespace_driver import NamespaceDriver, driver_call, driver_jobs
 
-from greenhop.live.wan import NamespacedCluster, Wan
+from greenhop.live.cluster.wan import NamespacedCluster, Wan
 
 # -- faults at a chosen point of a transfer -------------------------------------------------------
 
@@ -88,7 +88,7 @@ class SyntheticTrainer:
     def __init__(self, size_mb: float, seed: int = 0) -> None:
         import torch
 
-        from greenhop.live.trainer import make_deterministic
+        from greenhop.live.jobs.trainer import make_deterministic
 
         make_deterministic(seed)
         n = max(1, int(size_mb * 1e6 / 4))
@@ -124,7 +124,7 @@ class LinkMeasurement:
     transfer_duration_s: float
     goodput_gbps: float
     """The transfer's goodput, the value the controller feeds its link estimate
-    (:attr:`~greenhop.live.transfer.TransferResult.bandwidth_gbps`)."""
+    (:attr:`~greenhop.live.jobs.transfer.TransferResult.bandwidth_gbps`)."""
     wire_bytes: int
     downtime_s: float
 
@@ -149,7 +149,7 @@ def measure_link(
     :class:`SyntheticTrainer` job at ``src`` and migrate it across the link ``repeats`` times
     (``src`` to ``dst``, back, ...; through ``ctx.state[jobs]`` in the driver); the sending
     veth's tx counter gives the bytes that crossed."""
-    from greenhop.live.jobs import LiveJob
+    from greenhop.live.jobs.driver import LiveJob
 
     wan.shape(src, dst, rate_mbit)
     rows = []

@@ -6,21 +6,24 @@ Jobs move between sites by an exact checkpoint sent in SHA-256-verified chunks.
 
 Ray and torch are optional (the ``live`` extra); this package imports them only when a class
 that needs them is used, and raises :class:`greenhop.errors.MissingExtraError` if they are
-missing. The names below are imported lazily from their modules:
+missing. Three rooms, imports pointing down (import-linter contracts in pyproject.toml):
 
-=====================  =====================================================
-``cluster``            :class:`LocalCluster`, :func:`attach`, :class:`SiteNode`
-``trainer``            :class:`Trainer` (the protocol a training job implements)
-``examples``           :class:`DigitsCNNTrainer`, :class:`CharTransformerTrainer`
-``checkpoint``         :class:`Checkpoint`
-``transfer``           :class:`CheckpointManifest`, :class:`TransferResult`
-``actor``              :class:`TrainingActor`, :class:`JobProgress`
-``jobs``               :class:`LiveJob`, :class:`LiveJobs` (start, migrate, progress, stop)
-``power``              :class:`PowerMeter`, :class:`NominalPowerMeter`,
-                       :class:`ReplayPowerMeter`, :class:`NvmlPowerMeter`, :class:`Measurement`
-``errors``             :class:`LiveError`, :class:`ChecksumError`, :class:`ClusterError`,
-                       :class:`MigrationError`
-=====================  =====================================================
+=====================  ===========================================================================
+``control``            the world on a wall clock: ``controller`` (:class:`Controller`, a
+                       :class:`~greenhop.world.loop.World`), ``state`` (its SQLite database, all
+                       SQL inside), ``ledger`` (energy per tick, job and site), ``results`` (a
+                       live run as a :class:`~greenhop.world.record.RunRecord`), ``scenario``
+                       (:class:`LiveScenario`), ``links`` (:class:`LinkEstimates`, the one
+                       bandwidth estimator)
+``jobs``               training jobs: ``trainer`` (the protocol), ``examples``, ``checkpoint``,
+                       ``transfer``, ``actor`` (the Ray actor), ``store`` (the one checkpoint
+                       store), ``driver`` (:class:`LiveJobs`: start, migrate, pause, stop),
+                       ``spec`` (a scenario job's ``[jobs.live]`` table)
+``cluster``            the nodes: ``local`` (:class:`LocalCluster`, :func:`attach`), ``wan``
+                       (the namespaced WAN of veth pairs and tbf), ``power`` (power meters)
+=====================  ===========================================================================
+
+The most used names are importable from ``greenhop.live`` itself, lazily.
 """
 
 from __future__ import annotations
@@ -29,24 +32,28 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "LocalCluster": "cluster",
-    "attach": "cluster",
-    "SiteNode": "cluster",
-    "Trainer": "trainer",
-    "DigitsCNNTrainer": "examples",
-    "CharTransformerTrainer": "examples",
-    "Checkpoint": "checkpoint",
-    "CheckpointManifest": "transfer",
-    "TransferResult": "transfer",
-    "TrainingActor": "actor",
-    "JobProgress": "actor",
-    "LiveJob": "jobs",
-    "LiveJobs": "jobs",
-    "PowerMeter": "power",
-    "NominalPowerMeter": "power",
-    "ReplayPowerMeter": "power",
-    "NvmlPowerMeter": "power",
-    "Measurement": "power",
+    "LocalCluster": "cluster.local",
+    "attach": "cluster.local",
+    "SiteNode": "cluster.local",
+    "Trainer": "jobs.trainer",
+    "DigitsCNNTrainer": "jobs.examples",
+    "CharTransformerTrainer": "jobs.examples",
+    "Checkpoint": "jobs.checkpoint",
+    "CheckpointManifest": "jobs.transfer",
+    "TransferResult": "jobs.transfer",
+    "TrainingActor": "jobs.actor",
+    "JobProgress": "jobs.actor",
+    "LiveJob": "jobs.driver",
+    "LiveJobs": "jobs.driver",
+    "CheckpointStore": "jobs.store",
+    "PowerMeter": "cluster.power",
+    "NominalPowerMeter": "cluster.power",
+    "ReplayPowerMeter": "cluster.power",
+    "NvmlPowerMeter": "cluster.power",
+    "Measurement": "cluster.power",
+    "Controller": "control.controller",
+    "LiveScenario": "control.scenario",
+    "LinkEstimates": "control.links",
     "LiveError": "errors",
     "ChecksumError": "errors",
     "ClusterError": "errors",

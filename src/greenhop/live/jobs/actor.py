@@ -1,9 +1,9 @@
 """The Ray actor that runs one training job on one site's node.
 
-A :class:`TrainingActor` builds its trainer from a factory on the node it lands on and trains
-in a background thread up to ``total_steps``, so a controller can ask for progress, pause,
-checkpoint or stop it at any time; every one of those acts at a step boundary. It is started
-paused. Use it through :class:`greenhop.live.jobs.LiveJobs`, or build the Ray actor class with
+A :class:`TrainingActor` builds its trainer from a factory on the node it lands on and trains in a
+background thread up to ``total_steps``, so a controller can ask for progress, pause, checkpoint or
+stop it at any time; every one of those acts at a step boundary. It is started paused. Use it
+through :class:`greenhop.live.jobs.driver.LiveJobs`, or build the Ray actor class with
 :func:`remote_training_actor`.
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from greenhop.live._extras import import_ray
-from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import LiveError
-from greenhop.live.trainer import TrainerFactory
-from greenhop.live.transfer import (
+from greenhop.live.jobs.checkpoint import Checkpoint
+from greenhop.live.jobs.trainer import TrainerFactory
+from greenhop.live.jobs.transfer import (
     CheckpointManifest,
     ChunkVerifier,
     chunk_digests,
@@ -66,7 +66,7 @@ class TrainingActor:
     """One training job on one site; instantiate through Ray (see :func:`remote_training_actor`).
 
     Parameters: ``job_id``; ``site`` whose node this actor was placed on; ``make_trainer`` a
-    :data:`~greenhop.live.trainer.TrainerFactory`; ``total_steps`` where training stops.
+    :data:`~greenhop.live.jobs.trainer.TrainerFactory`; ``total_steps`` where training stops.
     """
 
     def __init__(
@@ -261,7 +261,7 @@ class TrainingActor:
 
 def pull_verified(manifest: CheckpointManifest, window: int = 4) -> bytes:
     """Pull every chunk of ``manifest`` to this node, ``window`` at a time, verifying each as it
-    arrives and then the whole blob (:class:`~greenhop.live.transfer.ChunkVerifier`)."""
+    arrives and then the whole blob (:class:`~greenhop.live.jobs.transfer.ChunkVerifier`)."""
     ray = import_ray()
     verifier = ChunkVerifier(manifest)
     refs = list(manifest.chunk_refs)

@@ -7,18 +7,18 @@
 1. the jobs whose arrival has come join the queue (:func:`~greenhop.world.rules.arrival_steps`);
 2. the policy sees the :class:`~greenhop.policies.base.View` the simulator builds
    (:func:`~greenhop.world.view.make_view`): each site's surplus now, the forecast as known
-   then, the links' bandwidth estimates (:class:`~greenhop.live.world.LinkEstimates`, fed by
+   then, the links' bandwidth estimates (:class:`~greenhop.live.control.links.LinkEstimates`, fed by
    every measured transfer), the jobs' states and progress, the batteries' state of charge; its
    ``Start``, ``Migrate``, ``Pause`` and ``Resume`` are checked by the world's rules
    (:func:`~greenhop.world.rules.refusal`) and carried out through ``LiveJobs``; each migration
    is committed to the state database when it is done (a move is carried out within the
    tick, so no move is in flight when the policy looks);
-3. the controller grants each running job the steps of one tick (see :mod:`greenhop.live.world`)
-   and waits until the clock reaches the tick's end and each job has trained its granted steps
-   (at most :data:`MIN_JOB_WAIT_S` or one tick of wall time more), reads each job's progress,
-   books the tick's energy (:mod:`greenhop.live.ledger`, settled by
-   :func:`greenhop.world.ledger.settle` with the sites' batteries), saves checkpoints when due,
-   and commits the tick (:mod:`greenhop.live.state`) in one transaction.
+3. the controller grants each running job the steps of one tick (see
+   :mod:`greenhop.live.control.scenario`) and waits until the clock reaches the tick's end and each
+   job has trained its granted steps (at most :data:`MIN_JOB_WAIT_S` or one tick of wall time more),
+   reads each job's progress, books the tick's energy (:mod:`greenhop.live.control.ledger`, settled
+   by :func:`greenhop.world.ledger.settle` with the sites' batteries), saves checkpoints when due,
+   and commits the tick (:mod:`greenhop.live.control.state`) in one transaction.
 
 **The clock.** :class:`ReplayClock` maps wall time to trace time: ``speedup`` trace seconds per
 wall second (600: 1 s is 10 min of trace, a day in 2.4 min; 1: real time). Ticks keep their
@@ -46,12 +46,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from greenhop.errors import InputError
+from greenhop.live.control.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
+from greenhop.live.control.links import DEFAULT_LINK_WEIGHT, LinkEstimates
+from greenhop.live.control.scenario import LiveScenario
+from greenhop.live.control.state import SCHEMA_VERSION, ControllerState, JobRow, MigrationRow
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
-from greenhop.live.jobs import JobLostError, LiveJobs
-from greenhop.live.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
-from greenhop.live.state import SCHEMA_VERSION, ControllerState, JobRow, MigrationRow
-from greenhop.live.store import CheckpointStore
-from greenhop.live.world import DEFAULT_LINK_WEIGHT, LinkEstimates, LiveScenario
+from greenhop.live.jobs.driver import JobLostError, LiveJobs
+from greenhop.live.jobs.store import CheckpointStore
 from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
 from greenhop.world.jobs import JobTable
 from greenhop.world.loop import World, run_steps

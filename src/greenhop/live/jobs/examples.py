@@ -1,7 +1,7 @@
 """Two bundled training jobs that need no download: a CNN on digits and a character-level
 transformer language model on the Zen of Python.
 
-Both implement :class:`greenhop.live.trainer.Trainer`, seed everything in their constructor
+Both implement :class:`greenhop.live.jobs.trainer.Trainer`, seed everything in their constructor
 and are deterministic on CPU, so a job that was checkpointed and moved ends bit-identical to
 one that was not. Between them they use every random source a checkpoint must carry: the CNN
 shuffles with its own ``torch.Generator``, adds input noise from ``numpy.random``'s global state
@@ -24,7 +24,7 @@ import numpy as np
 
 from greenhop.errors import require_extra
 from greenhop.live._extras import import_torch
-from greenhop.live.trainer import make_deterministic
+from greenhop.live.jobs.trainer import make_deterministic
 
 
 def zen_of_python() -> str:

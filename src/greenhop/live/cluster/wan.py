@@ -6,7 +6,7 @@ sites crosses a shaped link.
   pair per pair of sites with a ``tbf`` qdisc on both ends, and the routes; it reshapes a link
   (``tc qdisc change``), cuts and restores it (``ip link set down/up``), reads its byte
   counters, and deletes everything it created on exit (also on errors).
-- :class:`NamespacedCluster` is a :class:`~greenhop.live.cluster.LocalCluster` whose nodes run
+- :class:`NamespacedCluster` is a :class:`~greenhop.live.cluster.local.LocalCluster` whose nodes run
   inside the sites' namespaces (``ip netns exec NS ray start ... --node-ip-address=ADDR``).
 
 Network namespaces do not isolate Unix sockets or ``/dev/shm``: a Ray driver outside the
@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from greenhop.errors import InputError
-from greenhop.live.cluster import LocalCluster
+from greenhop.live.cluster.local import LocalCluster
 from greenhop.live.errors import LiveError
 
 DEFAULT_PULL_TIMEOUT_MS = 600_000

@@ -1,7 +1,7 @@
 """A live run as a :class:`~greenhop.world.record.RunRecord`, so the simulator's metrics, tables,
 plots and report apply to it unchanged and a live run sits beside a simulated one.
 
-From the state database (:mod:`greenhop.live.state`): the ledger gives each step's IT load,
+From the state database (:mod:`greenhop.live.control.state`): the ledger gives each step's IT load,
 renewable and grid power and each job's energy; the jobs table the start and done times and
 progress; the migrations table the moves. A move's phase times are its tick's time plus the
 measured wall-clock durations × ``speedup`` (trace seconds); its size is the scenario job's
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from greenhop.live.state import ControllerState
-from greenhop.live.world import LiveScenario
+from greenhop.live.control.scenario import LiveScenario
+from greenhop.live.control.state import ControllerState
 from greenhop.world.ledger import settle
 from greenhop.world.record import Migration, RunRecord
 from greenhop.world.rules import is_wasted_move

@@ -1,7 +1,7 @@
 """Training jobs on the live cluster: start one at a site, migrate it, follow it, stop it.
 
 :class:`LiveJobs` is what a controller drives: ``start(job, site)``, ``migrate(job_id, dest)``
-(returns a :class:`~greenhop.live.transfer.TransferResult`), ``progress(job_id)`` and
+(returns a :class:`~greenhop.live.jobs.transfer.TransferResult`), ``progress(job_id)`` and
 ``stop(job_id)``. A migration starts the destination actor first (outside the job's downtime),
 then pauses the source at a step boundary, sends its checkpoint in verified chunks, restores it
 at the destination and resumes there; only then is the source actor killed. If anything fails
@@ -22,13 +22,13 @@ from typing import Any
 
 from greenhop.errors import InputError, UnknownNameError
 from greenhop.live._extras import import_ray
-from greenhop.live.actor import JobProgress, RestoreReport, remote_training_actor
-from greenhop.live.checkpoint import Checkpoint
-from greenhop.live.cluster import SiteNode, site_resource
+from greenhop.live.cluster.local import SiteNode, site_resource
 from greenhop.live.errors import ChecksumError, MigrationError
-from greenhop.live.store import CheckpointStore
-from greenhop.live.trainer import TrainerFactory
-from greenhop.live.transfer import (
+from greenhop.live.jobs.actor import JobProgress, RestoreReport, remote_training_actor
+from greenhop.live.jobs.checkpoint import Checkpoint
+from greenhop.live.jobs.store import CheckpointStore
+from greenhop.live.jobs.trainer import TrainerFactory
+from greenhop.live.jobs.transfer import (
     DEFAULT_CHUNK_BYTES,
     CheckpointManifest,
     TransferResult,
@@ -43,7 +43,7 @@ _log = logging.getLogger(__name__)
 class LiveJob:
     """A training job to run on the cluster.
 
-    ``make_trainer`` builds the :class:`~greenhop.live.trainer.Trainer` on the site's node;
+    ``make_trainer`` builds the :class:`~greenhop.live.jobs.trainer.Trainer` on the site's node;
     ``total_steps`` is where it stops; ``site_share`` is the amount of the site's
     ``site:<name>`` resource its actor holds (a fraction of one GPU slot by default, so that
     placement, not capacity, is what the resource enforces; give 1.0 to hold a whole slot).
@@ -113,10 +113,10 @@ class LiveJobs:
     Parameters
     ----------
     sites:
-        site -> :class:`~greenhop.live.cluster.SiteNode`, e.g. ``LocalCluster(...).sites`` or
+        site -> :class:`~greenhop.live.cluster.local.SiteNode`, e.g. ``LocalCluster(...).sites`` or
         ``attach(address).sites``.
     chunk_bytes:
-        Chunk size of checkpoint transfers (see :mod:`greenhop.live.transfer`).
+        Chunk size of checkpoint transfers (see :mod:`greenhop.live.jobs.transfer`).
     call_timeout_s:
         Longest wait for one actor call (start, checkpoint, restore).
     pull_window:
@@ -130,7 +130,7 @@ class LiveJobs:
     actor_start_timeout_s:
         Longest wait for a destination actor to start (a dead node never starts one).
     store:
-        The :class:`~greenhop.live.store.CheckpointStore` where :meth:`save_checkpoint` keeps
+        The :class:`~greenhop.live.jobs.store.CheckpointStore` where :meth:`save_checkpoint` keeps
         each job's last good checkpoints, off the sites: a job whose source dies in a migration
         resumes from the newest one that verifies. A controller gives its own
         (:meth:`use_store`).
@@ -347,7 +347,7 @@ class LiveJobs:
 
     def load_saved(self, job_id: str) -> Checkpoint:
         """The job's newest saved checkpoint that verifies (see
-        :meth:`~greenhop.live.store.CheckpointStore.latest`)."""
+        :meth:`~greenhop.live.jobs.store.CheckpointStore.latest`)."""
         return self._store().latest(job_id)
 
     def recover(self, job_id: str, site: str, *, run: bool = True) -> TransferResult:

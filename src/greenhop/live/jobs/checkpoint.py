@@ -33,9 +33,9 @@ import numpy as np
 from greenhop.errors import InputError
 from greenhop.live._extras import import_torch
 from greenhop.live.errors import ChecksumError
-from greenhop.live.trainer import Trainer
+from greenhop.live.jobs.trainer import Trainer
 
-FORMAT = "greenhop.live.checkpoint"
+FORMAT = "greenhop.live.jobs.checkpoint"
 VERSION = 1
 _METADATA_KEY = "greenhop"
 _T, _A, _D, _U, _F = (

@@ -11,7 +11,7 @@ holds:
 ``links``          the bandwidth estimate of each link (Gbit/s) and how many transfers fed it
 ``migrations``     every move: when, where, what it measured (bandwidth, durations), or why it
                    failed
-``job_energy``     the energy ledger per tick and job (see :mod:`greenhop.live.ledger`)
+``job_energy``     the energy ledger per tick and job (see :mod:`greenhop.live.control.ledger`)
 ``site_energy``    the energy ledger per tick and site
 ``events``         arrivals, starts, moves, pauses, resumes, recoveries, completions
 ``refused``        actions the world refused, and why
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from greenhop.errors import InputError, OutputError
-from greenhop.live.ledger import JobEnergy, SiteEnergy
+from greenhop.live.control.ledger import JobEnergy, SiteEnergy
 
 SCHEMA_VERSION = 2
 

@@ -9,8 +9,8 @@ The scenario's schema keeps ``[jobs.live]`` as it was read (the simulator has no
     ...
     live = { trainer = "digits-cnn", train_steps = 560 }
 
-Both fields are optional: the trainer defaults to ``digits-cnn`` and the steps to 40 per GPU-hour
-of ``work_gpu_h`` (:mod:`greenhop.live.world`). This module imports neither torch nor Ray.
+Both fields are optional: the trainer defaults to ``digits-cnn`` and the steps to 40 per GPU-hour of
+``work_gpu_h`` (:mod:`greenhop.live.control.scenario`). This module imports neither torch nor Ray.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from greenhop.scenario import Scenario
 
 TrainerName = Literal["digits-cnn", "char-transformer"]
-"""The bundled example trainers (:mod:`greenhop.live.examples`)."""
+"""The bundled example trainers (:mod:`greenhop.live.jobs.examples`)."""
 
 
 class LiveJobSpec(BaseModel):

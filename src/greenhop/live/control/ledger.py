@@ -8,12 +8,12 @@ charges the site's battery; what is missing comes from the battery, then from th
 job's renewable and grid energy are its share of the site's, pro rata to its energy (every joule
 drawn at a site in a tick is equally green).
 
-A job's power comes from a :class:`~greenhop.live.power.PowerMeter`, one per job: the nominal
-meter (the job's ``power_w``) where no device reports power, a measured one (NVML, or the
-:class:`~greenhop.live.power.ReplayPowerMeter` test double) where one does. The meter's mean
-power over the tick's wall-clock window replaces the nominal power; the energy booked is that
-power times the job's running time in the tick, in trace seconds (a replay at ``speedup`` 600
-books 600 s of trace time per wall second).
+A job's power comes from a :class:`~greenhop.live.cluster.power.PowerMeter`, one per job: the
+nominal meter (the job's ``power_w``) where no device reports power, a measured one (NVML, or the
+:class:`~greenhop.live.cluster.power.ReplayPowerMeter` test double) where one does. The meter's mean
+power over the tick's wall-clock window replaces the nominal power; the energy booked is that power
+times the job's running time in the tick, in trace seconds (a replay at ``speedup`` 600 books 600 s
+of trace time per wall second).
 
 Units: power W, energy J, time s.
 """
@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from greenhop.energy.battery import BatteryBank, BatterySpec
 from greenhop.errors import InputError
-from greenhop.live.power import NominalPowerMeter, PowerMeter
+from greenhop.live.cluster.power import NominalPowerMeter, PowerMeter
 from greenhop.world.ledger import Batteries, settle
 
 MeterFactory = Callable[[str, str, float], PowerMeter]

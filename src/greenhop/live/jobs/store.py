@@ -1,16 +1,16 @@
 """The checkpoint store: every job's last good checkpoints, kept off the sites in one folder.
 
-One store serves both users of saved checkpoints: :class:`~greenhop.live.jobs.LiveJobs`
+One store serves both users of saved checkpoints: :class:`~greenhop.live.jobs.driver.LiveJobs`
 restores a job from it when the job's site dies with it during a migration, and the
-:class:`~greenhop.live.controller.Controller` saves each job there (every
+:class:`~greenhop.live.control.controller.Controller` saves each job there (every
 ``checkpoint_every_s``, at a pause, at the end) and records in its state database which one a
 restart resumes from.
 
-A checkpoint of job ``J`` after ``N`` steps is the pair ``J-<N:08d>.safetensors`` and its
-``.json`` sidecar (:meth:`~greenhop.live.checkpoint.Checkpoint.save`, written atomically). A pair
-without its sidecar (a crash between the two writes) is not listed. :meth:`CheckpointStore.latest`
-returns the newest checkpoint whose SHA-256 matches its sidecar and refuses corrupted ones, so
-the store keeps ``keep`` checkpoints per job (default 2: one corrupted file still leaves one).
+A checkpoint of job ``J`` after ``N`` steps is the pair ``J-<N:08d>.safetensors`` and its ``.json``
+sidecar (:meth:`~greenhop.live.jobs.checkpoint.Checkpoint.save`, written atomically). A pair without
+its sidecar (a crash between the two writes) is not listed. :meth:`CheckpointStore.latest` returns
+the newest checkpoint whose SHA-256 matches its sidecar and refuses corrupted ones, so the store
+keeps ``keep`` checkpoints per job (default 2: one corrupted file still leaves one).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from greenhop.errors import InputError
-from greenhop.live.checkpoint import Checkpoint
 from greenhop.live.errors import ChecksumError
+from greenhop.live.jobs.checkpoint import Checkpoint
 
 _NAME = re.compile(r"^(?P<job>.+)-(?P<steps>\d{8})\.json$")
 
