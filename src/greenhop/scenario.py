@@ -32,7 +32,7 @@ A scenario file looks like this (see ``greenhop/scenarios/default.toml`` for a f
     model = "bert-base"
     setup = "fp32-adam"
 
-    [jobs.live]                      # read only by greenhop live (greenhop.live.spec)
+    [jobs.live]                      # read only by greenhop live (greenhop.live.jobs.spec)
     trainer = "digits-cnn"
 
 Generation from weather is :mod:`greenhop.energy.modelchain`'s, traces are read by
@@ -230,8 +230,8 @@ class Job(BaseModel):
     :mod:`greenhop.checkpoints`), from which ``checkpoint_gb`` is computed.
 
     ``live`` is the ``[jobs.live]`` sub-table, read only by ``greenhop live``, which validates it
-    (:class:`greenhop.live.spec.LiveJobSpec`: the bundled example trainer that stands in for the
-    job, and the number of its steps that make up ``work_gpu_h``). The schema keeps it as read.
+    (:class:`greenhop.live.jobs.spec.LiveJobSpec`: the bundled example trainer that stands in for
+    the job, and the number of its steps that make up ``work_gpu_h``). The schema keeps it as read.
     """
 
     model_config = _STRICT

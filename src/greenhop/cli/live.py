@@ -91,7 +91,7 @@ def _cluster(address: str | None, live: Any, object_store_mb: int) -> Iterator[d
     """The cluster's sites: attached at ``address``, or an embedded one started (and stopped)
     here."""
     from greenhop.live._extras import import_ray
-    from greenhop.live.cluster import LocalCluster, attach
+    from greenhop.live.cluster.local import LocalCluster, attach
 
     names = list(live.inputs.site_names)
     if address is not None:
@@ -140,10 +140,10 @@ def live_command(
     """Run SCENARIO's jobs as real training on a Ray cluster under a policy, on a replayed
     clock; show it live and write the run folder and report of `greenhop simulate`."""
     from greenhop.cli.runs import default_out, policy_names, print_comparison
-    from greenhop.live.controller import Controller
-    from greenhop.live.jobs import LiveJobs
-    from greenhop.live.results import live_result, live_summary
-    from greenhop.live.world import LiveScenario
+    from greenhop.live.control.controller import Controller
+    from greenhop.live.control.results import live_result, live_summary
+    from greenhop.live.control.scenario import LiveScenario
+    from greenhop.live.jobs.driver import LiveJobs
     from greenhop.report.runfolder import prepare_folder, write_run_folder
     from greenhop.runner import policy_for
     from greenhop.scenario import load_scenario
@@ -178,7 +178,7 @@ def live_command(
         )
         raise typer.Exit(130) from None
     wall_s = time.monotonic() - t0
-    from greenhop.live.state import ControllerState
+    from greenhop.live.control.state import ControllerState
 
     state = ControllerState(db_path)
     try:

@@ -1,9 +1,9 @@
 """One loop, two clocks: how a policy drives a world, step by step.
 
-A :class:`World` is the simulator (:class:`greenhop.sim.engine.SimulatedWorld`, a simulated
-clock: time passes as fast as the engine computes it) or the live controller
-(:class:`greenhop.live.controller.Controller`, a wall clock: real training jobs on Ray). Both
-are driven by :func:`run_steps`; they differ only in how an action is carried out and in how a
+A :class:`World` is the simulator (:class:`greenhop.sim.engine.SimulatedWorld`, a simulated clock:
+time passes as fast as the engine computes it) or the live controller
+(:class:`greenhop.live.control.controller.Controller`, a wall clock: real training jobs on Ray).
+Both are driven by :func:`run_steps`; they differ only in how an action is carried out and in how a
 step's time passes. Every step ``k`` (``now = k * step_s``):
 
 1. :meth:`World.arrive`: jobs whose arrival step is ``k`` join the queue
