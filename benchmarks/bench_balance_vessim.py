@@ -155,7 +155,7 @@ def run_vessim(names: list[str], generation: np.ndarray, load: np.ndarray) -> di
 
 def run_greenhop(generation: np.ndarray, load: np.ndarray) -> dict:
     from greenhop.energy.battery import BatteryBank, BatterySpec
-    from greenhop.sim.balance import balance
+    from greenhop.world.balance import balance
 
     spec = BatterySpec(
         capacity_kwh=BATTERY["capacity_kwh"],
@@ -214,7 +214,7 @@ def main() -> dict[str, float]:
         "tiled to a year; 50 kW peak; load 10 kW + 10 kW from 08:00 to 16:00 UTC; battery "
         "100 kWh, 25 kW, start 50 %, floor 10 %, lossless as Vessim's `SimpleBattery`; grid), "
         f"{STEPS:,} steps of {STEP_S // 60} min, on {machine}. greenhop: "
-        f"`greenhop.sim.balance.balance`, median of {REPEATS} after a warm-up; Vessim: one run "
+        f"`greenhop.world.balance.balance`, median of {REPEATS} after a warm-up; Vessim: one run "
         "of `Environment` + `Recorder(timeseries=False)`, set-up included.\n\n"
         "| | wall time | CPU time | grid energy |\n|---|---|---|---|\n"
         f"| Vessim {theirs['version']} | {theirs['wall_s']:.1f} s | {theirs['cpu_s']:.1f} s "

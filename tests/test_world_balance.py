@@ -12,7 +12,7 @@ import pytest
 
 from greenhop.energy.battery import BatteryBank, BatterySpec
 from greenhop.errors import InputError
-from greenhop.sim.balance import BalanceResult, ConservationError, balance
+from greenhop.world.balance import BalanceResult, ConservationError, balance
 
 STEP_S = 300.0
 PEAK_W = 50_000.0

@@ -184,13 +184,14 @@ def test_a_corrupted_record_is_caught(default_runs: dict[str, RunRecord]) -> Non
     grid[3, 0] += 1.0
     with pytest.raises(
         ConservationError,
-        match=r"energy-only: renewable \+ battery_discharge \+ grid == it_load is off by 1 W "
+        match=r"energy-only: renewable \+ battery_discharge \+ grid == load is off by 1 W "
         r"at step 3, site 0 \(1 step-sites in all\)",
     ):
         check_conservation(corrupted(r, grid_w=grid))
     curtailed = r.curtailed_w.copy()
     curtailed[5, 2] -= 2.0
-    with pytest.raises(ConservationError, match=r"curtailed == surplus is off by 2 W at step 5"):
+    message = r"curtailed == renewable supply is off by 2 W at step 5"
+    with pytest.raises(ConservationError, match=message):
         check_conservation(corrupted(r, curtailed_w=curtailed))
 
 
@@ -204,7 +205,8 @@ def test_a_negative_flow_is_caught_even_when_the_sums_hold(
     ren[k, s] -= 5.0
     grid[k, s] += 5.0
     curt[k, s] += 5.0
-    with pytest.raises(ConservationError, match=rf"renewable_w is -5 W < 0 at step {k}, site {s}"):
+    message = rf"renewable_w is negative \(-5 W\) at step {k}, site {s}"
+    with pytest.raises(ConservationError, match=message):
         check_conservation(corrupted(r, renewable_w=ren, grid_w=grid, curtailed_w=curt))
 
 

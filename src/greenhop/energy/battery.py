@@ -18,7 +18,7 @@ Conventions, written down once for the module:
 
 A bank is driven two ways with one model: :meth:`BatteryBank.step`, one step at a time (the
 simulator), and :meth:`BatteryBank.run`, a whole trace at once without a Python loop over steps
-(:func:`soc_trajectory`; :func:`greenhop.sim.balance.balance` uses it). Both give the same results
+(:func:`soc_trajectory`; :func:`greenhop.world.balance.balance` uses it). Both give the same results
 up to floating-point rounding.
 
 :class:`BatterySpec` is also the schema of a scenario's ``[sites.battery]`` table: pydantic

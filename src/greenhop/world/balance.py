@@ -1,35 +1,23 @@
-"""The energy balance of micro datacenters: per site and time step, who supplies the IT load.
+"""The energy balance of whole traces: per site and time step, who supplies a given load.
 
-Each step of length ``step_s`` and each site, in this order of merit:
+:func:`balance` is the energy ledger (:mod:`greenhop.world.ledger`) applied to whole traces of
+generation ``G`` and load ``L`` that are known in advance, with no jobs and no policy (the
+benchmark against Vessim uses it). Each step and site, in this order of merit:
 
-1. renewable generation ``G`` serves the IT load ``L`` (``renewable_to_load = min(G, L)``);
+1. renewable generation serves the load (``renewable_to_load = min(G, L)``);
 2. a surplus ``G - L > 0`` charges the site's battery, within its power limit and up to its
    maximum state of charge; what the battery cannot take is curtailed (or exported);
 3. a deficit ``L - G > 0`` is covered by the battery, within its power limit and down to its
    minimum state of charge; what is still missing comes from the grid (non-renewable).
 
-Conventions, written down once for the whole module:
-
-- Power is in W and is never negative: every flow has its own array, named after its direction
-  (``battery_charge_w`` flows into the battery, ``battery_discharge_w`` out of it, ``grid_w``
-  from the grid to the load, ``curtailed_w`` is renewable power nobody used). The one signed
-  quantity is the surplus ``surplus_w = G - L``: positive means excess renewable power, negative
-  a deficit.
-- Energy is in kWh, durations in s. Arrays are ``[step, site]``; a power value at step ``t`` is
-  held constant over ``[t, t + step_s)``.
-- The battery's conventions (state of charge in kWh at the end of each step, power limits at
-  the terminals, round-trip efficiency applied on charge) are those of
-  :mod:`greenhop.energy.battery`, whose :class:`~greenhop.energy.battery.BatteryBank` does the
-  charging and discharging here.
-
-The energy balance is exact, at every step and site (:meth:`BalanceResult.check_conservation`)::
+Power is in W and never negative (one array per flow, named after its direction); energy in kWh;
+arrays are ``[step, site]``; the battery's conventions are those of :mod:`greenhop.energy.battery`,
+whose :meth:`~greenhop.energy.battery.BatteryBank.run` gives the whole trace without a Python loop
+over steps. The balance is exact at every step and site (:meth:`BalanceResult.check_conservation`,
+the ledger's :func:`~greenhop.world.ledger.check_flows`)::
 
     renewable_to_load + battery_discharge + grid     == load
     renewable_to_load + battery_charge    + curtailed == generation
-
-Two entry points share one battery model: :func:`balance` for whole traces (no Python loop over
-steps, even with batteries: :meth:`BatteryBank.run`) and :meth:`BatteryBank.step`, stepped online
-by the simulator. Both give the same results up to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -41,20 +29,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from greenhop.energy.battery import BatteryBank, BatterySpec, check_step_s
-from greenhop.errors import GreenhopError, InputError
+from greenhop.errors import InputError
+from greenhop.world.ledger import ConservationError, check_flows, settle
 
 FloatArray = NDArray[np.float64]
 
-#: Tolerance of :meth:`BalanceResult.check_conservation`, in W (absolute) and relative.
-CONSERVATION_ATOL_W = 1e-6
-CONSERVATION_RTOL = 1e-9
-
-
-class ConservationError(GreenhopError, RuntimeError):
-    """An energy balance does not add up (a bug, not a bad input)."""
-
-
-# ---------------------------------------------------------------------------------- balance
+__all__ = ["BalanceResult", "ConservationError", "balance"]
 
 
 @dataclass(frozen=True)
@@ -141,35 +121,17 @@ class BalanceResult:
             return np.where(load > 0, 1.0 - self.grid_kwh / load, np.nan)
 
     def check_conservation(self) -> None:
-        """Raise :class:`ConservationError` unless, at every step and site, within 1e-6 W:
-        ``renewable_to_load + battery_discharge + grid == load`` and
-        ``renewable_to_load + battery_charge + curtailed == generation`` (and no flow < 0)."""
-        checks = {
-            "renewable_to_load + battery_discharge + grid == load": (
-                self.renewable_to_load_w + self.battery_discharge_w + self.grid_w,
-                self.load_w,
-            ),
-            "renewable_to_load + battery_charge + curtailed == generation": (
-                self.renewable_to_load_w + self.battery_charge_w + self.curtailed_w,
-                self.generation_w,
-            ),
-        }
-        for equation, (lhs, rhs) in checks.items():
-            residual = np.abs(lhs - rhs)
-            bad = residual > CONSERVATION_ATOL_W + CONSERVATION_RTOL * np.abs(rhs)
-            if bad.any():
-                step, site = (int(i) for i in np.argwhere(bad)[0])
-                raise ConservationError(
-                    f"energy balance broken: {equation} is off by {residual[step, site]:.3g} W "
-                    f"at step {step}, site {site} ({int(bad.sum())} step-sites in all)"
-                )
-        for flow in self.FLOWS[2:]:
-            power: FloatArray = getattr(self, f"{flow}_w")
-            if (power < -CONSERVATION_ATOL_W).any():
-                step, site = (int(i) for i in np.argwhere(power < -CONSERVATION_ATOL_W)[0])
-                raise ConservationError(
-                    f"{flow}_w is negative ({power[step, site]:.3g} W) at step {step}, site {site}"
-                )
+        """Raise :class:`~greenhop.world.ledger.ConservationError` unless every step and site
+        balances (:func:`~greenhop.world.ledger.check_flows`)."""
+        check_flows(
+            renewable_w=self.renewable_to_load_w,
+            battery_charge_w=self.battery_charge_w,
+            battery_discharge_w=self.battery_discharge_w,
+            grid_w=self.grid_w,
+            curtailed_w=self.curtailed_w,
+            load_w=self.load_w,
+            green_w=self.generation_w,
+        )
 
 
 def _power_array(values: ArrayLike, name: str) -> FloatArray:
@@ -215,42 +177,22 @@ def balance(
             f"got {gen.shape} and {load.shape}"
         )
     sites = gen.shape[1]
-    surplus = gen - load
-    renewable_to_load = np.minimum(gen, load)
-    excess = np.maximum(surplus, 0.0)
-    deficit = np.maximum(-surplus, 0.0)
-
     if batteries is not None and len(batteries) != sites:
         raise InputError(
             f"batteries must have one entry (BatterySpec or None) per site: "
             f"{sites} sites, got {len(batteries)}"
         )
-    if batteries is None or all(b is None for b in batteries):
-        zeros = np.zeros_like(gen)
-        return BalanceResult(
-            step_s=dt,
-            generation_w=gen,
-            load_w=load,
-            renewable_to_load_w=renewable_to_load,
-            battery_charge_w=zeros,
-            battery_discharge_w=zeros.copy(),
-            grid_w=deficit,
-            curtailed_w=excess,
-            soc_kwh=np.zeros_like(gen),
-            initial_soc_kwh=np.zeros(sites),
-        )
-
-    bank = BatteryBank(batteries, dt)
-    charge_w, discharge_w, soc = bank.run(surplus)
+    bank = BatteryBank(batteries or [None] * sites, dt)
+    flows = settle(gen, load, bank)
     return BalanceResult(
         step_s=dt,
         generation_w=gen,
         load_w=load,
-        renewable_to_load_w=renewable_to_load,
-        battery_charge_w=charge_w,
-        battery_discharge_w=discharge_w,
-        grid_w=deficit - discharge_w,
-        curtailed_w=excess - charge_w,
-        soc_kwh=soc,
+        renewable_to_load_w=flows.renewable_w,
+        battery_charge_w=flows.battery_charge_w,
+        battery_discharge_w=flows.battery_discharge_w,
+        grid_w=flows.grid_w,
+        curtailed_w=flows.curtailed_w,
+        soc_kwh=flows.battery_soc_kwh,
         initial_soc_kwh=bank.initial_soc_kwh.copy(),
     )

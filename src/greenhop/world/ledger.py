@@ -44,7 +44,7 @@ CONSERVATION_ATOL_W = 1e-6
 CONSERVATION_RTOL = 1e-9
 
 
-class ConservationError(GreenhopError):
+class ConservationError(GreenhopError, RuntimeError):
     """The ledger's books do not balance (a bug, never bad input)."""
 
 
@@ -56,30 +56,38 @@ class Batteries(Protocol):
     soc_kwh: FloatArray
 
     def step(self, surplus_w: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Charge from ``surplus_w`` > 0, discharge into deficits; (charge_w, discharge_w)."""
+        """One step: charge from ``surplus_w`` > 0, discharge into deficits;
+        ``(charge_w, discharge_w)``."""
+        ...
+
+    def run(self, surplus_w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """A whole trace from the initial state of charge: ``(charge_w, discharge_w, soc_kwh)``."""
         ...
 
 
 @dataclass(frozen=True)
 class Settlement:
-    """Who supplied the IT load in one step (arrays over sites) or many (steps, sites), W."""
+    """Who supplied the IT load in one step (arrays over sites) or many (steps, sites), W;
+    ``battery_soc_kwh``: the batteries' state of charge at the end of each step."""
 
     renewable_w: FloatArray
     battery_charge_w: FloatArray
     battery_discharge_w: FloatArray
     grid_w: FloatArray
     curtailed_w: FloatArray
+    battery_soc_kwh: FloatArray
 
 
 def settle(
     surplus_w: FloatArray, it_load_w: FloatArray, bank: Batteries | None = None
 ) -> Settlement:
-    """Settle one step, or, without a battery bank, any number of steps at once.
+    """Settle one step (arrays over sites) or a whole trace ((steps, sites) arrays).
 
     ``surplus_w``: generation minus base load, W (may be negative); ``it_load_w``: the IT load
     (jobs, idle slots), W, same shape. ``bank``: the sites' batteries
-    (:class:`~greenhop.energy.battery.BatteryBank`), stepped once (its state of charge changes);
-    None or a bank without capacity: no battery.
+    (:class:`~greenhop.energy.battery.BatteryBank`): one step moves its state of charge on (the
+    simulator and the live controller step it as they go); a whole trace runs from its initial
+    state of charge and leaves the bank as it is. None or a bank without capacity: no battery.
     """
     green = np.maximum(surplus_w, 0.0)
     renewable = np.minimum(green, it_load_w)
@@ -91,16 +99,70 @@ def settle(
             battery_discharge_w=zeros,
             grid_w=np.maximum(it_load_w - green, 0.0),
             curtailed_w=green - renewable,
+            battery_soc_kwh=zeros,
         )
     net = green - it_load_w
-    charge, discharge = bank.step(net)
+    if net.ndim == 1:
+        charge, discharge = bank.step(net)
+        soc = bank.soc_kwh.copy()
+    else:
+        charge, discharge, soc = bank.run(net)
     return Settlement(
         renewable_w=renewable,
         battery_charge_w=charge,
         battery_discharge_w=discharge,
         grid_w=np.maximum(-net - discharge, 0.0),
         curtailed_w=green - renewable - charge,
+        battery_soc_kwh=soc,
     )
+
+
+def check_flows(
+    *,
+    renewable_w: FloatArray,
+    battery_charge_w: FloatArray,
+    battery_discharge_w: FloatArray,
+    grid_w: FloatArray,
+    curtailed_w: FloatArray,
+    load_w: FloatArray,
+    green_w: FloatArray,
+    label: str = "energy balance",
+) -> None:
+    """Raise :class:`ConservationError` unless, at every step and site (within
+    :data:`CONSERVATION_ATOL_W` + :data:`CONSERVATION_RTOL`): ``renewable + battery_discharge
+    + grid == load``, ``renewable + battery_charge + curtailed == green`` and no flow < 0."""
+    checks = {
+        "renewable + battery_discharge + grid == load": (
+            renewable_w + battery_discharge_w + grid_w,
+            load_w,
+        ),
+        "renewable + battery_charge + curtailed == renewable supply": (
+            renewable_w + battery_charge_w + curtailed_w,
+            green_w,
+        ),
+    }
+    for equation, (lhs, rhs) in checks.items():
+        residual = np.abs(lhs - rhs)
+        bad = residual > CONSERVATION_ATOL_W + CONSERVATION_RTOL * np.abs(rhs)
+        if bad.any():
+            k, s = (int(i) for i in np.argwhere(bad)[0])
+            raise ConservationError(
+                f"{label}: {equation} is off by {residual[k, s]:.3g} W at step {k}, site {s} "
+                f"({int(bad.sum())} step-sites in all)"
+            )
+    flows = {
+        "renewable_w": renewable_w,
+        "battery_charge_w": battery_charge_w,
+        "battery_discharge_w": battery_discharge_w,
+        "grid_w": grid_w,
+        "curtailed_w": curtailed_w,
+    }
+    for name, flow in flows.items():
+        if (flow < -CONSERVATION_ATOL_W).any():
+            k, s = (int(i) for i in np.argwhere(flow < -CONSERVATION_ATOL_W)[0])
+            raise ConservationError(
+                f"{label}: {name} is negative ({flow[k, s]:.3g} W) at step {k}, site {s}"
+            )
 
 
 def grid_share(it_load_w: FloatArray, grid_w: FloatArray) -> FloatArray:
@@ -167,33 +229,16 @@ def check_conservation(record: RunRecord) -> None:
     curtailed == max(surplus, 0)``, no flow below 0, and the jobs' energy at a site in a step
     never exceeds that site's IT energy.
     """
-    green = np.maximum(record.inputs.surplus_w, 0.0)
-    checks = {
-        "renewable + battery_discharge + grid == it_load": (
-            record.renewable_w + record.battery_discharge_w + record.grid_w,
-            record.it_load_w,
-        ),
-        "renewable + battery_charge + curtailed == surplus": (
-            record.renewable_w + record.battery_charge_w + record.curtailed_w,
-            green,
-        ),
-    }
-    for equation, (lhs, rhs) in checks.items():
-        residual = np.abs(lhs - rhs)
-        bad = residual > CONSERVATION_ATOL_W + CONSERVATION_RTOL * np.abs(rhs)
-        if bad.any():
-            k, s = (int(i) for i in np.argwhere(bad)[0])
-            raise ConservationError(
-                f"{record.policy}: {equation} is off by {residual[k, s]:.3g} W at step {k}, "
-                f"site {s} ({int(bad.sum())} step-sites in all)"
-            )
-    for name in ("renewable_w", "battery_charge_w", "battery_discharge_w", "grid_w", "curtailed_w"):
-        flow: FloatArray = getattr(record, name)
-        if (flow < -CONSERVATION_ATOL_W).any():
-            k, s = (int(i) for i in np.argwhere(flow < -CONSERVATION_ATOL_W)[0])
-            raise ConservationError(
-                f"{record.policy}: {name} is {flow[k, s]:.3g} W < 0 at step {k}, site {s}"
-            )
+    check_flows(
+        renewable_w=record.renewable_w,
+        battery_charge_w=record.battery_charge_w,
+        battery_discharge_w=record.battery_discharge_w,
+        grid_w=record.grid_w,
+        curtailed_w=record.curtailed_w,
+        load_w=record.it_load_w,
+        green_w=np.maximum(record.inputs.surplus_w, 0.0),
+        label=record.policy,
+    )
     if record.job_energy is not None and len(record.job_energy[0]):
         ks, _, ss, es = record.job_energy
         n_steps, n_sites = record.it_load_w.shape
