@@ -54,7 +54,7 @@ train_steps = 44
         (["live-demo", "--policy", "nonsense"], "unknown policy"),
         (["live-demo", "--policy", "stay,energy-only"], "one policy"),
         (["live-demo", "--speedup", "0"], "--speedup must be > 0"),
-        (["default"], "battery"),
+        (["live-demo", "--forecast", "nonsense"], "unknown forecaster"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
