@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from greenhop.cli.runs import default_out, policy_names, print_comparison
+from greenhop.errors import InputError
 
 
 def simulate_command(
@@ -39,6 +41,11 @@ def simulate_command(
 
     names = policy_names(policy)
     sc = load_scenario(scenario)
+    if not sc.jobs:
+        raise InputError(
+            f"scenario {sc.name!r} has no [[jobs]]; add at least one job to simulate "
+            "(docs/scenarios.md)"
+        )
     out_dir = out if out is not None else default_out("simulate", sc.name)
     prepare_folder(out_dir)
     inputs = with_overrides(
@@ -47,6 +54,9 @@ def simulate_command(
         checkpoint_gb=checkpoint_gb,
     )
     console = Console(stderr=True)
+    unrunnable = inputs.unrunnable_jobs()
+    for name, why in unrunnable:
+        console.print(f"[yellow]warning:[/] job {name!r} cannot run as given: {why}")
     with Progress(
         TextColumn("{task.description:<20}"),
         BarColumn(),
@@ -66,6 +76,18 @@ def simulate_command(
         )
     for name, why in skipped.items():
         console.print(f"[yellow]{name} skipped:[/] {why}")
+    cannot = {n for n, _ in unrunnable}
+    for r in results:
+        late = [
+            str(n)
+            for n, t in zip(inputs.jobs.names, r.job_done_s, strict=True)
+            if math.isnan(t) and n not in cannot
+        ]
+        if late:
+            console.print(
+                f"[yellow]warning:[/] {r.policy}: {len(late)} job(s) not done by the end of the "
+                f"run, left out of its JCT and slowdown: {', '.join(late)}"
+            )
     title = f"greenhop simulate {sc.name}"
     notes = [
         f"Scenario {sc.name!r}: {len(inputs.site_names)} sites, {len(inputs.jobs)} jobs, "
@@ -73,8 +95,15 @@ def simulate_command(
         f"forecaster {inputs.meta.get('forecaster', 'perfect')!r}.",
         "Non-renewable energy = grid energy of the IT load + network energy of transfers.",
         *(f"{name} skipped: {why}" for name, why in skipped.items()),
+        *(f"Job {name!r} cannot run as given: {why}." for name, why in unrunnable),
     ]
-    comparison = write_run_folder(out_dir, results, title=title, notes=notes)
+    comparison = write_run_folder(
+        out_dir,
+        results,
+        title=title,
+        notes=notes,
+        extra={"unrunnable_jobs": [{"job": n, "why": w} for n, w in unrunnable]},
+    )
     if as_json:
         typer.echo(json.dumps(json.loads((out_dir / "summary.json").read_text()), indent=2))
     else:

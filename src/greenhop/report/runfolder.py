@@ -87,8 +87,12 @@ def prepare_folder(out: Path) -> None:
             parent.mkdir(parents=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder {str(parent)!r}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write into {str(parent)!r}")
+    try:  # a probe, not os.access: root passes os.access on read-only file systems
+        tempfile.TemporaryDirectory(dir=parent, prefix=".greenhop-probe-").cleanup()
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write into {str(parent)!r} ({exc.strerror}); give another --out"
+        ) from None
 
 
 def write_run_folder(

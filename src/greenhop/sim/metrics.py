@@ -17,7 +17,9 @@ Definitions (docs/results.md repeats them):
   renewable power left for it (it arrived after the window closed).
 - **JCT**: completion minus arrival. **Slowdown**: JCT over the time the job takes alone, started
   at once and never moved (``restart_s + work``). **Stability**: the standard deviation of the
-  slowdown across jobs (lower is steadier); p95/p50 of slowdown is reported beside it.
+  slowdown across jobs (lower is steadier); p95/p50 of slowdown is reported beside it. All three
+  average over the jobs done within the run (``jobs_done``); the others are named in
+  ``jobs_unfinished``.
 """
 
 from __future__ import annotations
@@ -162,6 +164,8 @@ def summary(result: RunRecord) -> dict[str, Any]:
         "wasted_migrations": int(sum(m.wasted for m in completed)),
         "jobs": len(jobs),
         "jobs_done": len(done),
+        # JCT, slowdown and stability average over the jobs done only; these are left out
+        "jobs_unfinished": [str(n) for n in jobs.loc[~np.isfinite(jobs["jct_h"]), "job"]],
         "jct_mean_h": float(jct.mean()) if len(jct) else float("nan"),
         "jct_p50_h": q(jct, 0.5),
         "jct_p95_h": q(jct, 0.95),

@@ -163,6 +163,32 @@ class SimInputs:
                 f"use -1 (none) or a site index 0..{n_sites - 1}"
             )
 
+    def unrunnable_jobs(self) -> list[tuple[str, str]]:
+        """Jobs that no policy can run as given: ``(name, why)`` for each that arrives at or
+        after the run's end, or needs more work (plus one restart) than the time between its
+        arrival step and the run's end or its deadline (such a job runs on and finishes late)."""
+        end_s = self.n_steps * self.step_s
+        jobs = self.jobs
+        arrival = np.ceil(np.asarray(jobs.arrival_s) / self.step_s - 1e-9) * self.step_s
+        out = []
+        for j, name in enumerate(jobs.names):
+            if arrival[j] >= end_s:
+                out.append(
+                    (name, f"arrives {arrival[j] / 3600:g} h after the start, when the run "
+                     f"({end_s / 3600:g} h) is over")
+                )
+                continue
+            close_s = min(float(jobs.deadline_s[j]), end_s)
+            need_h = float(jobs.work_gpu_h[j]) + self.params.restart_s / 3600.0
+            have_h = (close_s - arrival[j]) / 3600.0
+            if need_h > have_h + 1e-9:
+                until = "its deadline" if close_s < end_s else "the end of the run"
+                out.append(
+                    (name, f"needs {need_h:.3g} h (work and one restart) but only {have_h:.3g} h "
+                     f"lie between its arrival and {until}")
+                )
+        return out
+
     def forecast_at(self, step: int) -> ForecastAt:
         """The forecast as known at ``step`` (what a policy may read then)."""
         assert self.forecast is not None  # set in __post_init__
