@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,18 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         return code, out, err
 
     return run
+
+
+class Scripted:
+    """A policy that plays a fixed list of ``(step, action)`` (tests drive a world with it)."""
+
+    name = "scripted"
+
+    def __init__(self, script: list[tuple[int, Any]]) -> None:
+        self.script = script
+
+    def decide(self, now: float, view: Any) -> list[Any]:
+        return [a for k, a in self.script if k == view.step]
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Scripted
 
 from greenhop.energy.battery import BatterySpec
 from greenhop.feasibility import DEFAULTS
 from greenhop.policies import EnergyOnlyPolicy, FeasibilityAwarePolicy, StayPolicy, make_policy
-from greenhop.policies.base import Action, Migrate, Pause, Policy, Resume, Start, View
+from greenhop.policies.base import Action, Migrate, Pause, Resume, Start
 from greenhop.scenario import bundled_scenario, load_scenario
 from greenhop.sim.engine import Simulator
 from greenhop.sim.metrics import job_table, migration_table, summary
@@ -201,17 +202,6 @@ def test_concurrent_transfers_share_the_link() -> None:
         assert m.transfer_done_s - m.checkpoint_done_s == pytest.approx(720.0)
 
 
-class _Scripted(Policy):
-    """Plays a fixed list of (step, action)."""
-
-    name = "scripted"
-
-    def __init__(self, script: list[tuple[int, Action]]) -> None:
-        self.script = script
-
-    def decide(self, now: float, view: View) -> list[Action]:
-        return [a for k, a in self.script if k == view.step]
-
 
 def test_pause_and_resume_elsewhere_lose_nothing_and_refuse_the_impossible() -> None:
     gen = [[1.0] * 64, [1.0] * 64]
@@ -223,7 +213,7 @@ def test_pause_and_resume_elsewhere_lose_nothing_and_refuse_the_impossible() -> 
         (5, Migrate(0, 1)),  # refused: paused, not running
         (8, Resume(0, 1)),
     ]
-    r = Simulator(inp).run(_Scripted(script))
+    r = Simulator(inp).run(Scripted(script))
     assert len(r.refused) == 2
     assert np.isfinite(r.job_done_s[0])
     assert r.job_progress_gpu_h[0] == pytest.approx(4.0)

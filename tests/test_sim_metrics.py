@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Scripted
 from test_sim_engine import STEP_S, hand_inputs
 
 from greenhop.feasibility import DEFAULTS
 from greenhop.policies import StayPolicy
-from greenhop.policies.base import Action, Migrate, Policy, Start, View
+from greenhop.policies.base import Migrate, Start
 from greenhop.sim.engine import Simulator
 from greenhop.sim.metrics import job_table, migration_table, site_power_frame, summary
 from greenhop.world.ledger import non_renewable_kwh
@@ -18,17 +19,6 @@ from greenhop.world.record import RunRecord
 J_PER_KWH = 3.6e6
 IDLE_W = 50.0  # hand_inputs' idle power per slot
 
-
-class _Scripted(Policy):
-    """Plays a fixed list of (step, action)."""
-
-    name = "scripted"
-
-    def __init__(self, script: list[tuple[int, Action]]) -> None:
-        self.script = script
-
-    def decide(self, now: float, view: View) -> list[Action]:
-        return [a for k, a in self.script if k == view.step]
 
 
 # ------------------------------------------------------------------ one site, one job
@@ -129,7 +119,7 @@ NET_KWH = 9 * 0.001875  # e_net x S
 def moved_run(dest_kw: float) -> RunRecord:
     """Site 0 always has 2 kW; site 1 has ``dest_kw``; 12 steps (3 h)."""
     inp = hand_inputs([[2.0] * 12, [dest_kw] * 12], [{"work_gpu_h": 2.0, "size_gb": 9.0}], slots=1)
-    return Simulator(inp).run(_Scripted([(0, Start(0, 0)), (2, Migrate(0, 1))]))
+    return Simulator(inp).run(Scripted([(0, Start(0, 0)), (2, Migrate(0, 1))]))
 
 
 def test_a_move_in_the_tables() -> None:
@@ -184,7 +174,7 @@ def test_a_move_still_in_flight_is_started_not_counted() -> None:
     # a 1000 GB checkpoint takes 8000 s over 1 Gbit/s: moved at 1800 s, still in flight at the
     # end of 4 steps (3600 s); it costs no network energy yet and the job is not done
     inp = hand_inputs([[2.0] * 4, [2.0] * 4], [{"work_gpu_h": 2.0, "size_gb": 1000.0}], slots=1)
-    r = Simulator(inp).run(_Scripted([(0, Start(0, 0)), (2, Migrate(0, 1))]))
+    r = Simulator(inp).run(Scripted([(0, Start(0, 0)), (2, Migrate(0, 1))]))
     s = summary(r)
     assert s["migrations_started"] == 1 and s["migrations"] == 0
     assert s["bytes_moved"] == 0.0 and s["network_kwh"] == 0.0

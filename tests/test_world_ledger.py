@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import Scripted
 from test_sim_engine import STEP_S, hand_inputs
 
 from greenhop.energy.battery import BatteryBank, BatterySpec
 from greenhop.policies import POLICIES
-from greenhop.policies.base import Action, Migrate, Policy, Start, View
+from greenhop.policies.base import Action, Migrate, Start
 from greenhop.scenario import load_scenario, resolve_scenario
 from greenhop.sim.engine import Simulator
 from greenhop.world.inputs import SimInputs
@@ -260,29 +261,18 @@ def test_a_job_never_draws_more_grid_energy_than_energy(
         assert energy.sum() > 149 * 300 * HOUR_S
 
 
-class _Scripted(Policy):
-    """Plays a fixed list of (step, action)."""
-
-    name = "scripted"
-
-    def __init__(self, script: list[tuple[int, Action]]) -> None:
-        self.script = script
-
-    def decide(self, now: float, view: View) -> list[Action]:
-        return [a for k, a in self.script if k == view.step]
-
 
 def test_only_a_checkpoint_that_crossed_the_wan_costs_network_energy() -> None:
     # a 1000 GB checkpoint over 1 Gbit/s takes 8000 s: moved at step 2 of 4 (1800 s), it is
     # still in flight when the run ends at 3600 s; with 16 steps (14 400 s) it arrives
     script: list[tuple[int, Action]] = [(0, Start(0, 0)), (2, Migrate(0, 1))]
     job = [{"work_gpu_h": 8.0, "size_gb": 1000.0}]
-    short = Simulator(hand_inputs([[1.0] * 4, [1.0] * 4], job, slots=1)).run(_Scripted(script))
+    short = Simulator(hand_inputs([[1.0] * 4, [1.0] * 4], job, slots=1)).run(Scripted(script))
     (m,) = short.migrations
     assert not m.transferred
     assert network_kwh(short.migrations, short.inputs.params) == 0.0
     assert non_renewable_kwh(short) == pytest.approx(short.grid_w.sum() * STEP_S / 3.6e6)
-    long = Simulator(hand_inputs([[1.0] * 16, [1.0] * 16], job, slots=1)).run(_Scripted(script))
+    long = Simulator(hand_inputs([[1.0] * 16, [1.0] * 16], job, slots=1)).run(Scripted(script))
     (m,) = long.migrations
     assert m.transferred
     # 1000 GB x 0.001875 kWh/GB
