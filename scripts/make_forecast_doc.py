@@ -2,7 +2,7 @@
 """Write docs/energy.md: the energy layer, the bundled sites, and the forecasters' measured error.
 
 Every figure in the document is computed here from the bundled weather and the real Solcast
-traces in ../shared/data (or $GREENHOP_SHARED_DATA); without them the forecast table says so.
+traces that ship with greenhop (greenhop/data/solcast).
 
 Usage: .venv/bin/python scripts/make_forecast_doc.py [--out docs/energy.md]
 """
@@ -19,7 +19,7 @@ import numpy as np
 from greenhop.energy.forecast import FORECASTERS, make_forecaster, window_end_error
 from greenhop.energy.generation import pv_power_w, wind_power_w
 from greenhop.energy.sites import bundled_sites, load_site_weather
-from greenhop.energy.solcast import find_shared_data_dir, load_solcast
+from greenhop.energy.solcast import load_solcast
 from greenhop.energy.windows import simultaneity, surplus_windows
 from greenhop.scenario import load_scenario
 
@@ -61,9 +61,6 @@ def sites_table() -> str:
 
 
 def forecast_section() -> str:
-    folder = find_shared_data_dir()
-    if folder is None:
-        return "_The real traces (../shared/data) were not found when this file was written._"
     lines = [
         "| trace | forecaster | MAE of window end h | median abs. error h | bias h | "
         "steps × sites |",
@@ -71,7 +68,7 @@ def forecast_section() -> str:
     ]
     facts = []
     for name in ("germany", "global"):
-        data = load_solcast(name, folder)
+        data = load_solcast(name)
         actual_w = data.actual * PEAK_W
         for forecaster_name in FORECASTERS:
             forecaster = make_forecaster(
@@ -164,7 +161,7 @@ window end?". The value of the current step is known; later steps are forecast.
   (which is causal too). Tests check that nothing issued after t, and no actual after t, changes
   what it predicts at t.
 
-Measured on the real traces in ../shared/data (Solcast via Vessim, 10 cities each, 5 min):
+Measured on the real traces that ship with greenhop (Solcast via Vessim, 10 cities each, 5 min):
 a window is a run of output ≥ {threshold:.0%} of peak. The error is that of the predicted window
 end, over every step inside a window (windows that reach the end of the trace are left out).
 

@@ -8,35 +8,32 @@ from typing import Any
 
 import pytest
 
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """The real traces in ../shared/data (or $GREENHOP_SHARED_DATA); skips when absent."""
-    from greenhop.energy.solcast import find_shared_data_dir
-
-    found = find_shared_data_dir()
-    if found is None or not (found / "solcast2022_germany.zip").exists():
-        pytest.skip(
-            "real traces not found: ../shared/data/solcast2022_germany.zip next to the repository "
-            "(set GREENHOP_SHARED_DATA to its folder)"
-        )
-    return found
+    """The project's test data in ../shared/data (tests may read it; the product never does);
+    skips when absent."""
+    if not (SHARED_DATA / "solcast2022_germany.zip").exists():
+        pytest.skip(f"test data not found: {SHARED_DATA.resolve()} (the project's shared data)")
+    return SHARED_DATA.resolve()
 
 
 @pytest.fixture(scope="session")
-def solcast_germany(shared_data_dir: Path):  # type: ignore[no-untyped-def]
+def solcast_germany():  # type: ignore[no-untyped-def]
+    """The Solcast German trace as greenhop ships it."""
     from greenhop.energy.solcast import load_solcast
 
-    return load_solcast("germany", shared_data_dir)
+    return load_solcast("germany")
 
 
 @pytest.fixture(scope="session")
-def solcast_global(shared_data_dir: Path):  # type: ignore[no-untyped-def]
+def solcast_global():  # type: ignore[no-untyped-def]
+    """The Solcast global trace as greenhop ships it."""
     from greenhop.energy.solcast import load_solcast
 
-    if not (shared_data_dir / "solcast2022_global.zip").exists():
-        pytest.skip("solcast2022_global.zip not in the shared data folder")
-    return load_solcast("global", shared_data_dir)
+    return load_solcast("global")
 
 
 #: ``cli(*args) -> (exit code, stdout, stderr)``: the real ``greenhop`` entry point, in process.

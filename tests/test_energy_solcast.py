@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenhop.energy.solcast import SolcastData, load_solcast, read_solcast
+from greenhop.energy.solcast import SolcastData, bundled_solcast_dir, load_solcast, read_solcast
 from greenhop.errors import InputError, TraceError
 
 
@@ -36,6 +36,14 @@ def test_read_solcast_gives_data_and_metadata(shared_data_dir: Path) -> None:
     ].sort_values("period_end")
     np.testing.assert_allclose(cube[100, :, 0], first["value"].to_numpy())
     assert load_solcast("germany", shared_data_dir).actual.equals(data.actual)
+
+
+def test_the_bundled_traces_are_the_shared_ones_byte_for_byte(shared_data_dir: Path) -> None:
+    for name in ("solcast2022_germany.zip", "solcast2022_global.zip"):
+        bundled = bundled_solcast_dir() / name
+        assert bundled.read_bytes() == (shared_data_dir / name).read_bytes(), name
+    # the default folder is the bundled one: a user needs nothing beside the package
+    assert load_solcast("global").path == (bundled_solcast_dir() / "solcast2022_global.zip")
 
 
 def test_bad_names_and_files(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ One module per concept:
 - :mod:`greenhop.energy.traces` — read, write, validate, resample and align power traces, and put
   them on a time grid.
 - :mod:`greenhop.energy.solcast` — the reader of the real Solcast traces (actuals and issued
-  forecasts) in ``../shared/data``.
+  forecasts) that ship with greenhop.
 - :mod:`greenhop.energy.battery` — site storage: a battery's parameters and the batteries of all
   sites stepped as arrays.
 - :mod:`greenhop.energy.windows` — surplus windows, their statistics, simultaneity across sites.

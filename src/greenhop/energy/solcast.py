@@ -1,14 +1,15 @@
 """The Solcast traces: measured PV output and the forecasts issued at the time (2022, 5 min).
 
 One module per data source, as pvlib's ``iotools``: :func:`read_solcast` reads one
-``solcast2022_<name>.zip`` file and :func:`load_solcast` finds it by name in the shared data
-folder; both return :class:`SolcastData`, the data (``actual``, ``forecast``) with their metadata
+``solcast2022_<name>.zip`` file and :func:`load_solcast` finds it by name among the traces that
+ship with greenhop (``greenhop/data/solcast``, provenance in ``greenhop/data/PROVENANCE.md``);
+both return :class:`SolcastData`, the data (``actual``, ``forecast``) with their metadata
 (``name``, ``path``, ``sites``).
 
 Each zip holds ``solcast2022_<name>_actual.csv`` (``datetime`` = period end, one column per site,
 0..1 of peak) and ``solcast2022_<name>_forecast.csv`` (``datetime`` = issue time,
 ``period_end`` = the period forecast, one column per site). Timestamps are naive UTC. The data are
-Solcast's, via the Vessim project (MIT); see ``../shared/data/README.md``.
+Solcast's, via the Vessim project (MIT).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,37 +27,14 @@ import pandas as pd
 from greenhop.energy.traces import validate_trace
 from greenhop.errors import InputError, TraceError
 
-SHARED_DATA_ENV = "GREENHOP_SHARED_DATA"
 SOLCAST_NAMES = ("germany", "global")
 SOLCAST_STEP = pd.Timedelta(minutes=5)
 _PREFIX = "solcast2022_"
 
 
-def find_shared_data_dir() -> Path | None:
-    """``$GREENHOP_SHARED_DATA``, else ``../shared/data`` next to the repository, else None."""
-    env = os.environ.get(SHARED_DATA_ENV)
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    candidates = [Path.cwd() / ".." / "shared" / "data"]
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").exists():
-            candidates.insert(0, parent / ".." / "shared" / "data")
-            break
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate.resolve()
-    return None
-
-
-def shared_data_dir() -> Path:
-    """The folder of real traces; raises :class:`InputError` saying where it was looked for."""
-    found = find_shared_data_dir()
-    if found is None:
-        raise InputError(
-            "the real traces (../shared/data, with solcast2022_germany.zip ...) were not found "
-            f"next to the repository; set {SHARED_DATA_ENV}=/path/to/shared/data"
-        )
-    return found
+def bundled_solcast_dir() -> Path:
+    """The folder of the Solcast traces that ship with greenhop (``greenhop/data/solcast``)."""
+    return Path(str(resources.files("greenhop") / "data" / "solcast"))
 
 
 @dataclass(frozen=True)
@@ -120,7 +99,7 @@ def read_solcast(path: str | os.PathLike[str]) -> SolcastData:
     """
     path = Path(path).resolve()
     if not path.exists():
-        raise TraceError(f"{path}: Solcast trace not found; set {SHARED_DATA_ENV}")
+        raise TraceError(f"{path}: Solcast trace not found")
     stem = path.name.removesuffix(".zip")
     if not (path.name.endswith(".zip") and stem.startswith(_PREFIX)):
         raise TraceError(f"{path}: not a Solcast trace; expected a file named {_PREFIX}<name>.zip")
@@ -143,11 +122,11 @@ def load_solcast(
     name: str = "germany", data_dir: str | os.PathLike[str] | None = None
 ) -> SolcastData:
     """Load ``solcast2022_<name>.zip`` (``'germany'`` or ``'global'``) from ``data_dir``, by
-    default the shared data folder (:func:`shared_data_dir`)."""
+    default the copies that ship with greenhop (:func:`bundled_solcast_dir`)."""
     if name not in SOLCAST_NAMES:
         raise InputError(f"unknown Solcast trace {name!r}; use one of {', '.join(SOLCAST_NAMES)}")
-    folder = Path(data_dir) if data_dir is not None else shared_data_dir()
+    folder = Path(data_dir) if data_dir is not None else bundled_solcast_dir()
     path = (folder / f"{_PREFIX}{name}.zip").resolve()
     if not path.exists():
-        raise InputError(f"{path}: Solcast trace not found; set {SHARED_DATA_ENV}")
+        raise InputError(f"{path}: Solcast trace not found")
     return read_solcast(path)
