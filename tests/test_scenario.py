@@ -200,7 +200,10 @@ trace_peak_kw = 20.0
     )
     np.testing.assert_allclose(result.to_numpy(), expected.loc[result.index].to_numpy())
     late = _write(tmp_path, text.replace("2024-06-20T", "2024-07-20T"), "late.toml")
-    uncovered = r"late\.toml: the range .* is not covered by the trace .*change start/end"
+    uncovered = (
+        r"late\.toml: \[energy_source\]: field 'trace': the range .* is not covered by the trace "
+        r".*change start/end"
+    )
     with pytest.raises(ScenarioError, match=uncovered):
         load_scenario(late).generation_w()
 

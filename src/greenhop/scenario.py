@@ -48,10 +48,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import tomllib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -60,15 +61,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from greenhop._scenario_errors import describe_validation_error
 from greenhop.energy.battery import BatterySpec
-from greenhop.errors import GreenhopError, ScenarioError, TraceError
+from greenhop.errors import GreenhopError, InputError, ScenarioError
 
 if TYPE_CHECKING:
     from greenhop.energy.forecast import Forecaster
@@ -76,6 +80,12 @@ if TYPE_CHECKING:
 
 _STRICT = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
 _TableT = TypeVar("_TableT", bound=BaseModel)
+_KNOWN_ERRORS = frozenset(get_args(ErrorType))
+
+Location = tuple[str | int, ...]
+#: A problem found by a table's own checks: where (the field's path inside the table, empty for
+#: the whole table) and what is wrong, with the fix.
+Problem = tuple[Location, str]
 
 
 def _utc(value: datetime) -> datetime:
@@ -84,24 +94,112 @@ def _utc(value: datetime) -> datetime:
     return stamp.to_pydatetime()
 
 
-class PV(BaseModel):
-    """A fixed-tilt PV array, modelled with pvlib's PVWatts chain."""
+def _get(table: Any, key: str) -> Any:
+    """A field of a table given as read (a dict) or as validated (a model or dataclass)."""
+    if isinstance(table, Mapping):
+        return table.get(key)
+    return getattr(table, key, None)
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _error_details(error: ErrorDetails) -> InitErrorDetails:
+    """A reported error as it can be raised again (pydantic's own kinds keep their context)."""
+    if error["type"] in _KNOWN_ERRORS:
+        details = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+        if "ctx" in error:
+            details["ctx"] = error["ctx"]
+        return details
+    custom = PydanticCustomError(error["type"], error["msg"])
+    return InitErrorDetails(type=custom, loc=error["loc"], input=error["input"])
+
+
+def _invalid(
+    title: str, errors: list[ErrorDetails], problems: list[Problem], data: Any
+) -> ValidationError:
+    """One ValidationError holding pydantic's ``errors`` and the table's own ``problems``."""
+    details = [_error_details(e) for e in errors]
+    details += [
+        InitErrorDetails(type=PydanticCustomError("scenario", message), loc=loc, input=data)
+        for loc, message in problems
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
+class _Table(BaseModel):
+    """A table of the scenario file whose checks across fields run even when a field is wrong.
+
+    pydantic reports every field error of a validation, but a model's own checks run only once
+    all its fields are valid, so a file would reveal its problems a few at a time. Here each table
+    states its checks once, in :meth:`_problems`, over its values as given or as validated: on
+    valid fields they run on the validated values, otherwise on the values as read, beside the
+    field errors. Then :meth:`_complete` fills what follows from the other fields.
+    """
 
     model_config = _STRICT
-    peak_kw: float = Field(gt=0, description="DC nameplate, kW")
+
+    @classmethod
+    def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:
+        """Problems across fields; ``values`` maps field names to values as read or validated."""
+        return []
+
+    def _complete(self) -> None:
+        """Fill the fields whose defaults come from other fields (the checks have passed)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            table = handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, Mapping):
+                raise
+            errors = exc.errors()
+            reported = {tuple(e["loc"]) for e in errors}
+            aliases = {f.alias: name for name, f in cls.model_fields.items() if f.alias}
+            given = {aliases.get(str(k), str(k)): v for k, v in data.items()}
+            more = [p for p in cls._problems(given) if p[0] not in reported]
+            if not more:
+                raise
+            raise _invalid(cls.__name__, errors, more, data) from None
+        problems = cls._problems(dict(table))
+        if problems:
+            raise _invalid(cls.__name__, [], problems, data)
+        table._complete()
+        return table
+
+
+class PV(_Table):
+    """A fixed-tilt PV array at the site, modelled with pvlib's PVWatts chain from the site's
+    bundled weather."""
+
+    peak_kw: float = Field(gt=0, description="DC nameplate power, kW")
     tilt_deg: float = Field(ge=0, le=90, description="tilt from horizontal, degrees")
-    azimuth_deg: float = Field(180.0, ge=0, lt=360, description="degrees from north, 180 = south")
+    azimuth_deg: float = Field(
+        180.0,
+        ge=0,
+        lt=360,
+        description="direction the array faces, degrees from north, 180 = south",
+    )
     losses_percent: float = Field(14.0, ge=0, lt=100, description="DC system losses, %")
 
 
-class Wind(BaseModel):
-    """Wind turbines of one type from windpowerlib's offline library."""
+class Wind(_Table):
+    """Wind turbines of one type from windpowerlib's offline library, driven by the site's
+    bundled weather (wind speed at 10 m, extrapolated to the hub height)."""
 
-    model_config = _STRICT
-    turbine_type: str
-    hub_height_m: float = Field(gt=0)
-    count: int = Field(1, ge=1)
-    roughness_length_m: float = Field(0.15, gt=0)
+    turbine_type: str = Field(
+        description="a turbine of windpowerlib's offline library, e.g. 'E-53/800'"
+    )
+    hub_height_m: float = Field(gt=0, description="hub height above ground, m")
+    count: int = Field(1, ge=1, description="number of turbines of this type")
+    roughness_length_m: float = Field(
+        0.15,
+        gt=0,
+        description="roughness length of the terrain, m (0.03 open water, 0.1 farmland)",
+    )
 
     @field_validator("turbine_type")
     @classmethod
@@ -116,12 +214,12 @@ class Wind(BaseModel):
         return value
 
 
-class Site(BaseModel):
+class Site(_Table):
     """A micro datacenter with its renewable supply.
 
     Supply: ``pv`` and/or ``wind`` computed from ``weather`` (a bundled site; defaults to the
     site's own name when that is a bundled site), or ``trace_column`` of the scenario's trace
-    scaled by ``trace_peak_kw``. ``latitude``, ``longitude``, ``timezone`` and ``altitude_m``
+    (``[energy_source]``). ``latitude``, ``longitude``, ``timezone`` and ``altitude_m``
     default to the bundled weather site's.
 
     ``battery`` (the ``[sites.battery]`` table) is a :class:`~greenhop.energy.battery.BatterySpec`
@@ -129,21 +227,42 @@ class Site(BaseModel):
     ``max_soc``), named after the site.
     """
 
-    model_config = _STRICT
-    name: str = Field(min_length=1)
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
-    timezone: str | None = None
-    altitude_m: float | None = None
-    gpu_slots: int = Field(gt=0)
-    idle_power_w: float = Field(100.0, ge=0, description="draw of a node with no job, W")
-    base_load_w: float = Field(0.0, ge=0, description="other load served first, W")
-    pv: PV | None = None
-    wind: Wind | None = None
-    battery: BatterySpec | None = None
-    weather: str | None = None
-    trace_column: str | None = None
-    trace_peak_kw: float | None = Field(None, gt=0)
+    name: str = Field(min_length=1, description="unique name of the site, used by links and jobs")
+    latitude: float | None = Field(
+        None, ge=-90, le=90, description="degrees north; defaults to the bundled weather site's"
+    )
+    longitude: float | None = Field(
+        None, ge=-180, le=180, description="degrees east; defaults to the bundled weather site's"
+    )
+    timezone: str | None = Field(
+        None, description="IANA time zone, e.g. 'Europe/Berlin'; defaults to the weather site's"
+    )
+    altitude_m: float | None = Field(
+        None, description="altitude above sea level, m; defaults to the weather site's, else 0"
+    )
+    gpu_slots: int = Field(gt=0, description="GPUs at the site: at most this many jobs run there")
+    idle_power_w: float = Field(100.0, ge=0, description="draw of a GPU slot with no job, W")
+    base_load_w: float = Field(
+        0.0, ge=0, description="other load at the site, served by the renewables first, W"
+    )
+    pv: PV | None = Field(None, description="PV array computed from the bundled weather")
+    wind: Wind | None = Field(None, description="wind turbines computed from the bundled weather")
+    battery: BatterySpec | None = Field(None, description="the site's battery (none by default)")
+    weather: str | None = Field(
+        None,
+        description="bundled weather site behind pv and wind; defaults to the site's own name",
+    )
+    trace_column: str | None = Field(
+        None, description="column of the [energy_source] trace that is this site's generation"
+    )
+    trace_peak_kw: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "peak power of the site, kW: a 'fraction' trace is multiplied by it (required then); "
+            "a trace in W..GW is scaled so that its column's maximum is this (optional)"
+        ),
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -158,61 +277,85 @@ class Site(BaseModel):
             ) from None
         return value
 
-    @model_validator(mode="after")
-    def _one_supply(self) -> Site:
-        from greenhop.energy.sites import bundled_sites, site_metadata
+    @classmethod
+    def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:
+        from greenhop.energy.sites import bundled_sites
 
-        from_weather = self.pv is not None or self.wind is not None
-        if from_weather and self.trace_column is not None:
-            raise ValueError("give either pv/wind (from weather) or trace_column, not both")
-        if not from_weather and self.trace_column is None:
-            raise ValueError(
-                "needs a renewable supply: a [sites.pv] or [sites.wind] table, or a trace_column"
+        problems: list[Problem] = []
+        from_weather = values.get("pv") is not None or values.get("wind") is not None
+        from_trace = values.get("trace_column") is not None
+        if from_weather and from_trace:
+            problems.append(
+                (("trace_column",), "give either pv/wind (from weather) or trace_column, not both")
             )
-        if self.trace_column is not None and self.trace_peak_kw is None:
-            raise ValueError("trace_column needs trace_peak_kw (kW at a trace value of 1)")
-        if from_weather:
-            if self.weather is None:
-                if self.name not in bundled_sites():
-                    raise ValueError(
-                        f"needs weather = one of the bundled sites ({', '.join(bundled_sites())})"
-                    )
-                self.weather = self.name
-            if self.weather not in bundled_sites():
-                raise ValueError(
-                    f"weather {self.weather!r} is not a bundled site; use one of "
-                    f"{', '.join(bundled_sites())}"
+        if not from_weather and not from_trace:
+            problems.append(
+                (
+                    (),
+                    "needs a renewable supply: a [sites.pv] or [sites.wind] table, or a "
+                    "trace_column of the [energy_source] trace",
                 )
+            )
+        bundled = bundled_sites()
+        weather = values.get("weather")
+        name = values.get("name")
+        if from_weather and weather is None and name not in bundled:
+            problems.append(
+                (
+                    ("weather",),
+                    f"required: pv and wind are computed from bundled weather and {name!r} is "
+                    f"not a bundled site; set weather = one of {', '.join(bundled)}",
+                )
+            )
+        elif from_weather and isinstance(weather, str) and weather not in bundled:
+            problems.append(
+                (
+                    ("weather",),
+                    f"{weather!r} is not a bundled site; use one of {', '.join(bundled)}",
+                )
+            )
+        if not from_weather:
+            for field in ("latitude", "longitude", "timezone"):
+                if values.get(field) is None:
+                    problems.append(
+                        ((field,), "required for a site without bundled weather (pv/wind)")
+                    )
+        return problems
+
+    def _complete(self) -> None:
+        from greenhop.energy.sites import site_metadata
+
+        if self.pv is not None or self.wind is not None:
+            self.weather = self.name if self.weather is None else self.weather
             meta = site_metadata(self.weather)
             self.latitude = meta["latitude"] if self.latitude is None else self.latitude
             self.longitude = meta["longitude"] if self.longitude is None else self.longitude
             self.timezone = meta["timezone"] if self.timezone is None else self.timezone
             self.altitude_m = meta["altitude_m"] if self.altitude_m is None else self.altitude_m
-        for field in ("latitude", "longitude", "timezone"):
-            if getattr(self, field) is None:
-                raise ValueError(f"field {field!r} is required for a site without bundled weather")
         if self.altitude_m is None:
             self.altitude_m = 0.0
         if self.battery is not None and self.battery.name == "battery":
             self.battery = dataclasses.replace(self.battery, name=self.name)
-        return self
 
 
-class LinkBandwidth(BaseModel):
+class LinkBandwidth(_Table):
     """The bandwidth of the link between two sites (both directions)."""
 
-    model_config = _STRICT
-    a: str
-    b: str
-    gbps: float = Field(gt=0)
+    a: str = Field(description="a site at one end")
+    b: str = Field(description="the site at the other end")
+    gbps: float = Field(gt=0, description="bandwidth of the link, Gbit/s (1e9 bit/s)")
 
 
-class Links(BaseModel):
-    """The WAN: one default bandwidth, overridden for some pairs."""
+class Links(_Table):
+    """The WAN: one default bandwidth between any two sites, overridden for some pairs."""
 
-    model_config = _STRICT
-    default_gbps: float = Field(1.0, gt=0)
-    pairs: list[LinkBandwidth] = Field(default_factory=list)
+    default_gbps: float = Field(
+        1.0, gt=0, description="bandwidth between two sites not named in pairs, Gbit/s"
+    )
+    pairs: list[LinkBandwidth] = Field(
+        default_factory=list,
+        description="inline tables { a, b, gbps }: the bandwidth between sites a and b, Gbit/s",
+    )
 
     def bandwidth_gbps(self, a: str, b: str) -> float:
         """Bandwidth between sites ``a`` and ``b``, Gbit/s (symmetric; the last pair given wins)."""
@@ -223,7 +366,7 @@ class Links(BaseModel):
         return value
 
 
-class Job(BaseModel):
+class Job(_Table):
     """A training job: ``work_gpu_h`` of work at ``power_w``, checkpoint of ``checkpoint_gb``.
 
     Give ``checkpoint_gb``, or ``model`` and ``setup`` (catalog names of
@@ -234,16 +377,27 @@ class Job(BaseModel):
     the job, and the number of its steps that make up ``work_gpu_h``). The schema keeps it as read.
     """
 
-    model_config = _STRICT
-    name: str = Field(min_length=1)
-    arrival: datetime
-    work_gpu_h: float = Field(gt=0)
-    power_w: float = Field(gt=0)
-    checkpoint_gb: float | None = Field(None, gt=0)
-    model: str | None = None
-    setup: str | None = None
-    deadline: datetime | None = None
-    site: str | None = None
+    name: str = Field(min_length=1, description="unique name of the job")
+    arrival: datetime = Field(
+        description="when the job is submitted (TOML date-time, UTC if naive)"
+    )
+    work_gpu_h: float = Field(gt=0, description="work of the job, GPU-hours at full speed")
+    power_w: float = Field(gt=0, description="power the job draws while it trains, W")
+    checkpoint_gb: float | None = Field(
+        None, gt=0, description="size of the job's checkpoint, GB (1e9 bytes)"
+    )
+    model: str | None = Field(
+        None, description="catalog model (greenhop.checkpoints) the checkpoint size comes from"
+    )
+    setup: str | None = Field(
+        None, description="training set-up of the catalog (precision, optimizer), with model"
+    )
+    deadline: datetime | None = Field(
+        None, description="when the job should be done (TOML date-time); none by default"
+    )
+    site: str | None = Field(
+        None, description="site the job is submitted at; by default the policy places it"
+    )
     live: dict[str, Any] | None = Field(
         None, description="[jobs.live]: fields of live runs, validated by greenhop.live"
     )
@@ -253,70 +407,112 @@ class Job(BaseModel):
     def _to_utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else _utc(value)
 
-    @model_validator(mode="after")
-    def _checkpoint(self) -> Job:
-        if self.checkpoint_gb is None:
-            if self.model is None or self.setup is None:
-                raise ValueError("give checkpoint_gb, or model and setup")
+    @classmethod
+    def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:
+        problems: list[Problem] = []
+        size, model, setup = values.get("checkpoint_gb"), values.get("model"), values.get("setup")
+        if size is not None and (model is not None or setup is not None):
+            problems.append(((), "give either checkpoint_gb or model and setup, not both"))
+        elif size is None and model is None and setup is None:
+            problems.append(((), "give checkpoint_gb, or model and setup"))
+        elif size is None and (model is None or setup is None):
+            missing, given = ("setup", "model") if setup is None else ("model", "setup")
+            problems.append(((missing,), f"required with {given} (or give checkpoint_gb)"))
+        elif size is None and isinstance(model, str) and isinstance(setup, str):
             from greenhop.checkpoints import checkpoint_size_gb
 
             try:
-                self.checkpoint_gb = float(checkpoint_size_gb(self.model, self.setup))
+                checkpoint_size_gb(model, setup)
             except GreenhopError as exc:
-                raise ValueError(str(exc)) from None
-        elif self.model is not None or self.setup is not None:
-            raise ValueError("give either checkpoint_gb or model and setup, not both")
-        if self.deadline is not None and self.deadline <= self.arrival:
-            raise ValueError(f"deadline {self.deadline} is not after arrival {self.arrival}")
-        return self
+                problems.append(((), str(exc)))
+        arrival, deadline = values.get("arrival"), values.get("deadline")
+        if isinstance(arrival, datetime) and isinstance(deadline, datetime):
+            arrival, deadline = _utc(arrival), _utc(deadline)
+            if deadline <= arrival:
+                problems.append((("deadline",), f"{deadline} is not after arrival {arrival}"))
+        return problems
+
+    def _complete(self) -> None:
+        if self.checkpoint_gb is None and self.model is not None and self.setup is not None:
+            from greenhop.checkpoints import checkpoint_size_gb
+
+            self.checkpoint_gb = float(checkpoint_size_gb(self.model, self.setup))
 
 
-class EnergySource(BaseModel):
+class EnergySource(_Table):
     """Where generation comes from: ``weather`` (bundled sites, pvlib/windpowerlib) or ``trace``.
 
-    A trace is ``solcast = 'germany' | 'global'`` (the real traces in the shared data folder,
+    A trace is ``solcast = 'germany' | 'global'`` (the real traces that ship with greenhop,
     0..1 of peak) or ``trace = 'path.csv|.parquet'`` (relative to the scenario file, wide or long,
     values in ``unit``).
     """
 
-    model_config = _STRICT
-    kind: Literal["weather", "trace"] = "weather"
-    trace: str | None = None
-    solcast: Literal["germany", "global"] | None = None
-    unit: str = "fraction"
+    kind: Literal["weather", "trace"] = Field(
+        "weather",
+        description="'weather': sites with pv/wind tables; 'trace': sites read a trace_column",
+    )
+    trace: str | None = Field(
+        None, description="CSV or Parquet file of the trace, relative to the scenario file"
+    )
+    solcast: Literal["germany", "global"] | None = Field(
+        None, description="a real Solcast trace that ships with greenhop, instead of a file"
+    )
+    unit: str = Field(
+        "fraction", description="unit of the trace's values: W, kW, MW, GW, or 0..1 of peak"
+    )
 
-    @model_validator(mode="after")
-    def _trace_given(self) -> EnergySource:
-        if self.kind == "trace" and (self.trace is None) == (self.solcast is None):
-            raise ValueError("kind = 'trace' needs exactly one of trace (a file) or solcast")
-        if self.kind == "weather" and (self.trace is not None or self.solcast is not None):
-            raise ValueError("kind = 'weather' takes no trace or solcast; set kind = 'trace'")
+    @classmethod
+    def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:
         from greenhop.energy.traces import UNITS_TO_W
 
-        if self.unit not in UNITS_TO_W:
-            raise ValueError(f"unknown unit {self.unit!r}; use one of {', '.join(UNITS_TO_W)}")
-        return self
+        problems: list[Problem] = []
+        kind = values.get("kind", "weather")
+        trace, solcast = values.get("trace"), values.get("solcast")
+        unit = values.get("unit", "fraction")
+        if kind == "trace" and (trace is None) == (solcast is None):
+            problems.append(((), "kind = 'trace' needs exactly one of trace (a file) or solcast"))
+        if kind == "weather" and (trace is not None or solcast is not None):
+            problems.append(((), "kind = 'weather' takes no trace or solcast; set kind = 'trace'"))
+        if isinstance(unit, str) and unit not in UNITS_TO_W:
+            problems.append(
+                (("unit",), f"unknown unit {unit!r}; use one of {', '.join(UNITS_TO_W)}")
+            )
+        elif solcast is not None and unit != "fraction":
+            problems.append((("unit",), "a Solcast trace is 0..1 of peak; set unit = 'fraction'"))
+        return problems
 
 
-class Scenario(BaseModel):
+class Scenario(_Table):
     """Time range, step, sites, links, jobs, energy source and forecaster of one experiment.
 
     The grid is ``[start, end)`` at ``step`` (UTC); values on it are means over each step.
     """
 
-    model_config = _STRICT
-    name: str = Field(min_length=1)
-    description: str = ""
-    start: datetime
-    end: datetime
-    step: timedelta
-    sites: list[Site] = Field(min_length=1)
-    links: Links = Field(default_factory=lambda: Links.model_validate({}))
-    jobs: list[Job] = Field(default_factory=list)
-    energy_source: EnergySource = Field(default_factory=EnergySource)
-    forecaster_name: str = Field("perfect", alias="forecaster")
-    forecaster_sigma: float = Field(0.2, ge=0, description="relative error of 'noisy'")
-    seed: int = 0
+    name: str = Field(min_length=1, description="name of the scenario, used in run folders")
+    description: str = Field("", description="one line on what the scenario is")
+    start: datetime = Field(description="first instant of the run (TOML date-time, UTC if naive)")
+    end: datetime = Field(description="end of the run, excluded (TOML date-time, UTC if naive)")
+    step: timedelta = Field(
+        description="time step of the run, 1 min .. 1 h, as a string like '15min' or '1h'"
+    )
+    sites: list[Site] = Field(min_length=1, description="the micro datacenters, [[sites]] tables")
+    links: Links = Field(
+        default_factory=lambda: Links.model_validate({}), description="the WAN, a [links] table"
+    )
+    jobs: list[Job] = Field(default_factory=list, description="the training jobs, [[jobs]] tables")
+    energy_source: EnergySource = Field(
+        default_factory=lambda: EnergySource.model_validate({}),
+        description="where generation comes from, [energy_source]",
+    )
+    forecaster_name: str = Field(
+        "perfect",
+        alias="forecaster",
+        description="forecast of generation the policies see (greenhop.energy.forecast)",
+    )
+    forecaster_sigma: float = Field(
+        0.2, ge=0, description="relative error of the 'noisy' forecaster (0.2 = 20 %)"
+    )
+    seed: int = Field(0, description="seed of every random choice (the 'noisy' forecaster)")
     _source: Path | None = PrivateAttr(default=None)
     _generation: pd.DataFrame | None = PrivateAttr(default=None)
 
@@ -351,41 +547,14 @@ class Scenario(BaseModel):
             raise ValueError(f"unknown forecaster {value!r}; use one of {', '.join(FORECASTERS)}")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Scenario:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
-        if (self.end - self.start) % self.step:
-            raise ValueError(
-                f"the range {self.start} .. {self.end} is not a multiple of {self.step}"
-            )
-        names = [s.name for s in self.sites]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"site names must be unique; repeated: {duplicates}")
-        for pair in self.links.pairs:
-            for end_name in (pair.a, pair.b):
-                if end_name not in names:
-                    raise ValueError(f"[links] pair {pair.a}–{pair.b}: unknown site {end_name!r}")
-        for job in self.jobs:
-            if job.site is not None and job.site not in names:
-                raise ValueError(f"job {job.name!r}: unknown site {job.site!r}; sites are {names}")
-        job_names = [j.name for j in self.jobs]
-        repeated = sorted({n for n in job_names if job_names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"job names must be unique; repeated: {repeated}")
-        trace_sites = [s.name for s in self.sites if s.trace_column is not None]
-        if trace_sites and self.energy_source.kind != "trace":
-            raise ValueError(
-                f"sites {trace_sites} read a trace_column, but [energy_source] kind is "
-                f"{self.energy_source.kind!r}; set kind = 'trace'"
-            )
-        if self.forecaster_name == "solcast":
-            if self.energy_source.solcast is None:
-                raise ValueError("forecaster 'solcast' needs [energy_source] solcast = '...'")
-            if len(trace_sites) != len(self.sites):
-                raise ValueError("forecaster 'solcast' needs every site to read a trace_column")
-        return self
+    @classmethod
+    def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:
+        """Checks across tables: names, the range, and what the energy source must provide."""
+        return [
+            *_range_problems(values.get("start"), values.get("end"), values.get("step")),
+            *_name_problems(values),
+            *_source_problems(values),
+        ]
 
     # -- derived views -------------------------------------------------------------------------
 
@@ -452,45 +621,91 @@ class Scenario(BaseModel):
         Weather sites: the typical year's power (pvlib + windpowerlib) mapped onto the scenario's
         dates by day of year and UTC time of day (29 February reuses 28 February), interpolated to
         the middle of each step (:func:`greenhop.energy.modelchain.typical_year_on_grid_w`). Trace
-        sites: the trace column × ``trace_peak_kw``, resampled to the step and cut to the range
-        (:func:`greenhop.energy.traces.trace_on_grid`; the trace must cover it).
+        sites: the trace column resampled to the step and cut to the range
+        (:func:`greenhop.energy.traces.trace_on_grid`; the trace must cover it), times
+        ``trace_peak_kw`` for a ``fraction`` trace, scaled to it for a trace in W..GW. Raises one
+        :class:`~greenhop.errors.ScenarioError` with every problem of the trace
+        (:meth:`trace_problems`).
         """
         from greenhop.energy.modelchain import typical_year_on_grid_w
-        from greenhop.energy.traces import trace_on_grid
 
         if self._generation is not None:
             return self._generation.copy()
+        traced, problems = self._trace_generation_w()
+        if problems:
+            raise ScenarioError("\n".join(problems))
         grid = self.grid()
         out = pd.DataFrame(index=grid)
-        trace: pd.DataFrame | None = None
         for site in self.sites:
-            if site.trace_column is None:
-                assert site.weather is not None and site.latitude is not None
-                assert site.longitude is not None and site.altitude_m is not None
-                out[site.name] = typical_year_on_grid_w(
-                    grid,
-                    site.weather,
-                    site.latitude,
-                    site.longitude,
-                    site.altitude_m,
-                    pv=None if site.pv is None else site.pv.model_dump(),
-                    wind=None if site.wind is None else site.wind.model_dump(),
-                ).to_numpy()
+            if site.trace_column is not None:
+                out[site.name] = traced[site.name].to_numpy()
                 continue
-            if trace is None:
-                try:
-                    trace = trace_on_grid(self._trace_w_per_unit(), grid, pd.Timedelta(self.step))
-                except TraceError as exc:
-                    raise ScenarioError(f"{self._label()}: {exc}; change start/end") from None
-            if site.trace_column not in trace.columns:
-                raise ScenarioError(
-                    f"{self._label()}: [[sites]] {site.name!r}: field 'trace_column': the trace "
-                    f"has no column {site.trace_column!r}; it has {list(trace.columns)}"
-                )
-            assert site.trace_peak_kw is not None
-            out[site.name] = trace[site.trace_column].to_numpy() * site.trace_peak_kw * 1000.0
+            assert site.weather is not None and site.latitude is not None
+            assert site.longitude is not None and site.altitude_m is not None
+            out[site.name] = typical_year_on_grid_w(
+                grid,
+                site.weather,
+                site.latitude,
+                site.longitude,
+                site.altitude_m,
+                pv=None if site.pv is None else site.pv.model_dump(),
+                wind=None if site.wind is None else site.wind.model_dump(),
+            ).to_numpy()
         self._generation = out
         return out.copy()
+
+    def trace_problems(self) -> list[str]:
+        """Every problem of the trace the sites read, one line each naming the file, the table and
+        the field: the file cannot be read or is malformed, a site's column is missing, the trace
+        does not cover the range. Empty when there is none (or no site reads a trace)."""
+        return self._trace_generation_w()[1]
+
+    def _trace_generation_w(self) -> tuple[pd.DataFrame, list[str]]:
+        """The trace sites' generation on the grid, W, and the problems that prevent it."""
+        from greenhop.energy.traces import trace_on_grid
+
+        grid = self.grid()
+        out = pd.DataFrame(index=grid)
+        sites = [(i, s) for i, s in enumerate(self.sites) if s.trace_column is not None]
+        if not sites:
+            return out, []
+        label = self._label()
+        key = "solcast" if self.energy_source.solcast is not None else "trace"
+        where = f"{label}: [energy_source]: field {key!r}"
+        try:
+            trace = self._trace_w_per_unit()
+        except InputError as exc:
+            return out, [f"{where}: {line}" for line in str(exc).splitlines()]
+        fraction = self.energy_source.unit == "fraction"
+        problems: list[str] = []
+        for i, site in sites:
+            column = str(site.trace_column)
+            at = f"{label}: [[sites]] #{i + 1} {site.name!r}"
+            if column not in trace.columns:
+                problems.append(
+                    f"{at}: field 'trace_column': the trace has no column {column!r}; it has "
+                    f"{list(trace.columns)}"
+                )
+            elif not fraction and site.trace_peak_kw is not None and trace[column].max() <= 0:
+                problems.append(
+                    f"{at}: field 'trace_peak_kw': column {column!r} is 0 throughout and cannot "
+                    "be scaled to a peak; leave trace_peak_kw out"
+                )
+        try:
+            on_grid = trace_on_grid(trace, grid, pd.Timedelta(self.step))
+        except InputError as exc:
+            problems.append(f"{where}: {exc}; change start/end, or give a trace that covers them")
+        if problems:
+            return out, problems
+        for _, site in sites:
+            values = on_grid[str(site.trace_column)].to_numpy()
+            if fraction:
+                assert site.trace_peak_kw is not None
+                values = values * site.trace_peak_kw * 1000.0
+            elif site.trace_peak_kw is not None:
+                values = values * (site.trace_peak_kw * 1000.0 / trace[site.trace_column].max())
+            out[site.name] = values
+        return out, []
 
     def forecaster(self, actual_w: pd.DataFrame | None = None) -> Forecaster:
         """The scenario's forecaster (TOML key ``forecaster``) of ``actual_w`` (default: the
@@ -538,6 +753,95 @@ class Scenario(BaseModel):
         return tables
 
 
+def _range_problems(start: Any, end: Any, step: Any) -> list[Problem]:
+    if not (isinstance(start, datetime) and isinstance(end, datetime)):
+        return []
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        return [(("end",), f"{end} is not after start {start}")]
+    if isinstance(step, str):
+        try:
+            step = pd.Timedelta(step).to_pytimedelta()
+        except ValueError:
+            return []
+    if isinstance(step, timedelta) and step > timedelta(0) and (end - start) % step:
+        return [(("end",), f"the range {start} .. {end} is not a multiple of the step {step}")]
+    return []
+
+
+def _repeated(names: list[Any], table: str, what: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name in names[:i]:
+            first = names.index(name) + 1
+            problems.append(
+                (
+                    (table, i, "name"),
+                    f"{what} name {name!r} is taken by [[{table}]] #{first}; names must be unique",
+                )
+            )
+    return problems
+
+
+def _name_problems(values: Mapping[str, Any]) -> list[Problem]:
+    sites = _items(values.get("sites"))
+    names = [_get(site, "name") for site in sites]
+    known = [n for n in names if isinstance(n, str)]
+    problems = _repeated(names, "sites", "site")
+    for j, pair in enumerate(_items(_get(values.get("links"), "pairs"))):
+        for end in ("a", "b"):
+            name = _get(pair, end)
+            if isinstance(name, str) and name not in known:
+                problems.append(
+                    (("links", "pairs", j, end), f"unknown site {name!r}; sites are {known}")
+                )
+        if _get(pair, "a") == _get(pair, "b") and isinstance(_get(pair, "a"), str):
+            problems.append((("links", "pairs", j, "b"), "a link joins two different sites"))
+    jobs = _items(values.get("jobs"))
+    for i, job in enumerate(jobs):
+        site = _get(job, "site")
+        if isinstance(site, str) and site not in known:
+            problems.append((("jobs", i, "site"), f"unknown site {site!r}; sites are {known}"))
+    problems += _repeated([_get(job, "name") for job in jobs], "jobs", "job")
+    return problems
+
+
+def _source_problems(values: Mapping[str, Any]) -> list[Problem]:
+    source = values.get("energy_source")
+    kind = _get(source, "kind") or "weather"
+    unit = _get(source, "unit") or "fraction"
+    sites = _items(values.get("sites"))
+    trace_sites = [(i, s) for i, s in enumerate(sites) if _get(s, "trace_column") is not None]
+    problems: list[Problem] = []
+    if trace_sites and kind != "trace":
+        names = [_get(s, "name") for _, s in trace_sites]
+        problems.append(
+            (
+                ("energy_source", "kind"),
+                f"sites {names} read a trace_column, but kind is {kind!r}; set kind = 'trace' "
+                "and name the trace (trace = 'file.csv')",
+            )
+        )
+    if unit == "fraction":
+        for i, site in trace_sites:
+            if _get(site, "trace_peak_kw") is None:
+                problems.append(
+                    (
+                        ("sites", i, "trace_peak_kw"),
+                        "required with a trace in unit 'fraction' (0..1 of peak): the site's "
+                        "peak power, kW",
+                    )
+                )
+    if values.get("forecaster_name") == "solcast":
+        if _get(source, "solcast") is None:
+            problems.append(
+                (("forecaster",), "'solcast' needs [energy_source] solcast = 'germany' or 'global'")
+            )
+        if len(trace_sites) != len(sites):
+            problems.append((("forecaster",), "'solcast' needs every site to read a trace_column"))
+    return problems
+
+
 # ---------------------------------------------------------------- loading
 
 
@@ -557,13 +861,72 @@ def scenario_from_dict(
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate a scenario: a TOML file path, or the name of a bundled scenario."""
     file = resolve_scenario(path)
+    return scenario_from_dict(_read_toml(file), source=file.name, path=file)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(file.read_text("utf-8"))
+        return tomllib.loads(file.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{file.name}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ScenarioError(f"{file}: cannot read: {exc.strerror}") from None
-    return scenario_from_dict(raw, source=file.name, path=file)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ScenarioError(f"{file}: cannot read: {reason}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenarioCheck:
+    """What :func:`check_scenario` found in a scenario file.
+
+    ``scenario`` is None when the schema does not hold; ``problems`` holds every problem found,
+    one line each naming the file, the table, the field and what to change.
+    """
+
+    path: Path
+    scenario: Scenario | None
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.scenario is not None and not self.problems
+
+
+def check_scenario(
+    path: str | Path,
+    *,
+    job_tables: Mapping[str, type[BaseModel]] | None = None,
+    data: bool = True,
+) -> ScenarioCheck:
+    """Every problem of a scenario file at once (what ``greenhop scenario validate`` reports).
+
+    Checks the schema (every field of every table, and the checks across tables), the jobs'
+    sub-tables given in ``job_tables`` by key and model, e.g. ``{"live": LiveJobSpec}`` (the
+    layers that read them own their models), and with ``data`` the trace the sites read
+    (:meth:`Scenario.trace_problems`). A file that does not exist or is not TOML raises
+    :class:`~greenhop.errors.ScenarioError`: there is nothing more to check in it.
+    """
+    file = resolve_scenario(path)
+    raw = _read_toml(file)
+    problems: list[str] = []
+    scenario: Scenario | None = None
+    try:
+        scenario = scenario_from_dict(raw, source=file.name, path=file)
+    except ScenarioError as exc:
+        problems += str(exc).splitlines()
+    for key, model in (job_tables or {}).items():
+        for i, job in enumerate(_items(raw.get("jobs"))):
+            table = job.get(key) if isinstance(job, dict) else None
+            if not isinstance(table, dict):
+                continue  # absent, or not a table: the schema has said so
+            try:
+                model.model_validate(table)
+            except ValidationError as exc:
+                problems += describe_validation_error(
+                    exc, raw, source=file.name, root=model, prefix=("jobs", i, key)
+                )
+    if scenario is not None and data:
+        problems += scenario.trace_problems()
+    return ScenarioCheck(file, scenario, tuple(problems))
 
 
 def bundled_scenarios() -> list[str]:

@@ -25,8 +25,10 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that each face registers itself on `app` without import cycles.
     from greenhop.cli import feasibility as _feasibility
+    from greenhop.cli import scenario as _scenario
 
     app.add_typer(_feasibility.app, name="feasibility")
+    app.add_typer(_scenario.app, name="scenario")
     for name in ("windows", "simulate", "live"):
         try:
             module = __import__(f"greenhop.cli.{name}", fromlist=["register"])
