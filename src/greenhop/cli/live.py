@@ -96,7 +96,7 @@ def _cluster(address: str | None, live: Any, object_store_mb: int) -> Iterator[d
     names = list(live.inputs.site_names)
     if address is not None:
         already = import_ray().is_initialized()
-        attached = attach(address, required_sites=names)
+        attached = attach(address, required_sites=names, runtime_env=live.runtime_env())
         try:
             yield attached.sites
         finally:
@@ -104,7 +104,9 @@ def _cluster(address: str | None, live: Any, object_store_mb: int) -> Iterator[d
                 attached.close()
         return
     slots = {s.name: int(s.gpu_slots) for s in live.scenario.sites}
-    with LocalCluster(slots, object_store_mb=object_store_mb) as cluster:
+    with LocalCluster(
+        slots, object_store_mb=object_store_mb, runtime_env=live.runtime_env()
+    ) as cluster:
         yield cluster.sites
 
 

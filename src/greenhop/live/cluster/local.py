@@ -164,6 +164,10 @@ class LocalCluster:
         on slow links (a pull slower than the timeout is re-requested and sent twice).
     connect:
         Connect this process to the cluster with ``ray.init`` on start.
+    runtime_env:
+        Ray's runtime environment of this driver's jobs (e.g. ``{"working_dir": ...}``: the
+        trainers' code, uploaded to the cluster; :meth:`LiveScenario.runtime_env
+        <greenhop.live.control.scenario.LiveScenario.runtime_env>`).
     start_timeout_s:
         How long to wait for every node to join.
     """
@@ -179,6 +183,7 @@ class LocalCluster:
         system_config: Mapping[str, Any] | None = None,
         connect: bool = True,
         start_timeout_s: float = 90.0,
+        runtime_env: Mapping[str, Any] | None = None,
     ) -> None:
         self.site_slots = _validate_sites(sites)
         if object_store_mb < 75:
@@ -190,6 +195,7 @@ class LocalCluster:
         self.keep_logs = keep_logs
         self.system_config = dict(system_config or {})
         self.connect = connect
+        self.runtime_env = dict(runtime_env) if runtime_env else None
         self.start_timeout_s = start_timeout_s
         self.address: str | None = None
         self.sites: dict[str, SiteNode] = {}
@@ -230,7 +236,12 @@ class LocalCluster:
         try:
             self._start_nodes()
             if self.connect:
-                ray.init(address=self.address, logging_level="WARNING", log_to_driver=False)
+                ray.init(
+                    address=self.address,
+                    logging_level="WARNING",
+                    log_to_driver=False,
+                    runtime_env=self.runtime_env,
+                )
                 self._connected = True
                 self._wait_for_sites(ray)
         except BaseException:  # Ctrl-C or an error half-way: stop what was started
@@ -492,11 +503,18 @@ class AttachedCluster:
         import_ray().shutdown()
 
 
-def attach(address: str, *, required_sites: list[str] | None = None) -> AttachedCluster:
-    """Connect to the Ray cluster at ``address`` (``host:port`` of its GCS) as its driver.
+def attach(
+    address: str,
+    *,
+    required_sites: list[str] | None = None,
+    runtime_env: Mapping[str, Any] | None = None,
+) -> AttachedCluster:
+    """Connect to the Ray cluster at ``address`` (``host:port`` of its GCS) as its driver, with
+    ``runtime_env`` (the trainers' code to ship) for its jobs.
 
-    If this process is already connected, that connection is used. Raises ClusterError if no
-    node carries a ``site:<name>`` resource, or if a site in ``required_sites`` is missing.
+    If this process is already connected, that connection is used (and its runtime_env).
+    Raises ClusterError if no node carries a ``site:<name>`` resource, or if a site in
+    ``required_sites`` is missing.
     """
     if not address or address == "auto":
         raise InputError(
@@ -506,7 +524,12 @@ def attach(address: str, *, required_sites: list[str] | None = None) -> Attached
     connected_here = not ray.is_initialized()
     if connected_here:
         try:
-            ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+            ray.init(
+                address=address,
+                logging_level="WARNING",
+                log_to_driver=False,
+                runtime_env=dict(runtime_env) if runtime_env else None,
+            )
         except ConnectionError as exc:
             raise ClusterError(f"Cannot reach a Ray cluster at {address}: {exc}") from exc
     try:

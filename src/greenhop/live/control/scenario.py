@@ -17,7 +17,6 @@ node) takes longer and its progress says so.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from numpy.typing import NDArray
 
 from greenhop.errors import InputError
 from greenhop.live.jobs.driver import LiveJob
+from greenhop.live.jobs.factory import TrainerError, TrainerSource, trainer_source
 from greenhop.live.jobs.spec import live_job_specs
 from greenhop.scenario import Scenario
 from greenhop.world.inputs import SimInputs
@@ -36,19 +36,6 @@ DEFAULT_TRAINER = "digits-cnn"
 
 DEFAULT_STEPS_PER_GPU_H = 40
 """Steps per GPU-hour of a scenario job without ``train_steps`` (10 per 15-min step)."""
-
-
-def trainer_factory(name: str, seed: int) -> Any:
-    """A picklable factory of the bundled example trainer ``name`` with ``seed``."""
-    from greenhop.live.jobs.examples import CharTransformerTrainer, DigitsCNNTrainer
-
-    trainers: dict[str, Any] = {
-        "digits-cnn": DigitsCNNTrainer,
-        "char-transformer": CharTransformerTrainer,
-    }
-    if name not in trainers:
-        raise InputError(f"unknown trainer {name!r}; bundled: {', '.join(trainers)}")
-    return functools.partial(trainers[name], seed=seed)
 
 
 @dataclass(frozen=True)
@@ -61,11 +48,15 @@ class LiveScenario:
     trainers: tuple[str, ...]
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario, *, forecast: str | None = None) -> LiveScenario:
+    def from_scenario(
+        cls, scenario: Scenario, *, forecast: str | None = None, check: bool = True
+    ) -> LiveScenario:
         """Check ``scenario`` for a live run and build its arrays and jobs.
 
         Raises InputError for what a live run cannot do (no jobs), ScenarioError for a bad
-        ``[jobs.live]`` table."""
+        ``[jobs.live]`` table, TrainerError for a trainer that cannot be imported or built or
+        does not follow the protocol (with ``check``, each job's trainer is built once here,
+        before any cluster starts)."""
         label = scenario.source.name if scenario.source is not None else repr(scenario.name)
         if not scenario.jobs:
             raise InputError(f"{label}: the scenario has no [[jobs]]; a live run needs one")
@@ -73,14 +64,50 @@ class LiveScenario:
         inputs = SimInputs.from_scenario(scenario, forecast=forecast)
         jobs = []
         names = []
+        folder = scenario.source.parent if scenario.source is not None else None
         for i, (job, spec) in enumerate(zip(scenario.jobs, specs, strict=True)):
             trainer = spec.trainer or DEFAULT_TRAINER
             steps = spec.train_steps or max(1, round(job.work_gpu_h * DEFAULT_STEPS_PER_GPU_H))
-            names.append(trainer)
-            jobs.append(
-                LiveJob(job.name, trainer_factory(trainer, scenario.seed + i), total_steps=steps)
+            source = trainer_source(
+                job.name,
+                trainer,
+                trainer_args=spec.trainer_args,
+                seed=scenario.seed + i,
+                scenario_dir=folder,
+                working_dir=spec.working_dir,
+                py_modules=spec.py_modules or (),
             )
+            if check:
+                source.check()
+            names.append(trainer)
+            jobs.append(LiveJob(job.name, source, total_steps=steps))
         return cls(scenario, inputs, tuple(jobs), tuple(names))
+
+    def runtime_env(self) -> dict[str, Any] | None:
+        """Ray's runtime environment that ships every job's trainer code to the sites (give it
+        to :class:`~greenhop.live.cluster.local.LocalCluster` or
+        :func:`~greenhop.live.cluster.local.attach`): one ``working_dir``, the ``py_modules`` of
+        all jobs; None when every trainer is installed (the bundled ones)."""
+        dirs: dict[str, str] = {}
+        modules: list[str] = []
+        for job in self.live_jobs:
+            source = job.make_trainer
+            if not isinstance(source, TrainerSource):
+                continue
+            if source.working_dir is not None:
+                dirs.setdefault(source.working_dir, source.job)
+            modules += [m for m in source.py_modules if m not in modules]
+        if len(dirs) > 1:
+            raise TrainerError(
+                f"jobs {sorted(dirs.values())} ship different working_dirs {sorted(dirs)}; a "
+                "run ships one: put the others in py_modules"
+            )
+        env: dict[str, Any] = {}
+        if dirs:
+            env["working_dir"] = next(iter(dirs))
+        if modules:
+            env["py_modules"] = modules
+        return env or None
 
     @property
     def name(self) -> str:

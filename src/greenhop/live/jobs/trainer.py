@@ -24,6 +24,7 @@ generators (no wall clock, no unseeded randomness).
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -56,9 +57,19 @@ TrainerFactory = Callable[[], Trainer]
 
 
 def make_deterministic(seed: int, *, num_threads: int = 1) -> None:
-    """Seed torch, numpy and Python's ``random``; ask torch for deterministic kernels and
-    ``num_threads`` intra-op threads (one thread makes CPU reductions reproducible)."""
+    """Seed torch (CPU and every CUDA device), numpy and Python's ``random``; ask torch for
+    deterministic kernels and ``num_threads`` intra-op threads (one thread makes CPU reductions
+    reproducible).
+
+    On CUDA, bit-exact resumption also needs cuBLAS's fixed workspace
+    (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, set here unless already set: call this before the
+    trainer's first CUDA operation) and cuDNN without autotuning (``benchmark`` off,
+    ``deterministic`` on).
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch = import_torch()
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
