@@ -44,7 +44,8 @@ def test_simulate_writes_the_run_folder(tmp_path: Path, cli: Cli) -> None:
     jobs = pd.read_csv(out / "jobs.csv")
     assert len(jobs) == 2 * data["policies"][0]["jobs"]
     html = (out / "report.html").read_text()
-    assert html.count("<img") == 4 and "feasibility-aware" in html
+    # non-renewable bars, cumulative, JCT, and one sites plot per policy
+    assert html.count("<img") == 5 and "feasibility-aware" in html
     stay = data["policies"][0]
     assert stay["migrations"] == 0 and stay["jobs_done"] == stay["jobs"]
 

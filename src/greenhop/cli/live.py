@@ -4,8 +4,9 @@ The policy drives real jobs on a replayed clock (``--speedup`` trace seconds per
 a live view shows the sites' surplus, the jobs and the migrations as they happen. The run folder
 is the one ``greenhop simulate`` writes, with the live run (policy ``<name>-live``) beside the
 simulator's prediction for the same policy (``--no-compare`` leaves that out). The controller's
-state lives in ``--db`` (default: next to the run folder); running the same command with the
-same ``--db`` after an interruption carries on where it stopped.
+state and checkpoints live in the run folder (``<out>/live/state.sqlite``) or in ``--db``;
+running the same command with the same ``--out`` (or ``--db``) after an interruption carries on
+where it stopped.
 """
 
 from __future__ import annotations
@@ -127,7 +128,10 @@ def live_command(
     ] = None,
     db: Annotated[
         Path | None,
-        typer.Option(help="Controller state (SQLite); an existing one is resumed."),
+        typer.Option(
+            help="Controller state (SQLite; default OUT/live/state.sqlite); an existing one is "
+            "resumed."
+        ),
     ] = None,
     compare: Annotated[
         bool, typer.Option(help="Also simulate the policy and write both side by side.")
@@ -146,7 +150,12 @@ def live_command(
     from greenhop.live.control.results import live_result, live_summary
     from greenhop.live.control.scenario import LiveScenario
     from greenhop.live.jobs.driver import LiveJobs
-    from greenhop.report.runfolder import prepare_folder, write_run_folder
+    from greenhop.report.runfolder import (
+        live_state_db,
+        prepare_folder,
+        state_entries,
+        write_run_folder,
+    )
     from greenhop.runner import policy_for
     from greenhop.scenario import load_scenario
     from greenhop.sim import Simulator
@@ -159,8 +168,9 @@ def live_command(
     sc = load_scenario(scenario)
     live = LiveScenario.from_scenario(sc, forecast=forecast)
     out_dir = out if out is not None else default_out("live", sc.name)
-    prepare_folder(out_dir)
-    db_path = db if db is not None else out_dir.with_name(f"{out_dir.name}.sqlite")
+    db_path = db if db is not None else live_state_db(out_dir)
+    keep = state_entries(out_dir, db_path)  # an interrupted run's state, resumed
+    prepare_folder(out_dir, keep=keep)
     console = Console(stderr=True)
     t0 = time.monotonic()
     try:
@@ -176,7 +186,8 @@ def live_command(
     except KeyboardInterrupt:
         console.print(
             f"[yellow]interrupted[/]: the controller's state is in {db_path}; run the same "
-            f"command with --db {db_path} to carry on"
+            f"command with {f'--db {db_path}' if db is not None else f'--out {out_dir}'} "
+            "to carry on"
         )
         raise typer.Exit(130) from None
     wall_s = time.monotonic() - t0
@@ -202,7 +213,9 @@ def live_command(
         + (f"'{names[0]}' is the simulator's prediction." if compare else ""),
         "Non-renewable energy = grid energy of the IT load + network energy of transfers.",
     ]
-    comparison = write_run_folder(out_dir, results, title=title, notes=notes, extra=extra)
+    comparison = write_run_folder(
+        out_dir, results, title=title, notes=notes, extra=extra, keep=keep
+    )
     print_comparison(comparison, f"{title} ({inp.n_steps} steps)")
     console.print(f"wrote {out_dir}/ (report.html, summary.json, tables, plots); state {db_path}")
 

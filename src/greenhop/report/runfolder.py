@@ -8,7 +8,11 @@ run of one scenario compare side by side:
 - ``jobs.csv``, ``migrations.csv``: per job and per move, all policies (column ``policy``)
 - ``site_power.parquet``: per step and site: surplus, IT load, renewable, battery, grid, jobs
 - ``placement.parquet``: per step, which job held a slot where
-- ``sites_<policy>.png``, ``cumulative_non_renewable.png``, ``jct.png`` and ``report.html``
+- ``non_renewable.png``, ``cumulative_non_renewable.png``, ``jct.png``, ``jct_oracle.png`` (when
+  the oracle ran), ``sites_<policy>.png``
+- ``report.html``: the page a person reads (:mod:`greenhop.report.page`)
+
+A live run keeps its state database and checkpoints in ``live/`` inside the folder (``keep``).
 """
 
 from __future__ import annotations
@@ -74,12 +78,37 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def prepare_folder(out: Path) -> None:
-    """Fail early, before any work, if ``out`` cannot be written."""
+LIVE_STATE_DB = Path("live") / "state.sqlite"
+"""A live run's state database inside its run folder (unless ``greenhop live --db`` says where)."""
+
+
+def live_state_db(out: Path) -> Path:
+    """Where a live run keeps its state by default: ``<out>/live/state.sqlite``, with its
+    checkpoints beside it (``state.sqlite.checkpoints/``), so the run folder holds all of it."""
+    return Path(out) / LIVE_STATE_DB
+
+
+def state_entries(out: Path, db: Path) -> tuple[str, ...]:
+    """The entries of ``out`` that hold the state database ``db`` and its sidecars (its SQLite
+    journal files and its checkpoints), to keep when the run folder is written; none when
+    ``db`` lies outside ``out``."""
+    try:
+        rel = Path(db).resolve().relative_to(Path(out).resolve())
+    except ValueError:
+        return ()
+    if len(rel.parts) > 1:
+        return (rel.parts[0],)
+    name = rel.name
+    return (name, f"{name}-wal", f"{name}-shm", f"{name}-journal", f"{name}.checkpoints")
+
+
+def prepare_folder(out: Path, *, keep: Sequence[str] = ()) -> None:
+    """Fail early, before any work, if ``out`` cannot be written: it must be new or empty, but
+    for entries named in ``keep`` (a live run's ``live/`` state, resumed)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"output folder {str(out)!r} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name not in keep for p in out.iterdir()):
         raise OutputError(f"output folder {str(out)!r} is not empty; give a new --out or remove it")
     parent = out.parent
     if not parent.exists():
@@ -102,18 +131,20 @@ def write_run_folder(
     title: str,
     notes: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
+    keep: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Write the run folder at ``out`` (built aside, then moved in place); return the comparison."""
-    from greenhop.report.simulation import (
-        plot_cumulative_non_renewable,
-        plot_jct,
-        plot_sites_and_jobs,
-        write_report,
-    )
+    """Write the run folder at ``out`` (built aside, then moved in place); return the comparison.
+
+    Entries of ``out`` named in ``keep`` (and nothing else may be there) are moved into the new
+    folder; if writing fails they are put back, never deleted.
+    """
+    from greenhop.report import plots
+    from greenhop.report.page import ReportFigures, write_report
 
     out = Path(out)
-    prepare_folder(out)
+    prepare_folder(out, keep=keep)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    moved: list[str] = []
     try:
         summaries = [summary(r) for r in results]
         comparison = comparison_table(summaries)
@@ -133,22 +164,38 @@ def write_run_folder(
             pd.concat(placements, ignore_index=True).to_parquet(
                 tmp / "placement.parquet", index=False
             )
-        images = []
-        for r in results:
-            p = tmp / f"sites_{r.policy}.png"
-            plot_sites_and_jobs(r, p)
-            images.append(p)
-        p = tmp / "cumulative_non_renewable.png"
-        plot_cumulative_non_renewable(results, p)
-        images.insert(0, p)
-        p = tmp / "jct.png"
-        plot_jct(jobs, p)
-        images.insert(1, p)
-        write_report(tmp, title=title, comparison=comparison, notes=notes, images=images)
+        figures = ReportFigures(
+            non_renewable=plots.plot_non_renewable(summaries, tmp / "non_renewable.png"),
+            cumulative=plots.plot_cumulative_non_renewable(
+                results, tmp / "cumulative_non_renewable.png"
+            ),
+            jct=plots.plot_jct(jobs, tmp / "jct.png"),
+            oracle=plots.plot_oracle_deferral(jobs, tmp / "jct_oracle.png"),
+            sites=[plots.plot_sites_and_jobs(r, tmp / f"sites_{r.policy}.png") for r in results],
+        )
+        write_report(
+            tmp,
+            title=title,
+            inputs=results[0].inputs,
+            summaries=summaries,
+            jobs=jobs,
+            figures=figures,
+            notes=notes,
+            live_policies=[r.policy for r in results if r.policy_config.get("live")],
+            extra=extra,
+        )
+        for name in keep:
+            if (out / name).exists():
+                os.replace(out / name, tmp / name)  # the same file system: a rename
+                moved.append(name)
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(tmp, out)
     except BaseException:
+        for name in moved:  # what was kept goes back where it was
+            if (tmp / name).exists():
+                out.mkdir(exist_ok=True)
+                os.replace(tmp / name, out / name)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return comparison
