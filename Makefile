@@ -34,6 +34,7 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python scripts/make_model_doc.py
 	$(BIN)/python scripts/make_forecast_doc.py
+	$(BIN)/python scripts/make_scenario_doc.py
 
 results: $(STAMP)
 	$(BIN)/python scripts/make_results_doc.py

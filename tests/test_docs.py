@@ -19,6 +19,16 @@ def test_model_doc_is_fresh() -> None:
     assert res.returncode == 0, res.stderr
 
 
+def test_scenario_doc_is_fresh() -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_scenario_doc.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+
+
 def test_readme_commands_match_ci() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

@@ -10,9 +10,12 @@ import pytest
 
 from greenhop.energy.forecast import PersistenceForecaster, SolcastForecaster
 from greenhop.errors import ScenarioError
-from greenhop.scenario import bundled_scenario, bundled_scenarios, load_scenario
+from greenhop.scenario import Scenario, bundled_scenario, bundled_scenarios, load_scenario
+from greenhop.world.record import RunRecord
 
 DEFAULT_TEXT = bundled_scenario("default").read_text("utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+OWN_SITES = ROOT / "examples" / "own-sites"
 
 
 def _write(tmp_path: Path, text: str, name: str = "broken.toml") -> Path:
@@ -247,3 +250,201 @@ def test_battery_errors_name_the_field(tmp_path: Path) -> None:
     }
     message = _error(tmp_path, "initial_soc = 0.5 }", "initial_soc = 0.5, min_soc = 0.6 }")
     assert message.startswith(where + "battery 'battery': initial_soc must be within")
+
+
+# ------------------------------------------------------------- every problem at once
+
+
+def test_every_problem_of_every_table_at_once(tmp_path: Path) -> None:
+    text = DEFAULT_TEXT
+    for old, new in (
+        ('forecaster = "persistence"', 'forecaster = "crystal-ball"'),  # top level
+        ('kind = "weather"', 'kind = "weather"\nunit = "kWh"'),  # [energy_source]
+        ('{ a = "miami", b = "piedmont", gbps = 0.5 }', '{ a = "miami", b = "paris", gbps = 0 }'),
+        ('name = "miami"\ngpu_slots = 8', 'name = "miami"\ngpu_slots = 0'),  # [[sites]]
+        ('site = "piedmont"', 'site = "lyon"'),  # [[jobs]], across tables
+        ('name = "whisper-finetune"', 'name = "vit-small"'),
+    ):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_write(tmp_path, text))
+    sites = "greensboro, miami, sand-point, amsterdam, piedmont, nw-colorado"
+    assert str(err.value).splitlines() == [
+        "broken.toml: field 'forecaster': unknown forecaster 'crystal-ball'; use one of perfect, "
+        "persistence, noisy, solcast (got 'crystal-ball')",
+        "broken.toml: [energy_source]: field 'unit': unknown unit 'kWh'; use one of W, kW, MW, GW, "
+        "fraction; a trace holds power, not energy",
+        "broken.toml: [links]: [[links.pairs]] #8: field 'gbps': must be > 0 (got 0)",
+        f"broken.toml: [links]: [[links.pairs]] #8: field 'b': unknown site 'paris'; sites are "
+        f"{sites}",
+        "broken.toml: [[sites]] #2 'miami': field 'gpu_slots': must be > 0 (got 0)",
+        f"broken.toml: [[jobs]] #6 'vit-small': field 'site': unknown site 'lyon'; sites are "
+        f"{sites}",
+        "broken.toml: [[jobs]] #7 'vit-small': field 'name': job name 'vit-small' is taken by "
+        "[[jobs]] #6; names must be unique",
+    ]
+
+
+def test_checks_within_a_table_run_beside_its_field_errors(tmp_path: Path) -> None:
+    text = """
+name = "bits"
+start = 2024-06-17T00:00:00Z
+end = 2024-06-17T06:00:00Z
+step = "1h"
+[[sites]]
+name = "shed"
+gpu_slots = 0
+[[jobs]]
+name = "j"
+arrival = 2024-06-17T01:00:00Z
+deadline = 2024-06-17T00:30:00Z
+work_gpu_h = -1
+power_w = 300
+model = "bert-base"
+"""
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_write(tmp_path, text, "bits.toml"))
+    assert str(err.value).splitlines() == [
+        "bits.toml: [[sites]] #1 'shed': field 'gpu_slots': must be > 0 (got 0)",
+        "bits.toml: [[sites]] #1 'shed': needs a renewable supply: a [sites.pv] or [sites.wind] "
+        "table, or a trace_column of the [energy_source] trace",
+        "bits.toml: [[sites]] #1 'shed': field 'latitude': required for a site without bundled "
+        "weather (pv/wind)",
+        "bits.toml: [[sites]] #1 'shed': field 'longitude': required for a site without bundled "
+        "weather (pv/wind)",
+        "bits.toml: [[sites]] #1 'shed': field 'timezone': required for a site without bundled "
+        "weather (pv/wind)",
+        "bits.toml: [[jobs]] #1 'j': field 'work_gpu_h': must be > 0 (got -1)",
+        "bits.toml: [[jobs]] #1 'j': field 'setup': required with model (or give checkpoint_gb)",
+        "bits.toml: [[jobs]] #1 'j': field 'deadline': 2024-06-17 00:30:00+00:00 is not after "
+        "arrival 2024-06-17 01:00:00+00:00",
+    ]
+
+
+def test_check_scenario_adds_the_live_tables_and_the_trace(tmp_path: Path) -> None:
+    from greenhop.live.jobs.spec import LiveJobSpec
+    from greenhop.scenario import check_scenario
+
+    text = (OWN_SITES / "own-sites.toml").read_text()
+    text = text.replace('trace_column = "farm_wind"', 'trace_column = "barn_wind"')
+    text = text.replace(
+        "checkpoint_gb = 0.5\n", "checkpoint_gb = 0.5\nlive = { train_steps = 0 }\n"
+    )
+    (tmp_path / "own-trace.csv").write_bytes((OWN_SITES / "own-trace.csv").read_bytes())
+    check = check_scenario(_write(tmp_path, text, "mine.toml"), job_tables={"live": LiveJobSpec})
+    assert not check.ok and check.scenario is not None
+    assert check.problems == (
+        "mine.toml: [[jobs]] #1 'cnn-train': [jobs.live]: field 'train_steps': must be ≥ 1 (got 0)",
+        "mine.toml: [[sites]] #2 'farm': field 'trace_column': the trace has no column "
+        "'barn_wind'; it has ['roof_pv', 'farm_wind']",
+    )
+    assert check_scenario(OWN_SITES / "own-sites.toml", job_tables={"live": LiveJobSpec}).ok
+
+
+# ------------------------------------------------------------- traces and their units
+
+
+def _kw_trace(tmp_path: Path) -> Path:
+    grid = pd.date_range("2024-06-17", periods=8, freq="1h", tz="UTC", name="time_utc")
+    frame = pd.DataFrame(
+        {"pv": [0, 1, 2, 4, 8, 4, 2, 1.0], "wind": [10, 20, 50, 100, 5, 0, 0, 1.0]}
+    )
+    frame.index = grid
+    frame.to_csv(tmp_path / "kw.csv", date_format="%Y-%m-%dT%H:%M:%SZ")
+    return tmp_path / "kw.csv"
+
+
+POWER_TRACE_SCENARIO = """
+name = "units"
+start = 2024-06-17T00:00:00Z
+end = 2024-06-17T08:00:00Z
+step = "1h"
+[energy_source]
+kind = "trace"
+trace = "kw.csv"
+unit = "kW"
+[[sites]]
+name = "as-is"
+latitude = 52.5
+longitude = 13.4
+timezone = "Europe/Berlin"
+gpu_slots = 1
+trace_column = "pv"
+[[sites]]
+name = "share"
+latitude = 52.5
+longitude = 13.4
+timezone = "Europe/Berlin"
+gpu_slots = 1
+trace_column = "wind"
+trace_peak_kw = 4.0
+"""
+
+
+def test_a_power_trace_is_taken_as_is_or_scaled_to_trace_peak_kw(tmp_path: Path) -> None:
+    _kw_trace(tmp_path)
+    generation = load_scenario(_write(tmp_path, POWER_TRACE_SCENARIO, "units.toml")).generation_w()
+    np.testing.assert_allclose(generation["as-is"], [0, 1000, 2000, 4000, 8000, 4000, 2000, 1000])
+    np.testing.assert_allclose(generation["share"], np.array([10, 20, 50, 100, 5, 0, 0, 1]) * 40.0)
+    fraction = POWER_TRACE_SCENARIO.replace('unit = "kW"', 'unit = "fraction"')
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_write(tmp_path, fraction, "fraction.toml"))
+    assert str(err.value) == (
+        "fraction.toml: [[sites]] #1 'as-is': field 'trace_peak_kw': required with a trace in unit "
+        "'fraction' (0..1 of peak): the site's peak power, kW"
+    )
+
+
+# ------------------------------------------------------------- examples that the docs show
+
+
+def _simulate(scenario: Scenario, policies: list[str]) -> list[RunRecord]:
+    from greenhop.runner import run_policies
+    from greenhop.world.inputs import inputs_from_scenario
+
+    return run_policies(inputs_from_scenario(scenario), policies)
+
+
+def test_own_sites_example_loads_and_simulates() -> None:
+    scenario = load_scenario(OWN_SITES / "own-sites.toml")
+    assert scenario.site_names == ["roof", "farm"] and len(scenario.jobs) == 3
+    trace = pd.read_csv(OWN_SITES / "own-trace.csv", index_col="time_utc")
+    generation = scenario.generation_w()
+    np.testing.assert_allclose(generation["roof"], trace["roof_pv"].to_numpy() * 1000.0)
+    farm = trace["farm_wind"].to_numpy()
+    np.testing.assert_allclose(generation["farm"], farm / farm.max() * 4000.0)
+    for record in _simulate(scenario, ["stay", "feasibility-aware"]):
+        assert not np.isnan(record.job_done_s).any(), record.policy
+
+
+def test_own_sites_trace_is_what_its_script_writes(tmp_path: Path) -> None:
+    import runpy
+
+    script = runpy.run_path(str(OWN_SITES / "make_trace.py"))
+    written = script["write"](tmp_path / "again.csv")
+    assert written.read_bytes() == (OWN_SITES / "own-trace.csv").read_bytes()
+
+
+def _doc_files(tmp_path: Path) -> dict[str, Path]:
+    """The files docs/scenarios.md shows as ``<!-- file: NAME -->`` and a code block."""
+    import re
+
+    doc = (ROOT / "docs" / "scenarios.md").read_text()
+    blocks = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", doc, re.S)
+    for name, body in blocks:
+        (tmp_path / name).write_text(body)
+    return {name: tmp_path / name for name, _ in blocks}
+
+
+def test_the_docs_minimal_trace_examples_load_and_simulate(tmp_path: Path) -> None:
+    files = _doc_files(tmp_path)
+    assert set(files) == {"minimal.toml", "minimal.csv", "minimal-long.csv"}
+    scenario = load_scenario(files["minimal.toml"])
+    expected_w = [200.0, 1200.0, 2200.0, 2700.0]  # what the doc says, 30 min means of the kW trace
+    np.testing.assert_allclose(scenario.generation_w()["lab"], expected_w)
+    long_text = files["minimal.toml"].read_text().replace("minimal.csv", "minimal-long.csv")
+    long = load_scenario(_write(tmp_path, long_text, "long.toml"))
+    np.testing.assert_allclose(long.generation_w()["lab"], expected_w)
+    (record,) = _simulate(scenario, ["stay"])
+    assert not np.isnan(record.job_done_s).any()

@@ -36,8 +36,8 @@ def _is_table(candidate: Any) -> bool:
 
 
 def _fields(table: Table) -> list[str]:
-    if issubclass(table, BaseModel):
-        return list(table.model_fields)
+    if issubclass(table, BaseModel):  # by the key a file uses: its alias where it has one
+        return [field.alias or name for name, field in table.model_fields.items()]
     return [f.name for f in dataclasses.fields(table)]
 
 
@@ -144,7 +144,8 @@ def describe_validation_error(
     root: Table,
     prefix: tuple[Any, ...] = (),
 ) -> list[str]:
-    """One line per error of ``exc``, each ``"<source>: <table>: field '<name>': <what>"``.
+    """One line per error of ``exc``, each ``"<source>: <table>: field '<name>': <what>"``, in
+    the order of the file: its top-level keys first, then table by table.
 
     ``raw`` is the scenario as read from TOML (it gives list items their names), ``root`` the
     model that raised ``exc`` and ``prefix`` the place of ``root``'s table in the scenario (empty
@@ -160,4 +161,16 @@ def describe_validation_error(
 
     errors: list[Any] = exc.errors()
     placed = [{**e, "loc": prefix + tuple(e.get("loc", ()))} for e in errors]
+    in_file = {key: i for i, key in enumerate(raw)}
+
+    def file_order(error: dict[str, Any]) -> tuple[bool, int, int]:
+        # top-level keys first, then table by table as the file has them, item by item
+        loc = error["loc"]
+        if not loc:
+            return (False, -1, -1)
+        is_table = len(loc) > 1 or table_at(loc[:1]) is not None
+        index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else -1
+        return (is_table, in_file.get(str(loc[0]), len(in_file)), index)
+
+    placed.sort(key=file_order)
     return [f"{source}: {_describe_error(e, raw, table_at)}" for e in placed]

@@ -474,8 +474,9 @@ class EnergySource(_Table):
         if kind == "weather" and (trace is not None or solcast is not None):
             problems.append(((), "kind = 'weather' takes no trace or solcast; set kind = 'trace'"))
         if isinstance(unit, str) and unit not in UNITS_TO_W:
+            energy = "; a trace holds power, not energy" if unit.endswith("h") else ""
             problems.append(
-                (("unit",), f"unknown unit {unit!r}; use one of {', '.join(UNITS_TO_W)}")
+                (("unit",), f"unknown unit {unit!r}; use one of {', '.join(UNITS_TO_W)}{energy}")
             )
         elif solcast is not None and unit != "fraction":
             problems.append((("unit",), "a Solcast trace is 0..1 of peak; set unit = 'fraction'"))
@@ -593,7 +594,7 @@ class Scenario(_Table):
         return matrix
 
     def solcast_data(self) -> SolcastData:
-        """The Solcast data named by the energy source (needs the shared data folder)."""
+        """The Solcast data named by the energy source (see :mod:`greenhop.energy.solcast`)."""
         from greenhop.energy.solcast import load_solcast
 
         if self.energy_source.solcast is None:
@@ -787,13 +788,14 @@ def _name_problems(values: Mapping[str, Any]) -> list[Problem]:
     sites = _items(values.get("sites"))
     names = [_get(site, "name") for site in sites]
     known = [n for n in names if isinstance(n, str)]
+    listed = ", ".join(dict.fromkeys(known))
     problems = _repeated(names, "sites", "site")
     for j, pair in enumerate(_items(_get(values.get("links"), "pairs"))):
         for end in ("a", "b"):
             name = _get(pair, end)
             if isinstance(name, str) and name not in known:
                 problems.append(
-                    (("links", "pairs", j, end), f"unknown site {name!r}; sites are {known}")
+                    (("links", "pairs", j, end), f"unknown site {name!r}; sites are {listed}")
                 )
         if _get(pair, "a") == _get(pair, "b") and isinstance(_get(pair, "a"), str):
             problems.append((("links", "pairs", j, "b"), "a link joins two different sites"))
@@ -801,7 +803,7 @@ def _name_problems(values: Mapping[str, Any]) -> list[Problem]:
     for i, job in enumerate(jobs):
         site = _get(job, "site")
         if isinstance(site, str) and site not in known:
-            problems.append((("jobs", i, "site"), f"unknown site {site!r}; sites are {known}"))
+            problems.append((("jobs", i, "site"), f"unknown site {site!r}; sites are {listed}"))
     problems += _repeated([_get(job, "name") for job in jobs], "jobs", "job")
     return problems
 
@@ -814,7 +816,7 @@ def _source_problems(values: Mapping[str, Any]) -> list[Problem]:
     trace_sites = [(i, s) for i, s in enumerate(sites) if _get(s, "trace_column") is not None]
     problems: list[Problem] = []
     if trace_sites and kind != "trace":
-        names = [_get(s, "name") for _, s in trace_sites]
+        names = ", ".join(repr(_get(s, "name")) for _, s in trace_sites)
         problems.append(
             (
                 ("energy_source", "kind"),

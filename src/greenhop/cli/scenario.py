@@ -12,13 +12,16 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from greenhop.errors import InputError, OutputError, ScenarioError
+
+if TYPE_CHECKING:
+    from greenhop.scenario import ScenarioCheck
 
 app = typer.Typer(
     help="Scenario files: list the bundled ones, write a starter, validate one.",
@@ -108,9 +111,14 @@ def _step(seconds: float) -> str:
     return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
 
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ")
+
+
 def _supply(site: Any) -> str:
     if site.trace_column is not None:
-        return f"trace column {site.trace_column!r}"
+        scaled = "" if site.trace_peak_kw is None else f" at {site.trace_peak_kw:g} kW peak"
+        return f"trace column {site.trace_column!r}{scaled}"
     parts = [f"PV {site.pv.peak_kw:g} kW"] if site.pv is not None else []
     if site.wind is not None:
         parts.append(f"wind {site.wind.count} × {site.wind.turbine_type}")
@@ -119,6 +127,7 @@ def _supply(site: Any) -> str:
 
 def scenario_summary(scenario: Any) -> dict[str, Any]:
     """What ``validate`` says about a valid scenario, as data: sites, jobs, period, step."""
+    generation = scenario.generation_w()
     span_s = (scenario.end - scenario.start).total_seconds()
     step_s = scenario.step.total_seconds()
     source = scenario.energy_source
@@ -142,6 +151,8 @@ def scenario_summary(scenario: Any) -> dict[str, Any]:
                 "name": s.name,
                 "gpu_slots": s.gpu_slots,
                 "supply": _supply(s),
+                "generation_mean_kw": float(generation[s.name].mean()) / 1000.0,
+                "generation_peak_kw": float(generation[s.name].max()) / 1000.0,
                 "battery_kwh": None if s.battery is None else s.battery.capacity_kwh,
             }
             for s in scenario.sites
@@ -171,7 +182,8 @@ def _job_warnings(scenario: Any) -> list[str]:
     return [f"job {name!r} cannot run as given: {why}" for name, why in unrunnable]
 
 
-def _print_summary(summary: dict[str, Any], console: Console) -> None:
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    """Print :func:`scenario_summary` as ``validate`` does."""
     label = Path(summary["file"]).name if summary["file"] else summary["name"]
     console.print(f"{label}: valid scenario {summary['name']!r}", markup=False, highlight=False)
     grid = Table.grid(padding=(0, 2))
@@ -181,7 +193,8 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
         grid.add_row("about", summary["description"])
     grid.add_row(
         "period",
-        f"{summary['start'][:16]} .. {summary['end'][:16]} UTC ({_days(summary['days'] * 86400)} "
+        f"{_when(summary['start'])} .. {_when(summary['end'])} UTC "
+        f"({_days(summary['days'] * 86400)} "
         f"days), step {_step(summary['step_s'])}, {summary['steps']} steps",
     )
     sites = summary["sites"]
@@ -189,11 +202,18 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     grid.add_row(f"sites ({len(sites)})", f"{slots} GPU slots in all")
     for site in sites:
         battery = f", battery {site['battery_kwh']:g} kWh" if site["battery_kwh"] else ""
-        grid.add_row("", f"{site['name']}: {site['gpu_slots']} slots, {site['supply']}{battery}")
+        grid.add_row(
+            "",
+            f"{site['name']}: {site['gpu_slots']} slots, {site['supply']}, generation "
+            f"{site['generation_mean_kw']:.3g} kW mean, {site['generation_peak_kw']:.3g} kW peak"
+            f"{battery}",
+        )
     links = summary["links"]
-    grid.add_row(
-        "links", f"{links['default_gbps']:g} Gbit/s by default, {links['pairs']} pairs set apart"
+    n = links["pairs"]
+    pairs = (
+        f"; {n} pair{'s' if n != 1 else ''} with {'their' if n != 1 else 'its'} own" if n else ""
     )
+    grid.add_row("links", f"{links['default_gbps']:g} Gbit/s between any two sites{pairs}")
     jobs = summary["jobs"]
     if jobs:
         work = sum(j["work_gpu_h"] for j in jobs)
@@ -201,7 +221,8 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
         grid.add_row(
             f"jobs ({len(jobs)})",
             f"{work:g} GPU-h of work, checkpoints {min(sizes):.3g} .. {max(sizes):.3g} GB, "
-            f"arriving {jobs[0]['arrival'][:16]} .. {max(j['arrival'] for j in jobs)[:16]}",
+            f"arriving {_when(min(j['arrival'] for j in jobs))} .. "
+            f"{_when(max(j['arrival'] for j in jobs))}",
         )
     else:
         grid.add_row("jobs (0)", "none: simulate and live need at least one")
@@ -212,36 +233,13 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(grid, markup=False, highlight=False)
 
 
-@app.command("validate")
-def validate_command(
-    file: Annotated[str, typer.Argument(help="A scenario TOML file, or a bundled name.")],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary or the problems as JSON.")
-    ] = False,
-) -> None:
-    """Check FILE: every field of every table, the [jobs.live] tables and the trace the sites
-    read. Prints every problem at once (exit 2), or a summary of the scenario."""
-    from greenhop.live.jobs.spec import LiveJobSpec
-    from greenhop.scenario import check_scenario
-
-    check = check_scenario(file, job_tables={"live": LiveJobSpec})
-    if not check.ok:
-        count = len(check.problems)
-        if as_json:
-            print(json.dumps({"ok": False, "file": str(check.path), "problems": check.problems}))
-        else:
-            for line in check.problems:
-                print(line, file=sys.stderr)
-        raise ScenarioError(
-            f"{check.path.name}: {count} problem{'s' if count != 1 else ''}; fix "
-            f"{'them' if count != 1 else 'it'} and validate again"
-        )
-    assert check.scenario is not None
-    summary = scenario_summary(check.scenario)
-    if as_json:
-        print(json.dumps({"ok": True, **summary}, indent=2))
-        return
-    _print_summary(summary, Console(soft_wrap=False))
+def problems_message(check: ScenarioCheck) -> str:
+    """The last line of a failed ``validate``: the file and how many problems it has."""
+    count = len(check.problems)
+    return (
+        f"{check.path.name}: {count} problem{'s' if count != 1 else ''}; fix "
+        f"{'them' if count != 1 else 'it'} and validate again"
+    )
 
 
 @app.command("list")
@@ -295,8 +293,7 @@ def init_command(
         typer.Option(help="File to write (default NAME.toml; a folder gets NAME.toml inside)."),
     ] = None,
 ) -> None:
-    """Write a commented starter scenario NAME.toml (two bundled sites, three jobs) that
-    `greenhop scenario validate` accepts. Never overwrites a file."""
+    """Write a commented, valid starter scenario NAME.toml; never overwrites a file."""
     from greenhop._io import atomic_path
 
     path = Path(f"{name}.toml") if out is None else out
@@ -308,3 +305,30 @@ def init_command(
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     print(f"wrote {path}; check it with: greenhop scenario validate {path}")
+
+
+@app.command("validate")
+def validate_command(
+    file: Annotated[str, typer.Argument(help="A scenario TOML file, or a bundled name.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary or the problems as JSON.")
+    ] = False,
+) -> None:
+    """Check FILE and print every problem at once (exit 2), or a summary of the scenario."""
+    from greenhop.live.jobs.spec import LiveJobSpec
+    from greenhop.scenario import check_scenario
+
+    check = check_scenario(file, job_tables={"live": LiveJobSpec})
+    if not check.ok:
+        if as_json:
+            print(json.dumps({"ok": False, "file": str(check.path), "problems": check.problems}))
+        else:
+            for line in check.problems:
+                print(line, file=sys.stderr)
+        raise ScenarioError(problems_message(check))
+    assert check.scenario is not None
+    summary = scenario_summary(check.scenario)
+    if as_json:
+        print(json.dumps({"ok": True, **summary}, indent=2))
+        return
+    print_summary(summary, Console(soft_wrap=False))

@@ -73,13 +73,17 @@ class BatterySpec:
 
     capacity_kwh: Annotated[float, Field(gt=0, description="usable capacity, kWh")]
     max_power_kw: Annotated[float, Field(gt=0, description="charge/discharge limit, kW")]
-    round_trip_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.9
+    round_trip_efficiency: Annotated[
+        float, Field(gt=0, le=1, description="share of charged energy that comes back, 0..1")
+    ] = 0.9
     initial_soc: Annotated[
         float, Field(ge=0, le=1, description="state of charge at start, 0..1")
     ] = 0.5
     min_soc: Annotated[float, Field(ge=0, le=1, description="floor, fraction of capacity")] = 0.0
     max_soc: Annotated[float, Field(ge=0, le=1, description="ceiling, fraction of capacity")] = 1.0
-    name: str = "battery"
+    name: Annotated[str, Field(description="named after its site by a scenario; in messages")] = (
+        "battery"
+    )
 
     def __post_init__(self) -> None:
         where = f"battery {self.name!r}"
