@@ -191,3 +191,17 @@ def test_bundled_scenarios_validate(name: str, cli: Cli) -> None:
     code, out, err = cli("scenario", "validate", name)
     assert code == 0, err
     assert f"valid scenario {name!r}" in out
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_list_and_summary_fit_the_terminal(
+    columns: int, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for args in (("scenario", "list"), ("scenario", "validate", "default")):
+        code, out, _ = cli(*args)
+        assert code == 0
+        assert max(len(line) for line in out.splitlines()) <= columns, args
+    _, out, _ = cli("scenario", "list")
+    header = next(line for line in out.splitlines() if "name" in line and "sites" in line)
+    assert all(word in header for word in ("jobs", "days", "step", "description"))

@@ -38,9 +38,13 @@ A scenario file looks like this (see ``greenhop/scenarios/default.toml`` for a f
 Generation from weather is :mod:`greenhop.energy.modelchain`'s, traces are read by
 :mod:`greenhop.energy.traces` and :mod:`greenhop.energy.solcast`; this module holds the schema.
 
-Every validation error becomes one :class:`~greenhop.errors.ScenarioError` whose lines name the
-file, the table and the field, e.g. ``default.toml: [[sites]] #3 'miami': field 'gpu_slots':
-must be > 0 (got 0)``.
+A file's problems are reported all at once: one :class:`~greenhop.errors.ScenarioError` with a
+line per problem, in the order of the file, each naming the file, the table and the field, e.g.
+``default.toml: [[sites]] #3 'miami': field 'gpu_slots': must be > 0 (got 0)``. The checks across
+fields and tables (a site's supply, unknown or repeated names, what the energy source must
+provide) run beside pydantic's field errors (:class:`_Table`), so one run finds them all;
+:func:`check_scenario` adds the jobs' sub-tables and the trace (``greenhop scenario validate``).
+Every field is described in docs/scenarios.md, generated from the models here.
 """
 
 from __future__ import annotations
