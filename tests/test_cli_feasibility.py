@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +147,98 @@ def test_entry_point_script() -> None:
     )
     assert res.returncode == 0
     assert json.loads(res.stdout)["transfer_s"] == pytest.approx(320.0)
+
+
+_CELL = re.compile(r"([ABC]) \d+(?:\.\d+)? (?:s|min|h) ([✓e✗])([✓e✗])")
+
+
+def _cells(text: str) -> list[tuple[str, str, str]]:
+    return _CELL.findall(text)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_catalog_table_fits(cli: Cli, monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    code, out, _ = cli("feasibility", "table")
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "…" not in out
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("model"))
+    assert header.split() == ["model", "S", "GB"] + [
+        w for b in ("0.1", "1", "10", "100") for w in (b, "Gbit/s")
+    ]
+    for model in ("resnet-50", "bert-base", "gpt2-xl", "llama-2-7b", "llama-2-13b", "llama-2-70b"):
+        assert model in out
+    assert len(_cells(out)) == 11 * 4  # 6 models in mixed-adam, 5 in lora, 4 bandwidths
+
+
+def test_catalog_marks_agree_with_the_regime(cli: Cli) -> None:
+    code, out, _ = cli("feasibility", "table")
+    assert code == 0
+    cells = _cells(out)
+    for regime, short, long_ in cells:
+        # the regime is the time verdict at the two windows the marks are for
+        if regime == "A":
+            assert short != "✗"
+        elif regime == "B":
+            assert short == "✗" and long_ != "✗"
+        else:
+            assert short == long_ == "✗"
+    # the cell of issue 13 ("A 8.5 min ✗✓"): time-feasible, but its energy does not pay back
+    # in 2.5 h; the mark now says so
+    assert ("A", "e", "✓") in cells
+    legend = " ".join(out.split())
+    assert "✓ feasible (D < αW and D + T_be < W)" in legend
+    assert "e time-feasible, but the move's energy does not pay back in W" in legend
+    assert "✗ not time-feasible (D ≥ αW)" in legend
+    assert "The regime is the time verdict alone (α = 0.1)" in legend
+    assert "one mark for W = 2.5 h and one for W = 9.5 h" in legend
+
+
+def test_catalog_marks_are_the_records(cli: Cli) -> None:
+    code, out, _ = cli("feasibility", "table", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    llama = {
+        r["window_h"]: r
+        for r in rows
+        if r["model"] == "llama-2-70b" and r["setup"] == "mixed-adam" and r["bandwidth_gbps"] == 100
+    }
+    short, long_ = llama[2.5], llama[9.5]
+    assert short["regime"] == "A" and short["time_feasible"] and not short["energy_feasible"]
+    assert long_["feasible"]
+
+
+def test_catalog_table_follows_the_regime_range(cli: Cli) -> None:
+    args = ("feasibility", "--window-short-h", "1", "--window-long-h", "12", "table")
+    code, out, _ = cli(*args)
+    assert code == 0
+    assert "W = 1 h and 12 h" in " ".join(out.split())
+    for regime, short, long_ in _cells(out):
+        assert (regime == "A") == (short != "✗")
+        assert (regime == "C") == (long_ == "✗")
+    code, out, _ = cli(*args, "--json")
+    assert {r["window_h"] for r in json.loads(out)} == {1.0, 12.0}
+
+
+def test_catalog_and_verdict_csv(cli: Cli) -> None:
+    code, out, err = cli("feasibility", "table", "--csv")
+    assert code == 0 and err == ""
+    records = list(csv.DictReader(io.StringIO(out)))
+    assert len(records) == 11 * 4 * 2
+    assert {"model", "setup", "window_h", "bandwidth_gbps", "regime", "feasible"} <= set(records[0])
+    code, out, _ = cli("feasibility", "--checkpoint-gb", "40", "--csv")
+    assert code == 0
+    (verdict,) = list(csv.DictReader(io.StringIO(out)))
+    assert float(verdict["transfer_s"]) == pytest.approx(320.0)
+    assert float(verdict["param_alpha"]) == 0.1
+    assert verdict["feasible"] == "True"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_verdict_table_fits(cli: Cli, monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    code, out, _ = cli("feasibility", "--model", "llama-2-70b", "--bandwidth-gbps", "0.1")
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "…" not in out and "NOT FEASIBLE" in out

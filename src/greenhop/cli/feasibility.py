@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from greenhop import checkpoints, feasibility
+from greenhop.cli import _output
 from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
 
@@ -92,6 +92,9 @@ def feasibility_command(
         float, typer.Option(help="Longest window of the regime range, hours.")
     ] = DEFAULTS.window_long_s / 3600,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the verdict as CSV (a header and one row).")
+    ] = False,
 ) -> None:
     for name, value in (
         ("--checkpoint-gb", checkpoint_gb),
@@ -116,6 +119,7 @@ def feasibility_command(
     ctx.obj = _Context(params=params, setup=setup)
     if ctx.invoked_subcommand is not None:
         return
+    fmt = _output.output_format(as_json, as_csv)
     if (checkpoint_gb is None) == (model is None):
         raise InputError("give exactly one of --checkpoint-gb or --model (with --setup)")
     if model is not None:
@@ -128,14 +132,18 @@ def feasibility_command(
     if model is not None:
         out["model"] = checkpoints.model_spec(model).name
         out["setup"] = setup
-    if as_json:
+    if fmt == "json":
         typer.echo(json.dumps(out, indent=2))
+        return
+    if fmt == "csv":
+        flat = {k: v for k, v in out.items() if k != "params"}
+        _output.echo_csv([{**flat, **{f"param_{k}": v for k, v in out["params"].items()}}])
         return
     _print_verdict(out, verdict)
 
 
 def _print_verdict(out: dict[str, Any], v: feasibility.Assessment) -> None:
-    console = Console()
+    console = _output.stdout_console()
     ok = "[bold green]yes[/]"
     no = "[bold red]no[/]"
     title = (
@@ -193,7 +201,7 @@ def domain_command(
     check_writable(out)
     windows = _parse_floats("--windows-h", windows_h)
     plot_domain(out, c.params, windows_h=windows, setup=c.setup)
-    Console(stderr=True).print(f"wrote {out}")
+    _output.note(f"wrote {out}")
 
 
 def _parse_floats(option: str, text: str) -> list[float]:
@@ -228,46 +236,95 @@ def catalog_rows(
     return rows
 
 
+def _fmt_d(seconds: float) -> str:
+    """A disruption in two or three digits: seconds, minutes or hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        minutes = seconds / 60
+        return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def verdict_mark(record: dict[str, Any]) -> str:
+    """The table's mark for one window: ✓ feasible; e time-feasible, but the move's energy
+    does not pay back in the window; ✗ not time-feasible."""
+    if record["feasible"]:
+        return "✓"
+    return "e" if record["time_feasible"] else "✗"
+
+
+def table_legend(params: ModelParameters) -> str:
+    """What a cell of ``greenhop feasibility table`` says, marks and regimes."""
+    short, long_ = params.window_short_s / 3600, params.window_long_s / 3600
+    return (
+        f"Each cell: the regime, the disruption D, then one mark for W = {short:g} h and one "
+        f"for W = {long_:g} h: ✓ feasible (D < αW and D + T_be < W); e time-feasible, but the "
+        f"move's energy does not pay back in W (D + T_be ≥ W); ✗ not time-feasible (D ≥ αW). "
+        f"The regime is the time verdict alone (α = {params.alpha:g}): A time-feasible at "
+        f"{short:g} h, B at {long_:g} h only, C at neither."
+    )
+
+
 @app.command("table")
 def table_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the records as CSV.")] = False,
 ) -> None:
-    """The catalog models over the default bandwidths and windows: regime, disruption, verdicts."""
+    """The catalog models over the default bandwidths, at the shortest and longest window of
+    the regime range (--window-short-h, --window-long-h): regime, disruption, verdicts."""
     c: _Context = ctx.obj
-    rows = catalog_rows(c.params)
-    if as_json:
+    fmt = _output.output_format(as_json, as_csv)
+    windows = (c.params.window_short_s / 3600, c.params.window_long_s / 3600)
+    rows = catalog_rows(c.params, windows_h=windows)
+    if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
-    windows = feasibility.TABLE_WINDOWS_H
-    table = Table(
-        title=(
-            "Catalog models: regime, disruption D and verdict (time and energy) "
-            f"for W = {', '.join(f'{w:g} h' for w in windows)}"
-        )
-    )
-    table.add_column("model")
-    table.add_column("set-up")
-    table.add_column("S (GB)", justify="right")
-    for b in feasibility.TABLE_BANDWIDTHS_GBPS:
-        table.add_column(f"{b:g} Gbit/s", justify="right")
+    if fmt == "csv":
+        _output.echo_csv(rows)
+        return
+    console = _output.stdout_console()
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        by_key.setdefault((r["model"], r["setup"]), []).append(r)
-    for (model, setup), recs in by_key.items():
-        cells = []
-        for b in feasibility.TABLE_BANDWIDTHS_GBPS:
-            at_b = [r for r in recs if r["bandwidth_gbps"] == b]
-            marks = "".join("✓" if r["feasible"] else "✗" for r in at_b)
-            cells.append(f"{at_b[0]['regime']} {_fmt_s(at_b[0]['disruption_s'])} {marks}")
-        table.add_row(model, setup, f"{recs[0]['size_gb']:.3g}", *cells)
-    console = Console(width=max(Console().width, 110))
-    console.print(table)
+        by_key.setdefault((r["setup"], r["model"]), []).append(r)
+    setups = list(dict.fromkeys(r["setup"] for r in rows))
+    groups = sorted(by_key.items(), key=lambda kv: setups.index(kv[0][0]))
+    title = (
+        "Catalog models: regime, disruption D and verdicts at "
+        f"W = {' and '.join(f'{w:g} h' for w in windows)}"
+    )
+
+    def build(bandwidths: list[float]) -> Table:
+        table = _output.compact_table(title=title)
+        table.add_column("model", no_wrap=True)
+        table.add_column("S GB", justify="right", no_wrap=True)
+        for b in bandwidths:
+            table.add_column(f"{b:g} Gbit/s", justify="right", no_wrap=True)
+        setup = None
+        for (row_setup, model), recs in groups:
+            if row_setup != setup:
+                setup = row_setup
+                table.add_row(f"[bold]{setup}[/]")
+            cells = []
+            for b in bandwidths:
+                at_b = [r for r in recs if r["bandwidth_gbps"] == b]
+                marks = "".join(verdict_mark(r) for r in at_b)
+                cells.append(f"{at_b[0]['regime']} {_fmt_d(at_b[0]['disruption_s'])} {marks}")
+            table.add_row(f"  {model}", f"{recs[0]['size_gb']:.3g}", *cells)
+        return table
+
+    for table in _output.fitting_tables(build, list(feasibility.TABLE_BANDWIDTHS_GBPS), console):
+        console.print(table)
+    console.print(table_legend(c.params), highlight=False)
     feasible_be = [r["break_even_s"] for r in rows if r["time_feasible"]]
     time_only = sum(1 for r in rows if r["energy_feasible"] and not r["time_feasible"])
     energy_only = sum(1 for r in rows if r["time_feasible"] and not r["energy_feasible"])
-    console.print(
-        f"Energy break-even of the time-feasible moves: at most {_fmt_s(max(feasible_be))}, "
-        f"against windows of {' and '.join(f'{w:g} h' for w in windows)}. "
-        f"Cases where time binds but energy does not: {time_only}; the reverse: {energy_only}."
-    )
+    if feasible_be:
+        console.print(
+            f"Energy break-even of the time-feasible moves: at most {_fmt_s(max(feasible_be))}, "
+            f"against windows of {' and '.join(f'{w:g} h' for w in windows)}. "
+            f"Cases where time binds but energy does not: {time_only}; the reverse (e): "
+            f"{energy_only}.",
+            highlight=False,
+        )

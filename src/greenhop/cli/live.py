@@ -12,6 +12,7 @@ where it stopped.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from greenhop.cli import _names, _output
+from greenhop.cli._commands import NamedCommand
 from greenhop.errors import InputError
 
 
@@ -112,7 +115,14 @@ def _cluster(address: str | None, live: Any, object_store_mb: int) -> Iterator[d
 
 
 def live_command(
-    scenario: Annotated[str, typer.Argument(help="A scenario TOML file, or a bundled name.")],
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCENARIO",
+            help="A scenario TOML file, or a bundled name: {scenarios}.",
+            autocompletion=_names.complete_scenarios,
+        ),
+    ],
     address: Annotated[
         str | None,
         typer.Option(help="host:port of a running Ray cluster (default: start one per site)."),
@@ -120,9 +130,13 @@ def live_command(
     speedup: Annotated[
         float, typer.Option(help="Trace seconds per wall second (600: 1 s = 10 min; 1: real).")
     ] = 600.0,
-    policy: Annotated[str, typer.Option(help="The policy that drives the jobs.")] = (
-        "feasibility-aware"
-    ),
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="The policy that drives the jobs, one of: {policies}.",
+            autocompletion=_names.complete_policy,
+        ),
+    ] = "feasibility-aware",
     out: Annotated[
         Path | None, typer.Option(help="Run folder to write (default runs/live-NAME-TIME).")
     ] = None,
@@ -137,11 +151,21 @@ def live_command(
         bool, typer.Option(help="Also simulate the policy and write both side by side.")
     ] = True,
     forecast: Annotated[
-        str | None, typer.Option(help="Override the scenario's forecaster.")
+        str | None,
+        typer.Option(
+            help="Override the scenario's forecaster: {forecasters}.",
+            autocompletion=_names.complete_forecasters,
+        ),
     ] = None,
     object_store_mb: Annotated[
         int, typer.Option(help="Ray object store per node of the embedded cluster, MiB.")
     ] = 100,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summaries as JSON (no live view).")
+    ] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the comparison as CSV (no live view).")
+    ] = False,
 ) -> None:
     """Run SCENARIO's jobs as real training on a Ray cluster under a policy, on a replayed
     clock; show it live and write the run folder and report of `greenhop simulate`."""
@@ -160,6 +184,7 @@ def live_command(
     from greenhop.scenario import load_scenario
     from greenhop.sim import Simulator
 
+    fmt = _output.output_format(as_json, as_csv)
     names = policy_names(policy)
     if len(names) != 1:
         raise InputError(f"--policy takes one policy for a live run, got {policy!r}")
@@ -172,15 +197,19 @@ def live_command(
     keep = state_entries(out_dir, db_path)  # an interrupted run's state, resumed
     prepare_folder(out_dir, keep=keep)
     console = Console(stderr=True)
+    show = fmt is None and _output.shows_progress(console)
     t0 = time.monotonic()
     try:
-        with _cluster(address, live, object_store_mb) as sites:
+        with _output.stdout_to_stderr(), _cluster(address, live, object_store_mb) as sites:
             controller = Controller(
                 live, LiveJobs(sites), db_path, policy=names[0], speedup=speedup
             )
             try:
-                with Live(render(controller, 0.0), console=console, refresh_per_second=4) as view:
-                    controller.run(on_tick=lambda c: view.update(render(c, time.monotonic() - t0)))
+                if show:
+                    with Live(render(controller, 0.0), console=console, refresh_per_second=4) as v:
+                        controller.run(on_tick=lambda c: v.update(render(c, time.monotonic() - t0)))
+                else:
+                    controller.run()
             finally:
                 controller.close()
     except KeyboardInterrupt:
@@ -216,9 +245,14 @@ def live_command(
     comparison = write_run_folder(
         out_dir, results, title=title, notes=notes, extra=extra, keep=keep
     )
-    print_comparison(comparison, f"{title} ({inp.n_steps} steps)")
-    console.print(f"wrote {out_dir}/ (report.html, summary.json, tables, plots); state {db_path}")
+    if fmt == "json":
+        typer.echo(json.dumps(json.loads((out_dir / "summary.json").read_text()), indent=2))
+    elif fmt == "csv":
+        typer.echo(comparison.to_csv(index=False), nl=False)
+    else:
+        print_comparison(comparison, f"{title} ({inp.n_steps} steps)")
+    _output.note(f"wrote {out_dir}/ (report.html, summary.json, tables, plots); state {db_path}")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("live")(live_command)
+    app.command("live", cls=NamedCommand)(live_command)

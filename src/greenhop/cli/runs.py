@@ -3,6 +3,9 @@ the default run folder, and the comparison table."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from greenhop.cli._output import compact_table, fitting_tables, stdout_console
 from greenhop.errors import InputError
 
 
@@ -33,43 +37,89 @@ def default_out(kind: str, scenario_name: str) -> Path:
     return Path("runs") / f"{kind}-{scenario_name}-{stamp}"
 
 
-def print_comparison(comparison: Any, title: str) -> None:
-    table = Table(title=title)
-    fmt = {
-        "non_renewable_kwh": ("non-renew. kWh", "{:.1f}"),
-        "oracle_bound_kwh": ("oracle bound kWh", "{:.1f}"),
-        "jobs_non_renewable_kwh": ("jobs' non-renew. kWh", "{:.1f}"),
-        "renewable_share": ("renew. share", "{:.1%}"),
-        "jobs_renewable_share": ("jobs' renew. share", "{:.1%}"),
-        "migration_energy_kwh": ("mig. kWh", "{:.2f}"),
-        "bytes_moved": ("GB moved", None),
-        "migrations": ("moves", "{:d}"),
-        "wasted_migrations": ("wasted", "{:d}"),
-        "jobs_done": ("done", "{:d}"),
-        "jct_mean_h": ("JCT mean h", "{:.1f}"),
-        "jct_p95_h": ("JCT p95 h", "{:.1f}"),
-        "slowdown_mean": ("slowdown", "{:.3f}"),
-        "stability_slowdown_std": ("stability σ", "{:.3f}"),
-    }
-    cols = ["policy"] + [c for c in fmt if c in comparison.columns]
-    for c in cols:
-        table.add_column(
-            fmt[c][0] if c in fmt else c,
-            justify="left" if c == "policy" else "right",
-            no_wrap=c == "policy",
-        )
-    for _, row in comparison.iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if c == "policy":
-                cells.append(str(v))
-            elif c == "bytes_moved":
-                cells.append(f"{v / 1e9:.0f}")
-            elif v != v:  # NaN
-                cells.append("-")
-            else:
-                f = fmt[c][1] or "{}"
-                cells.append(f.format(int(v)) if "d}" in f else f.format(float(v)))
-        table.add_row(*cells)
-    Console(width=max(Console().width, 150)).print(table)
+@dataclass(frozen=True)
+class _Metric:
+    column: str
+    short: str  # label at narrow widths, explained by the legend
+    full: str  # label when the table has room
+    fmt: Callable[[float], str]
+
+
+def _num(spec: str) -> Callable[[float], str]:
+    return lambda v: spec.format(v)
+
+
+def _count(v: float) -> str:
+    return f"{int(v):d}"
+
+
+#: The comparison's rows, in order; sub-rows are indented under the metric they refine.
+METRICS = (
+    _Metric("non_renewable_kwh", "non-renew. kWh", "non-renewable energy, kWh", _num("{:.1f}")),
+    _Metric("oracle_bound_kwh", "  bound kWh", "  lower bound (oracle), kWh", _num("{:.1f}")),
+    _Metric("jobs_non_renewable_kwh", "  jobs' kWh", "  the jobs' own, kWh", _num("{:.1f}")),
+    _Metric("renewable_share", "renew. share", "renewable share", _num("{:.1%}")),
+    _Metric("jobs_renewable_share", "  jobs'", "  the jobs' own", _num("{:.1%}")),
+    _Metric("migration_energy_kwh", "mig. kWh", "migration energy, kWh", _num("{:.2f}")),
+    _Metric("bytes_moved", "moved GB", "checkpoints moved, GB", lambda v: f"{v / 1e9:.0f}"),
+    _Metric("migrations", "moves", "migrations", _count),
+    _Metric("wasted_migrations", "  wasted", "  wasted", _count),
+    _Metric("jobs_done", "jobs done", "jobs done", _count),
+    _Metric("jct_mean_h", "JCT mean h", "job completion time, mean, h", _num("{:.1f}")),
+    _Metric("jct_p50_h", "JCT p50 h", "job completion time, median, h", _num("{:.1f}")),
+    _Metric("jct_p95_h", "JCT p95 h", "job completion time, p95, h", _num("{:.1f}")),
+    _Metric("slowdown_mean", "slowdown", "slowdown, mean", _num("{:.3f}")),
+    _Metric("stability_slowdown_std", "  σ", "  standard deviation", _num("{:.3f}")),
+)
+
+#: What the short labels and the terms of the comparison mean.
+COMPARISON_LEGEND = (
+    "Non-renewable (non-renew.): grid energy of the IT load + network energy of transfers; "
+    "bound: the oracle's lower bound on it; jobs': the jobs' own part; mig.: energy of the "
+    "migrations; wasted: moves whose destination had no renewable power left for the job; "
+    "JCT: job completion time of the jobs done; slowdown: JCT over the job's time alone, σ: "
+    "its standard deviation."
+)
+
+
+def _cell(metric: _Metric, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return metric.fmt(float(value))
+
+
+def comparison_tables(comparison: Any, title: str, console: Console) -> list[Table]:
+    """The comparison as tables that fit ``console``: metrics as rows, policies as columns.
+
+    Full labels when every policy fits beside them; otherwise short labels (explained by
+    :data:`COMPARISON_LEGEND`), and the policies split over several tables if they still do
+    not fit side by side.
+    """
+    records = comparison.to_dict("records")
+    metrics = [m for m in METRICS if m.column in comparison.columns]
+    policies = [str(r["policy"]) for r in records]
+    by_policy = dict(zip(policies, records, strict=True))
+
+    def build(names: list[str], full: bool = False) -> Table:
+        table = compact_table(title=title)
+        table.add_column("metric", no_wrap=True)
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True)
+        for m in metrics:
+            label = m.full if full else m.short
+            table.add_row(label, *(_cell(m, by_policy[n][m.column]) for n in names))
+        return table
+
+    unbounded = console.options.update_width(1_000_000)
+    whole = build(policies, full=True)
+    if console.measure(whole, options=unbounded).maximum <= console.width:
+        return [whole]
+    return fitting_tables(build, policies, console)
+
+
+def print_comparison(comparison: Any, title: str, console: Console | None = None) -> None:
+    """Print the comparison of policies (one row per policy in ``comparison``) to stdout."""
+    console = console or stdout_console()
+    for table in comparison_tables(comparison, title, console):
+        console.print(table)
+    console.print(COMPARISON_LEGEND, style="dim", highlight=False)

@@ -9,20 +9,38 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
+from greenhop.cli import _names, _output
+from greenhop.cli._commands import NamedCommand
 from greenhop.cli.runs import default_out, policy_names, print_comparison
 from greenhop.errors import InputError
 
 
 def simulate_command(
-    scenario: Annotated[str, typer.Argument(help="A scenario TOML file, or a bundled name.")],
-    policy: Annotated[str, typer.Option(help="'all', or comma-separated policy names.")] = "all",
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            help="A scenario TOML file, or a bundled name: {scenarios}.",
+            autocompletion=_names.complete_scenarios,
+        ),
+    ],
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="'all', or comma-separated policy names: {policies}.",
+            autocompletion=_names.complete_policies,
+        ),
+    ] = "all",
     out: Annotated[
         Path | None, typer.Option(help="Run folder to write (default runs/simulate-NAME-TIME).")
     ] = None,
     forecast: Annotated[
-        str | None, typer.Option(help="Override the scenario's forecaster.")
+        str | None,
+        typer.Option(
+            help="Override the scenario's forecaster: {forecasters}.",
+            autocompletion=_names.complete_forecasters,
+        ),
     ] = None,
     bandwidth_gbps: Annotated[
         float | None, typer.Option(help="Set every link to this bandwidth, Gbit/s.")
@@ -31,6 +49,9 @@ def simulate_command(
         float | None, typer.Option(help="Set every job's checkpoint to this size, GB.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the comparison as CSV, one row per policy.")
+    ] = False,
 ) -> None:
     """Simulate SCENARIO under each policy; print the comparison and write a run folder."""
     from greenhop.report.runfolder import prepare_folder, write_run_folder
@@ -39,6 +60,7 @@ def simulate_command(
     from greenhop.sim import with_overrides
     from greenhop.world.inputs import SimInputs
 
+    fmt = _output.output_format(as_json, as_csv)
     names = policy_names(policy)
     sc = load_scenario(scenario)
     if not sc.jobs:
@@ -57,14 +79,15 @@ def simulate_command(
     unrunnable = inputs.unrunnable_jobs()
     for name, why in unrunnable:
         console.print(f"[yellow]warning:[/] job {name!r} cannot run as given: {why}")
-    with Progress(
-        TextColumn("{task.description:<20}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
+    with (
+        _output.stdout_to_stderr(),
+        _output.progress(
+            TextColumn("{task.description:<20}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+        ) as bar,
+    ):
         tasks = {n: bar.add_task(n, total=inputs.n_steps) for n in names}
 
         def progress(name: str, done: int, total: int) -> None:
@@ -104,12 +127,14 @@ def simulate_command(
         notes=notes,
         extra={"unrunnable_jobs": [{"job": n, "why": w} for n, w in unrunnable]},
     )
-    if as_json:
+    if fmt == "json":
         typer.echo(json.dumps(json.loads((out_dir / "summary.json").read_text()), indent=2))
+    elif fmt == "csv":
+        typer.echo(comparison.to_csv(index=False), nl=False)
     else:
         print_comparison(comparison, f"{title} ({inputs.n_steps} steps)")
-    console.print(f"wrote {out_dir}/ (report.html, summary.json, tables, plots)")
+    _output.note(f"wrote {out_dir}/ (report.html, summary.json, tables, plots)")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("simulate")(simulate_command)
+    app.command("simulate", cls=NamedCommand)(simulate_command)

@@ -10,25 +10,51 @@ before the first file is written, and each file is written atomically.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from greenhop.cli import _names, _output
+from greenhop.cli._commands import NamedCommand
 from greenhop.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _fmt_h(seconds: float) -> str:
     return f"{seconds / 3600:.1f}"
 
 
+#: The statistics table, one column each: (key of window_stats, short header, full header,
+#: format); the short headers are used where the full ones do not fit.
+_COLUMNS: tuple[tuple[str, str, str, Any], ...] = (
+    ("count", "windows", "windows", lambda v: f"{v:.0f}"),
+    ("time_share", "time", "time in window", lambda v: f"{v:.0%}"),
+    ("mean_duration_s", "mean", "mean h", _fmt_h),
+    ("q10_duration_s", "p10", "p10 h", _fmt_h),
+    ("q50_duration_s", "p50", "median h", _fmt_h),
+    ("q90_duration_s", "p90", "p90 h", _fmt_h),
+    ("max_duration_s", "max", "max h", _fmt_h),
+    ("surplus_energy_kwh", "kWh", "surplus kWh", lambda v: f"{v:.0f}"),
+    ("share_energy_long_windows", "≥{w:g} h", "energy in ≥{w:g} h", lambda v: f"{v:.0%}"),
+)
+
+
 def windows_command(
-    scenario: Annotated[str, typer.Argument(help="A scenario TOML file, or a bundled name.")],
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCENARIO",
+            help="A scenario TOML file, or a bundled name: {scenarios}.",
+            autocompletion=_names.complete_scenarios,
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Folder for the plots (default runs/windows-<name>/).")
     ] = None,
@@ -38,11 +64,20 @@ def windows_command(
     min_window_h: Annotated[
         float, typer.Option(help="Window length a migration needs, h (for the energy share).")
     ] = 2.5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the statistics per site as JSON.")
+    ] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print the statistics as CSV, one row per site.")
+    ] = False,
 ) -> None:
     """Surplus windows of every site of SCENARIO: statistics table and plots."""
+    import pandas as pd
+
     from greenhop.energy.windows import simultaneity, surplus_windows, window_stats
     from greenhop.scenario import load_scenario
 
+    fmt = _output.output_format(as_json, as_csv)
     for name, value in (("--job-power-w", job_power_w), ("--min-window-h", min_window_h)):
         if not math.isfinite(value) or value < 0:
             raise InputError(f"{name} must be a finite number ≥ 0, got {value}")
@@ -51,7 +86,6 @@ def windows_command(
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out {str(out_dir)!r} is a file, not a folder")
 
-    console = Console(width=max(Console().width, 110))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -60,7 +94,7 @@ def windows_command(
     )
     stats: dict[str, dict[str, float]] = {}
     windows: dict[str, pd.DataFrame] = {}
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with _output.stdout_to_stderr(), _output.progress(*columns) as progress:
         task = progress.add_task("generation", total=len(loaded.sites) + 3)
         generation = loaded.generation_w()
         surplus = generation - loaded.base_load_w()
@@ -87,38 +121,61 @@ def windows_command(
             table,
         )
         progress.advance(task)
+    written = (
+        f"wrote {out_dir / 'surplus.png'}, {out_dir / 'durations.png'}, {out_dir / 'windows.csv'}"
+    )
+    k_share = {int(k): float(v) for k, v in zip(together.index, together.to_numpy(), strict=True)}
+    if fmt is not None:
+        records = [{"site": name, **s} for name, s in stats.items()]
+        if fmt == "json":
+            doc = {
+                "scenario": loaded.name,
+                "job_power_w": job_power_w,
+                "min_window_h": min_window_h,
+                "sites": records,
+                "time_share_with_surplus_at_least_k_sites": k_share,
+            }
+            typer.echo(json.dumps(doc, indent=2))
+        else:
+            _output.echo_csv(records)
+        _output.note(written)
+        return
 
+    console = _output.stdout_console()
     grid = loaded.grid()
     title = (
         f"Surplus windows — {loaded.name}, {grid[0]:%Y-%m-%d} .. {grid[-1]:%Y-%m-%d}, "
         f"job {job_power_w:g} W"
     )
-    rich_table = Table(title=title, caption="durations in hours")
-    rich_table.add_column("site", no_wrap=True)
-    for header in ("windows", "in window", "mean", "p10", "median", "p90", "max", "surplus kWh"):
-        rich_table.add_column(header, justify="right")
-    rich_table.add_column(f"energy in ≥{min_window_h:g} h", justify="right")
-    for name, s in stats.items():
-        rich_table.add_row(
-            name,
-            f"{s['count']:.0f}",
-            f"{s['time_share']:.0%}",
-            _fmt_h(s["mean_duration_s"]),
-            _fmt_h(s["q10_duration_s"]),
-            _fmt_h(s["q50_duration_s"]),
-            _fmt_h(s["q90_duration_s"]),
-            _fmt_h(s["max_duration_s"]),
-            f"{s['surplus_energy_kwh']:.0f}",
-            f"{s['share_energy_long_windows']:.0%}",
-        )
-    console.print(rich_table)
-    k_text = ", ".join(
-        f"≥{k}: {v:.0%}" for k, v in zip(together.index, together.to_numpy(), strict=True) if k <= 3
-    )
-    console.print(f"time with surplus at k sites at once: {k_text}")
+
+    def build(keys: list[str], full: bool = False) -> Table:
+        rich_table = _output.compact_table(title=title)
+        rich_table.add_column("site", no_wrap=True)
+        for key, short, long_, _ in _COLUMNS:
+            if key in keys:
+                header = (long_ if full else short).format(w=min_window_h)
+                rich_table.add_column(header, justify="right", no_wrap=True)
+        for name, s in stats.items():
+            rich_table.add_row(name, *(f(s[key]) for key, _, _, f in _COLUMNS if key in keys))
+        return rich_table
+
+    keys = [c[0] for c in _COLUMNS]
+    whole = build(keys, full=True)
+    unbounded = console.options.update_width(1_000_000)
+    full = console.measure(whole, options=unbounded).maximum <= console.width
+    for rich_table in [whole] if full else _output.fitting_tables(build, keys, console):
+        console.print(rich_table)
     console.print(
-        f"wrote {out_dir / 'surplus.png'}, {out_dir / 'durations.png'}, {out_dir / 'windows.csv'}"
+        "windows: the number of runs of steps in which the surplus covers one job of "
+        f"{job_power_w:g} W; time: the share of the time inside one; durations in hours; "
+        f"kWh: all surplus energy above the base load; ≥{min_window_h:g} h: the share of it in "
+        "windows at least that long.",
+        style="dim",
+        highlight=False,
     )
+    k_text = ", ".join(f"≥{k}: {v:.0%}" for k, v in k_share.items() if k <= 3)
+    console.print(f"time with surplus at k sites at once: {k_text}", highlight=False)
+    _output.note(written)
 
 
 def _plot_surplus(
@@ -194,4 +251,4 @@ def _write_outputs(out_dir: Path, images: dict[str, bytes], table: pd.DataFrame)
 
 def register(app: typer.Typer) -> None:
     """Add ``greenhop windows`` to the top-level CLI."""
-    app.command("windows")(windows_command)
+    app.command("windows", cls=NamedCommand)(windows_command)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,6 +221,25 @@ def _site_blocks(
     return _SiteBlocks(deficit.T, headroom.T, floor.T, gen.T, neg_w)
 
 
+def _silent_highs() -> Any:
+    """A HiGHS instance whose banner is not printed: HiGHS writes it to file descriptor 1 when
+    the first instance is built, before any option can turn output off."""
+    import highspy
+
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout to protect
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class _Model:
     """Columns and rows of a sparse program, collected as triplets."""
 
@@ -291,8 +311,9 @@ class _Model:
             highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
             for b in self.integer
         ]
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(os.environ.get("GREENHOP_ORACLE_LOG")))
+        log = bool(os.environ.get("GREENHOP_ORACLE_LOG"))
+        h = highspy.Highs() if log else _silent_highs()
+        h.setOptionValue("output_flag", log)
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         h.setOptionValue("threads", 1)
