@@ -217,20 +217,19 @@ class SimulatedWorld(World):
         step_s = self.step_s
         state = self.jobs.state
         step_end = now_s + step_s
-        xfer: list[int] = []
         time_left: dict[int, float] = {}
+        todo = []
         for j in sorted(self.active):
             if state[j] == _XFER:
-                xfer.append(j)
                 time_left[j] = step_s
             else:
-                left = self._advance_job(j, step_s, k, step_end, load)
-                if state[j] == _XFER and left > 1e-9:
-                    xfer.append(j)
-                    time_left[j] = left
-        if xfer:
+                todo.append((j, step_s))
+        time_left.update(self._run_phases(todo, k, step_end, load))
+        if time_left:
+            xfer = sorted(time_left)
             # transfers share links, so they advance together
             self._advance_transfers(xfer, time_left)
+            landed = []
             for j in xfer:
                 mv = self.moves[j]
                 if mv.bytes_left > 1e-6:
@@ -242,7 +241,8 @@ class SimulatedWorld(World):
                 self.reserved[d] -= 1
                 self.held[d] += 1
                 self._begin_restore(j, d, t_done)
-                self._advance_job(j, time_left[j], k, step_end, load)
+                landed.append((j, time_left[j]))
+            self._run_phases(landed, k, step_end, load)
         self.running_jobs[k] = self.held
         if self.placement is not None:
             site = self.jobs.site
@@ -260,71 +260,80 @@ class SimulatedWorld(World):
         mv.phase_left_s = self.inputs.jobs.size_gb[j] / p.disk_read_gb_per_s + p.restart_s
         jobs.last_move_s[j] = t
 
-    def _advance_job(self, j: int, tl: float, k: int, step_end: float, load: FloatArray) -> float:
-        """Run job ``j`` through its phases for ``tl`` seconds of step ``k``; returns the time
-        left when it stops (waiting, transferring, done). The engine's inner loop: every array
-        it touches is bound to a local name once."""
+    def _run_phases(
+        self, todo: list[tuple[int, float]], k: int, step_end: float, load: FloatArray
+    ) -> dict[int, float]:
+        """Run each job ``j`` of ``todo`` through its phases for its ``tl`` seconds of step ``k``
+        (until it waits, transfers or is done). Returns the jobs that began a transfer with
+        time left in the step, and that time. The engine's inner loop: every array it touches
+        is bound to a local name once per call."""
         jobs = self.jobs
-        state, site, progress = jobs.state, jobs.site, jobs.progress_gpu_h
+        state, site, progress, done_s = jobs.state, jobs.site, jobs.progress_gpu_h, jobs.done_s
         step_s = self.step_s
         e_k, e_j, e_s, e_e = self.e_k, self.e_j, self.e_s, self.e_e
-        while tl > 1e-9:
-            s = state[j]
-            if s == _RUN:
-                at = int(site[j])
-                work = self._work[j]
-                need_s = (work - progress[j]) * 3600.0
-                dt = tl if tl < need_s else need_s
-                progress[j] += dt / 3600.0
-                self.run_s_at[j, at] += dt
-                load[at] += self.extra_w[j, at] * dt / step_s
-                e_k.append(k)
-                e_j.append(j)
-                e_s.append(at)
-                e_e.append(self._power[j] * dt)
-                tl -= dt
-                if need_s <= dt + 1e-9:
-                    progress[j] = work
-                    state[j] = _DONE
-                    jobs.done_s[j] = step_end - tl
-                    self.held[at] -= 1
-                    self.active.discard(j)
-                    self._active_changed = True
-                    self.events.append((float(jobs.done_s[j]), j, "done", at))
-                    return tl
-            elif s in (_CKPT, _REST):
-                at = int(site[j])
-                mv = self.moves[j]
-                dt = tl if tl < mv.phase_left_s else mv.phase_left_s
-                mv.phase_left_s -= dt
-                e_k.append(k)
-                e_j.append(j)
-                e_s.append(at)
-                e_e.append(self._idle[at] * dt)
-                tl -= dt
-                if mv.phase_left_s > 1e-9:
-                    return tl
-                t_d = step_end - tl
-                if s == _REST:
-                    state[j] = _RUN
-                    if mv.migration is not None:
-                        self._restored(mv.migration, k, at, t_d)
-                    self.moves.pop(j, None)
-                elif mv.then == "pause":
-                    state[j] = _PAUSED
-                    self.held[at] -= 1
-                    self.moves.pop(j, None)
-                    return 0.0
+        work_h, power, idle, size = self._work, self._power, self._idle, self._size
+        run_s_at, extra_w, held, moves = self.run_s_at, self.extra_w, self.held, self.moves
+        transferring: dict[int, float] = {}
+        for j, tl in todo:
+            while tl > 1e-9:
+                s = state[j]
+                if s == _RUN:
+                    at = int(site[j])
+                    work = work_h[j]
+                    need_s = (work - progress[j]) * 3600.0
+                    dt = tl if tl < need_s else need_s
+                    progress[j] += dt / 3600.0
+                    run_s_at[j, at] += dt
+                    load[at] += extra_w[j, at] * dt / step_s
+                    e_k.append(k)
+                    e_j.append(j)
+                    e_s.append(at)
+                    e_e.append(power[j] * dt)
+                    tl -= dt
+                    if need_s <= dt + 1e-9:
+                        progress[j] = work
+                        state[j] = _DONE
+                        done_s[j] = step_end - tl
+                        held[at] -= 1
+                        self.active.discard(j)
+                        self._active_changed = True
+                        self.events.append((float(done_s[j]), j, "done", at))
+                        break
+                elif s in (_CKPT, _REST):
+                    at = int(site[j])
+                    mv = moves[j]
+                    dt = tl if tl < mv.phase_left_s else mv.phase_left_s
+                    mv.phase_left_s -= dt
+                    e_k.append(k)
+                    e_j.append(j)
+                    e_s.append(at)
+                    e_e.append(idle[at] * dt)
+                    tl -= dt
+                    if mv.phase_left_s > 1e-9:
+                        break
+                    t_d = step_end - tl
+                    if s == _REST:
+                        state[j] = _RUN
+                        if mv.migration is not None:
+                            self._restored(mv.migration, k, at, t_d)
+                        moves.pop(j, None)
+                    elif mv.then == "pause":
+                        state[j] = _PAUSED
+                        held[at] -= 1
+                        moves.pop(j, None)
+                        break
+                    else:
+                        assert mv.migration is not None
+                        mv.migration.checkpoint_done_s = t_d
+                        held[at] -= 1
+                        state[j] = _XFER
+                        mv.bytes_left = size[j] * 1e9
+                        if tl > 1e-9:
+                            transferring[j] = tl
+                        break
                 else:
-                    assert mv.migration is not None
-                    mv.migration.checkpoint_done_s = t_d
-                    self.held[at] -= 1
-                    state[j] = _XFER
-                    mv.bytes_left = self._size[j] * 1e9
-                    return tl
-            else:
-                return tl
-        return 0.0
+                    break
+        return transferring
 
     def _restored(self, mig: Migration, k: int, at: int, t: float) -> None:
         mig.restored_s = t
