@@ -49,7 +49,8 @@ def test_a_job_without_the_table_gets_the_defaults() -> None:
     [
         (
             'trainer = "gpt-5"\ntrain_steps = 480',
-            "field 'trainer': Input should be 'digits-cnn' or 'char-transformer' (got 'gpt-5')",
+            "field 'trainer': neither a bundled trainer (digits-cnn, char-transformer) nor an "
+            "import path like 'my_project.train:make_trainer' (got 'gpt-5')",
         ),
         (
             'trainer = "char-transformer"\ntrain_step = 480',

@@ -65,8 +65,8 @@ class LiveJobSpec(BaseModel):
 
         if value is not None and not is_trainer_path(value):
             raise ValueError(
-                f"trainer {value!r} is neither a bundled trainer ({', '.join(BUNDLED)}) nor an "
-                "import path like 'my_project.train:make_trainer'"
+                f"neither a bundled trainer ({', '.join(BUNDLED)}) nor an import path like "
+                "'my_project.train:make_trainer'"
             )
         return value
 
