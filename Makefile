@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench docs results clean
+.PHONY: run test lint browser bench docs results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,16 @@ lint: $(STAMP)
 	$(BIN)/mypy src/greenhop
 	$(BIN)/lint-imports
 
-test: lint
+# The report's browser test renders report.html in headless Chromium (Debian's package);
+# installed here when missing and run as root, else that test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends chromium; }; } ) \
+		|| echo "chromium not installed (needs root and apt-get): the browser test will be skipped"
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -174,8 +174,8 @@ def _live_sentence(f: LiveFinding) -> str:
     rel = diff / float(p["non_renewable_kwh"]) if p["non_renewable_kwh"] else float("nan")
     return text + (
         f"; the simulator predicted {fmt.kwh(p['non_renewable_kwh'])} "
-        f"({fmt.kwh(p['jobs_non_renewable_kwh'])} the jobs' own), so the live run is "
-        f"{fmt.signed_percent(rel)} off. Live: {fmt.count(live['jobs_done'])} of "
+        f"({fmt.kwh(p['jobs_non_renewable_kwh'])} the jobs' own): the live run differs by "
+        f"{fmt.signed_percent(rel)}. Live: {fmt.count(live['jobs_done'])} of "
         f"{fmt.count(live['jobs'])} jobs done, {fmt.count(live['migrations'])} migrations; "
         f"predicted: {fmt.count(p['jobs_done'])} and {fmt.count(p['migrations'])}."
     )

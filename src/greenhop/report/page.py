@@ -44,6 +44,7 @@ caption{caption-side:bottom;text-align:left;color:var(--muted);font-size:.85rem;
 th,td{border-bottom:1px solid var(--line);padding:.3rem .65rem;text-align:left;vertical-align:top}
 thead th{background:#f4f4f7;font-weight:600}
 tbody th{font-weight:500}
+table.nowrap td{white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 sup a{text-decoration:none}
 ol.notes{font-size:.85rem;color:var(--muted);padding-left:1.4rem}
@@ -95,6 +96,12 @@ ROWS = (
     Row("slowdown_p95_over_p50", "Slowdown p95 / p50", "ratio", "Stability"),
     Row("stability_slowdown_std", "Stability (σ of slowdown)", "ratio", "Stability"),
     Row("refused_actions", "Actions refused", "count"),
+)
+
+
+LIVE_BYTES_NOTE = (
+    "a live run's moves are counted at the scenario's checkpoint_gb, the size the policy and "
+    "the network energy reckon with; the bytes really sent are under 'The live run' below"
 )
 
 
@@ -155,7 +162,9 @@ def comparison_table(
             label = f'<a href="#{term.anchor}">{label}</a>'
         cells: list[str | Cell] = [Cell(label, raw=True)]
         for s, v in zip(summaries, values, strict=True):
-            if row.kind == "done":
+            if row.key == "bytes_moved" and s["policy"] in live and not fmt.is_missing(v):
+                cells.append(Cell(show(v), note=LIVE_BYTES_NOTE))
+            elif row.kind == "done":
                 unfinished = s.get("jobs_unfinished") or []
                 note = (
                     "not finished within the run, left out of JCT and slowdown: "

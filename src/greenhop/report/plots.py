@@ -133,7 +133,9 @@ def plot_non_renewable(summaries: Sequence[dict[str, Any]], path: Path) -> Figur
         path,
         alt + ".",
         "Left: all non-renewable energy, most of it the idle slots' and the IT load every "
-        "policy pays alike (dashed: the oracle's lower bound). Right: the jobs' own part, "
+        "policy pays alike"
+        + (" (dashed: the oracle's lower bound)" if bound is not None else "")
+        + ". Right: the jobs' own part, "
         "from each job's energy times its site's grid share plus its transfers' network energy "
         "(<code>jobs.csv</code>, column <code>non_renewable_kwh</code>).",
         "Non-renewable energy per policy",
@@ -293,6 +295,8 @@ def plot_oracle_deferral(jobs: pd.DataFrame, path: Path, *, reference: str = STA
 def plot_sites_and_jobs(result: RunRecord, path: Path) -> Figure:
     """Each site's surplus over time with the jobs placed on it (and its IT load)."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     inp = result.inputs
     t = inp.time_index()
     n = len(inp.site_names)
@@ -325,6 +329,7 @@ def plot_sites_and_jobs(result: RunRecord, path: Path) -> Figure:
             label="jobs running",
         )
         ax2.set_ylim(0, max(1, int(inp.slots[i])) + 0.5)
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax2.set_ylabel("jobs", color="#c0392b", fontsize=8)
         ax2.tick_params(labelsize=7, colors="#c0392b")
         if i == 0:

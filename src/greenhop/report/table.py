@@ -59,6 +59,7 @@ class Table:
     caption: str = ""
     numeric: Sequence[bool] | None = None
     raw_header: bool = False
+    nowrap: bool = False  # cells never wrap (the table scrolls in its box instead)
 
     def html(self, notes: Footnotes) -> str:
         numeric = (
@@ -86,7 +87,8 @@ class Table:
                 cells.append(f"<{tag}{cls}>{text}</{tag.split()[0]}>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        cls = ' class="nowrap"' if self.nowrap else ""
         return (
-            f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
+            f'<div class="scroll"><table{cls}>{caption}<thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>"
         )

@@ -102,10 +102,9 @@ def transfers_table(moves: Sequence[MeasuredTransfer], inputs: SimInputs) -> Tab
         rows.append(
             [
                 f"{when:%m-%d %H:%M}",
-                m.job,
-                f"{m.src} → {m.dest}" + ("" if m.kind == "migrate" else f" ({m.kind})"),
+                f"{m.job}: {m.src} → {m.dest}" + ("" if m.kind == "migrate" else f" ({m.kind})"),
                 value(fmt.data_size(m.size_bytes or 0), m.size_bytes, "no size was recorded"),
-                fmt.number(m.link_gbps),
+                str(np.format_float_positional(m.link_gbps, precision=6, trim="-")),
                 value(fmt.duration(m.model_s or 0), m.model_s, "no size was recorded"),
                 value(fmt.duration(m.measured_s or 0), m.measured_s, "no transfer was timed"),
                 value(
@@ -120,8 +119,7 @@ def transfers_table(moves: Sequence[MeasuredTransfer], inputs: SimInputs) -> Tab
     return Table(
         [
             "Trace time (UTC)",
-            "Job",
-            "Move",
+            "Job: move",
             "Checkpoint sent",
             "Link (Gbit/s)",
             "Model 8·S/B",
@@ -131,7 +129,8 @@ def transfers_table(moves: Sequence[MeasuredTransfer], inputs: SimInputs) -> Tab
             "Downtime",
         ],
         rows,
-        numeric=[False, False, False, True, True, True, True, True, True, True],
+        numeric=[False, False, True, True, True, True, True, True, True],
+        nowrap=True,
     )
 
 
