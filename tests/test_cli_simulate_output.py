@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from greenhop.cli.runs import COMPARISON_LEGEND, print_comparison
+from greenhop.cli.runs import comparison_legend, print_comparison
 from greenhop.runner import available_policies
 
 
@@ -95,7 +95,9 @@ def test_comparison_fits(comparison: pd.DataFrame, width: int) -> None:
     # the figures are the run's
     stay = comparison.set_index("policy").loc["stay"]
     assert f"{stay['non_renewable_kwh']:.1f}" in text
-    assert " ".join(COMPARISON_LEGEND.split()[:4]) in " ".join(text.split())
+    legend = comparison_legend(comparison.columns)
+    assert "bound: the oracle's lower bound" in legend
+    assert legend in " ".join(text.split())
 
 
 def test_comparison_full_labels_from_120_short_with_legend_at_80(
@@ -106,6 +108,12 @@ def test_comparison_full_labels_from_120_short_with_legend_at_80(
     narrow = _render(comparison, 80)
     assert "non-renew. kWh" in narrow and "JCT p95 h" in narrow
     assert "JCT: job completion time" in " ".join(narrow.split())
+
+
+def test_legend_explains_only_what_is_shown(comparison: pd.DataFrame) -> None:
+    online = comparison[comparison["policy"] != "oracle"].drop(columns="oracle_bound_kwh")
+    text = " ".join(_render(online, 80).split())
+    assert "bound" not in text and "JCT: job completion time" in text
 
 
 def test_comparison_splits_policies_when_narrower(comparison: pd.DataFrame) -> None:

@@ -72,14 +72,28 @@ METRICS = (
     _Metric("stability_slowdown_std", "  σ", "  standard deviation", _num("{:.3f}")),
 )
 
-#: What the short labels and the terms of the comparison mean.
-COMPARISON_LEGEND = (
-    "Non-renewable (non-renew.): grid energy of the IT load + network energy of transfers; "
-    "bound: the oracle's lower bound on it; jobs': the jobs' own part; mig.: energy of the "
-    "migrations; wasted: moves whose destination had no renewable power left for the job; "
-    "JCT: job completion time of the jobs done; slowdown: JCT over the job's time alone, σ: "
-    "its standard deviation."
+#: What the terms (and short labels) of the comparison mean, by the column they explain.
+_LEGEND = (
+    (
+        "non_renewable_kwh",
+        "Non-renewable (non-renew.): grid energy of the IT load + network energy of transfers",
+    ),
+    ("oracle_bound_kwh", "bound: the oracle's lower bound on it"),
+    ("jobs_non_renewable_kwh", "jobs': the jobs' own part"),
+    ("migration_energy_kwh", "mig.: energy of the migrations"),
+    (
+        "wasted_migrations",
+        "wasted: moves whose destination had no renewable power left for the job",
+    ),
+    ("jct_mean_h", "JCT: job completion time of the jobs done"),
+    ("slowdown_mean", "slowdown: JCT over the job's time alone"),
+    ("stability_slowdown_std", "σ: its standard deviation"),
 )
+
+
+def comparison_legend(columns: Any) -> str:
+    """The legend under the comparison, for the metrics among ``columns``."""
+    return "; ".join(text for column, text in _LEGEND if column in columns) + "."
 
 
 def _cell(metric: _Metric, value: Any) -> str:
@@ -92,7 +106,7 @@ def comparison_tables(comparison: Any, title: str, console: Console) -> list[Tab
     """The comparison as tables that fit ``console``: metrics as rows, policies as columns.
 
     Full labels when every policy fits beside them; otherwise short labels (explained by
-    :data:`COMPARISON_LEGEND`), and the policies split over several tables if they still do
+    :func:`comparison_legend`), and the policies split over several tables if they still do
     not fit side by side.
     """
     records = comparison.to_dict("records")
@@ -122,4 +136,4 @@ def print_comparison(comparison: Any, title: str, console: Console | None = None
     console = console or stdout_console()
     for table in comparison_tables(comparison, title, console):
         console.print(table)
-    console.print(COMPARISON_LEGEND, style="dim", highlight=False)
+    console.print(comparison_legend(comparison.columns), style="dim", highlight=False)
