@@ -378,16 +378,28 @@ longitude = 13.4
 timezone = "Europe/Berlin"
 gpu_slots = 1
 trace_column = "wind"
-trace_peak_kw = 4.0
+scale = 0.04
 """
 
 
-def test_a_power_trace_is_taken_as_is_or_scaled_to_trace_peak_kw(tmp_path: Path) -> None:
+def test_a_power_trace_is_taken_as_is_or_scaled_once(tmp_path: Path) -> None:
     _kw_trace(tmp_path)
     generation = load_scenario(_write(tmp_path, POWER_TRACE_SCENARIO, "units.toml")).generation_w()
     np.testing.assert_allclose(generation["as-is"], [0, 1000, 2000, 4000, 8000, 4000, 2000, 1000])
+    # kW -> W, times the site's scale (a 4 % share of the column)
     np.testing.assert_allclose(generation["share"], np.array([10, 20, 50, 100, 5, 0, 0, 1]) * 40.0)
-    fraction = POWER_TRACE_SCENARIO.replace('unit = "kW"', 'unit = "fraction"')
+    # a power trace with trace_peak_kw would be scaled twice (a 20 kW array shown as 20 MW)
+    doubled = POWER_TRACE_SCENARIO.replace("scale = 0.04", "trace_peak_kw = 20.0")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_write(tmp_path, doubled, "doubled.toml"))
+    assert str(err.value) == (
+        "doubled.toml: [[sites]] #2 'share': field 'trace_peak_kw': the trace is power already "
+        "(unit 'kW'): trace_peak_kw would scale it a second time; leave it out, or use scale = "
+        "... for a share of the trace"
+    )
+    fraction = POWER_TRACE_SCENARIO.replace('unit = "kW"', 'unit = "fraction"').replace(
+        "scale = 0.04", "trace_peak_kw = 4.0"
+    )
     with pytest.raises(ScenarioError) as err:
         load_scenario(_write(tmp_path, fraction, "fraction.toml"))
     assert str(err.value) == (
@@ -413,7 +425,7 @@ def test_own_sites_example_loads_and_simulates() -> None:
     generation = scenario.generation_w()
     np.testing.assert_allclose(generation["roof"], trace["roof_pv"].to_numpy() * 1000.0)
     farm = trace["farm_wind"].to_numpy()
-    np.testing.assert_allclose(generation["farm"], farm / farm.max() * 4000.0)
+    np.testing.assert_allclose(generation["farm"], farm * 1000.0 * 0.005)  # kW: a 0.5 % share
     for record in _simulate(scenario, ["stay", "feasibility-aware"]):
         assert not np.isnan(record.job_done_s).any(), record.policy
 

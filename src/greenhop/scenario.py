@@ -263,8 +263,16 @@ class Site(_Table):
         None,
         gt=0,
         description=(
-            "peak power of the site, kW: a 'fraction' trace is multiplied by it (required then); "
-            "a trace in W..GW is scaled so that its column's maximum is this (optional)"
+            "peak power of the site, kW: a 'fraction' trace (0..1 of peak) is multiplied by it; "
+            "required with 'fraction', refused with a trace in W..GW (that is power already)"
+        ),
+    )
+    scale: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "factor on the site's trace column, with any unit (e.g. 0.001: a site taking 0.1 % "
+            "of a region's curtailment)"
         ),
     )
 
@@ -628,7 +636,8 @@ class Scenario(_Table):
         the middle of each step (:func:`greenhop.energy.modelchain.typical_year_on_grid_w`). Trace
         sites: the trace column resampled to the step and cut to the range
         (:func:`greenhop.energy.traces.trace_on_grid`; the trace must cover it), times
-        ``trace_peak_kw`` for a ``fraction`` trace, scaled to it for a trace in W..GW. Raises one
+        ``trace_peak_kw`` for a ``fraction`` trace (a trace in W..GW is power as it is), times the
+        site's ``scale``. Raises one
         :class:`~greenhop.errors.ScenarioError` with every problem of the trace
         (:meth:`trace_problems`).
         """
@@ -691,11 +700,6 @@ class Scenario(_Table):
                     f"{at}: field 'trace_column': the trace has no column {column!r}; it has "
                     f"{list(trace.columns)}"
                 )
-            elif not fraction and site.trace_peak_kw is not None and trace[column].max() <= 0:
-                problems.append(
-                    f"{at}: field 'trace_peak_kw': column {column!r} is 0 throughout and cannot "
-                    "be scaled to a peak; leave trace_peak_kw out"
-                )
         try:
             on_grid = trace_on_grid(trace, grid, pd.Timedelta(self.step))
         except InputError as exc:
@@ -703,12 +707,10 @@ class Scenario(_Table):
         if problems:
             return out, problems
         for _, site in sites:
-            values = on_grid[str(site.trace_column)].to_numpy()
+            values = on_grid[str(site.trace_column)].to_numpy() * site.scale
             if fraction:
                 assert site.trace_peak_kw is not None
                 values = values * site.trace_peak_kw * 1000.0
-            elif site.trace_peak_kw is not None:
-                values = values * (site.trace_peak_kw * 1000.0 / trace[site.trace_column].max())
             out[site.name] = values
         return out, []
 
@@ -828,16 +830,23 @@ def _source_problems(values: Mapping[str, Any]) -> list[Problem]:
                 "and name the trace (trace = 'file.csv')",
             )
         )
-    if unit == "fraction":
-        for i, site in trace_sites:
-            if _get(site, "trace_peak_kw") is None:
-                problems.append(
-                    (
-                        ("sites", i, "trace_peak_kw"),
-                        "required with a trace in unit 'fraction' (0..1 of peak): the site's "
-                        "peak power, kW",
-                    )
+    for i, site in trace_sites:
+        if unit == "fraction" and _get(site, "trace_peak_kw") is None:
+            problems.append(
+                (
+                    ("sites", i, "trace_peak_kw"),
+                    "required with a trace in unit 'fraction' (0..1 of peak): the site's "
+                    "peak power, kW",
                 )
+            )
+        elif unit != "fraction" and _get(site, "trace_peak_kw") is not None:
+            problems.append(
+                (
+                    ("sites", i, "trace_peak_kw"),
+                    f"the trace is power already (unit {unit!r}): trace_peak_kw would scale it "
+                    "a second time; leave it out, or use scale = ... for a share of the trace",
+                )
+            )
     if values.get("forecaster_name") == "solcast":
         if _get(source, "solcast") is None:
             problems.append(
