@@ -50,6 +50,8 @@ def _module(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         (["feasibility", "table", "--json", "--csv"], ["give one of --json or --csv"]),
         (["windows", "default", "--job-power-w", "lots"], ["'lots'", "--job-power-w"]),
         (["simulate", "default", "--json", "--csv"], ["give one of --json or --csv"]),
+        (["live", "live-demo", "--json", "--csv"], ["give one of --json or --csv"]),
+        (["live", "live-demo", "--polcy", "stay"], ["no such option --polcy", "--policy"]),
     ],
 )
 def test_usage_error_is_one_line_and_exit_2(cli: Cli, args: list[str], says: list[str]) -> None:
