@@ -43,7 +43,7 @@ table{border-collapse:collapse;font-size:.92rem;margin:.4rem 0}
 caption{caption-side:bottom;text-align:left;color:var(--muted);font-size:.85rem;padding-top:.3rem}
 th,td{border-bottom:1px solid var(--line);padding:.3rem .65rem;text-align:left;vertical-align:top}
 thead th{background:#f4f4f7;font-weight:600}
-tbody th{font-weight:500}
+tbody th{font-weight:500;min-width:9em}
 table.nowrap td{white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 sup a{text-decoration:none}
