@@ -251,3 +251,21 @@ def test_battery_carries_renewables_into_the_night() -> None:
     with_b = summary(Simulator(hand_inputs(gen, jobs, slots=1, batteries=bat)).run(StayPolicy()))
     without = summary(Simulator(hand_inputs(gen, jobs, slots=1)).run(StayPolicy()))
     assert with_b["grid_kwh"] < without["grid_kwh"] - 1.0
+
+
+def test_free_slots_track_held_and_reserved_at_every_step() -> None:
+    """The engine keeps free slots as they change; they equal slots - held - reserved."""
+    from greenhop.sim.engine import SimulatedWorld
+    from greenhop.world.loop import run_steps
+
+    inputs = SimInputs.from_scenario(load_scenario(bundled_scenario("default")))
+    world = SimulatedWorld(inputs)
+    seen: list[int] = []
+
+    def check(k: int) -> None:
+        expected = inputs.slots - world.held - world.reserved
+        assert (world.free_slots() == expected).all(), k
+        seen.append(int((world.reserved > 0).sum()))
+
+    run_steps(world, FeasibilityAwarePolicy(), range(inputs.n_steps), on_step=check)
+    assert len(seen) == inputs.n_steps and world.migrations  # moves did reserve slots

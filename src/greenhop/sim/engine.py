@@ -37,7 +37,7 @@ from greenhop.world.ledger import settle
 from greenhop.world.loop import World, run_steps
 from greenhop.world.record import Migration, RunRecord
 from greenhop.world.rules import arrival_steps, is_wasted_move
-from greenhop.world.view import make_view
+from greenhop.world.view import ViewBuilder
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -76,6 +76,7 @@ class SimulatedWorld(World):
         self.run_s_at = np.zeros((n_jobs, n_sites))
         self.held = np.zeros(n_sites, dtype=np.int64)  # slots held (restoring/running/ckpt)
         self.reserved = np.zeros(n_sites, dtype=np.int64)  # slots reserved by incoming moves
+        self.free = inp.slots.copy()  # slots - held - reserved, kept as they change
         self.moves: dict[int, _Move] = {}
         self.migrations: list[Migration] = []
         self.refused: list[tuple[float, str, str]] = []
@@ -107,6 +108,7 @@ class SimulatedWorld(World):
         self._bw = readonly(inp.bandwidth_gbps)
         self._capacity = readonly(self.bank.capacity_kwh)
         self._no_soc = readonly(np.zeros(n_sites))
+        self._view = ViewBuilder(inp)
         # every job's energy per step and site (J), appended as it is drawn
         self.e_k = array.array("i")
         self.e_j = array.array("i")
@@ -137,23 +139,21 @@ class SimulatedWorld(World):
             active = np.array(sorted(self.active), dtype=np.int64)
             self._jobs_view = replace(self._jobs_view, active=active)
             self._active_changed = False
-        return make_view(
-            self.inputs,
+        return self._view(
             k,
-            jobs=self._jobs_view,
-            it_load_w=self.it_load[k - 1] if k else self.idle_full,
-            free_slots=self.free_slots(),
-            bandwidth_gbps=self._bw,
-            battery_soc_kwh=self.bank.soc_kwh.copy() if self.has_battery else self._no_soc,
-            battery_capacity_kwh=self._capacity,
+            self._jobs_view,
+            self.it_load[k - 1] if k else self.idle_full,
+            self.free.copy(),
+            self._bw,
+            self.bank.soc_kwh.copy() if self.has_battery else self._no_soc,
+            self._capacity,
         )
 
     def job_states(self) -> tuple[IntArray, IntArray]:
         return self.jobs.state, self.jobs.site
 
     def free_slots(self) -> IntArray:
-        res: IntArray = self.inputs.slots - self.held - self.reserved
-        return res
+        return self.free.copy()
 
     def refuse(self, k: int, now_s: float, act: Action, reason: str) -> None:
         self.refused.append((now_s, repr(act), reason))
@@ -163,6 +163,7 @@ class SimulatedWorld(World):
         j = act.job
         if isinstance(act, Start):
             self.held[act.site] += 1
+            self.free[act.site] -= 1
             jobs.start_s[j] = now_s
             jobs.state[j] = _REST
             jobs.site[j] = act.site
@@ -171,6 +172,7 @@ class SimulatedWorld(World):
             self.events.append((now_s, j, "start", act.site))
         elif isinstance(act, Migrate):
             self.reserved[act.dest] += 1
+            self.free[act.dest] -= 1
             jobs.state[j] = _CKPT
             jobs.dest[j] = act.dest
             mig = Migration(j, int(jobs.site[j]), act.dest, float(size[j]), now_s, "migrate")
@@ -187,9 +189,11 @@ class SimulatedWorld(World):
             self.events.append((now_s, j, "resume", act.site))
             if act.site == jobs.site[j]:
                 self.held[act.site] += 1
+                self.free[act.site] -= 1
                 self._begin_restore(j, act.site, now_s)
             else:
                 self.reserved[act.site] += 1
+                self.free[act.site] -= 1
                 mig = Migration(j, int(jobs.site[j]), act.site, float(size[j]), now_s, "resume")
                 mig.checkpoint_done_s = now_s
                 self.migrations.append(mig)
@@ -273,6 +277,7 @@ class SimulatedWorld(World):
         e_k, e_j, e_s, e_e = self.e_k, self.e_j, self.e_s, self.e_e
         work_h, power, idle, size = self._work, self._power, self._idle, self._size
         run_s_at, extra_w, held, moves = self.run_s_at, self.extra_w, self.held, self.moves
+        free = self.free
         transferring: dict[int, float] = {}
         for j, tl in todo:
             while tl > 1e-9:
@@ -295,6 +300,7 @@ class SimulatedWorld(World):
                         state[j] = _DONE
                         done_s[j] = step_end - tl
                         held[at] -= 1
+                        free[at] += 1
                         self.active.discard(j)
                         self._active_changed = True
                         self.events.append((float(done_s[j]), j, "done", at))
@@ -320,12 +326,14 @@ class SimulatedWorld(World):
                     elif mv.then == "pause":
                         state[j] = _PAUSED
                         held[at] -= 1
+                        free[at] += 1
                         moves.pop(j, None)
                         break
                     else:
                         assert mv.migration is not None
                         mv.migration.checkpoint_done_s = t_d
                         held[at] -= 1
+                        free[at] += 1
                         state[j] = _XFER
                         mv.bytes_left = size[j] * 1e9
                         if tl > 1e-9:

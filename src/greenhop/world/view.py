@@ -1,4 +1,5 @@
-"""Building the policy's :class:`~greenhop.policies.base.View`, the same way in both worlds.
+"""Building the policy's :class:`~greenhop.policies.base.View`, the same way in both worlds
+(:func:`make_view`; :class:`ViewBuilder` for a world that builds one every step).
 
 What comes from the run's inputs (surplus now, slots, idle power, the forecast as known at the
 step, the model's parameters) is filled here; what a world observes (its jobs, the last step's
@@ -12,10 +13,56 @@ import numpy as np
 from numpy.typing import NDArray
 
 from greenhop.policies.base import JobsView, View
-from greenhop.world.inputs import SimInputs
+from greenhop.world.inputs import ForecastAt, SimInputs
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+
+
+class ViewBuilder:
+    """Builds each step's :class:`View` of one run: what comes from the inputs is bound once
+    (the simulator builds one View per step, so this is on its hot path)."""
+
+    __slots__ = ("_forecast", "_idle", "_names", "_params", "_slots", "_step_s", "_surplus")
+
+    def __init__(self, inputs: SimInputs) -> None:
+        assert inputs.forecast is not None  # set in SimInputs.__post_init__
+        self._forecast = inputs.forecast
+        self._surplus = inputs.surplus_w
+        self._step_s = float(inputs.step_s)
+        self._names = inputs.site_names
+        self._slots = inputs.slots
+        self._idle = inputs.idle_slot_power_w
+        self._params = inputs.params
+
+    def __call__(
+        self,
+        k: int,
+        jobs: JobsView,
+        it_load_w: FloatArray,
+        free_slots: IntArray,
+        bandwidth_gbps: FloatArray,
+        battery_soc_kwh: FloatArray,
+        battery_capacity_kwh: FloatArray,
+    ) -> View:
+        """The world at step ``k`` (arguments as :func:`make_view`'s)."""
+        return View(
+            k,
+            k * self._step_s,
+            self._step_s,
+            self._names,
+            self._surplus[k],
+            it_load_w,
+            self._slots,
+            free_slots,
+            self._idle,
+            bandwidth_gbps,
+            battery_soc_kwh,
+            battery_capacity_kwh,
+            jobs,
+            ForecastAt(self._forecast, k),
+            self._params,
+        )
 
 
 def make_view(
@@ -30,21 +77,8 @@ def make_view(
     battery_capacity_kwh: FloatArray,
 ) -> View:
     """The world at step ``k``: ``it_load_w`` is the last step's IT load per site (W),
-    ``bandwidth_gbps`` the world's estimate of its links."""
-    return View(
-        step=k,
-        now_s=k * inputs.step_s,
-        step_s=inputs.step_s,
-        site_names=inputs.site_names,
-        surplus_w=inputs.surplus_w[k],
-        it_load_w=it_load_w,
-        slots=inputs.slots,
-        free_slots=free_slots,
-        idle_slot_power_w=inputs.idle_slot_power_w,
-        bandwidth_gbps=bandwidth_gbps,
-        battery_soc_kwh=battery_soc_kwh,
-        battery_capacity_kwh=battery_capacity_kwh,
-        jobs=jobs,
-        forecast=inputs.forecast_at(k),
-        params=inputs.params,
+    ``bandwidth_gbps`` the world's estimate of its links, ``jobs`` the jobs' read-only view,
+    ``free_slots`` per site, the batteries' state of charge and capacity (kWh)."""
+    return ViewBuilder(inputs)(
+        k, jobs, it_load_w, free_slots, bandwidth_gbps, battery_soc_kwh, battery_capacity_kwh
     )
