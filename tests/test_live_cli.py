@@ -114,3 +114,16 @@ def test_live_run_writes_the_simulate_run_folder_side_by_side(
     assert len(measured) == 1 and measured[0]["ok"] and measured[0]["size_bytes"] > 0
     assert db.is_file()
     assert "wrote" in err
+
+
+def test_an_empty_job_list_is_refused_before_any_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = bundled_scenario("live-demo").read_text()
+    empty = tmp_path / "empty.toml"
+    empty.write_text(text[: text.index("[[jobs]]")])
+    out = tmp_path / "run"
+    code, err = _run(["live", str(empty), "--out", str(out)], capsys)
+    assert code == 2
+    assert "has no [[jobs]]" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
