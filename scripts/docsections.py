@@ -6,7 +6,10 @@ A section is everything between ``<!-- BEGIN GENERATED: name -->`` and
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -32,3 +35,21 @@ def update_doc(path: Path, sections: dict[str, str]) -> bool:
     if new != old:
         path.write_text(new)
     return new != old
+
+
+def doc_main(doc: Path, render: Callable[[str], str], script: str, description: str | None) -> int:
+    """The command line of a doc generator: rewrite ``doc`` with ``render``, or with ``--check``
+    exit 1 (saying which script to run) when the file is stale."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if {doc.name} is stale")
+    args = parser.parse_args()
+    old = doc.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            print(f"{doc} is out of date: run python scripts/{script}", file=sys.stderr)
+            return 1
+        return 0
+    doc.write_text(new)
+    print(f"wrote {doc}")
+    return 0

@@ -9,7 +9,6 @@ code is 1 when the doc is out of date (the test suite runs this).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -20,7 +19,7 @@ from greenhop import checkpoints
 from greenhop import feasibility as fz
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docsections import replace_section
+from docsections import doc_main, replace_section
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "model.md"
 SIZES_GB = (1.0, 10.0, 40.0, 100.0, 140.0)
@@ -135,19 +134,7 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/model.md is stale")
-    args = parser.parse_args()
-    old = DOC.read_text()
-    new = render(old)
-    if args.check:
-        if new != old:
-            print(f"{DOC} is out of date: run python scripts/make_model_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new)
-    print(f"wrote {DOC}")
-    return 0
+    return doc_main(DOC, render, "make_model_doc.py", __doc__)
 
 
 if __name__ == "__main__":
