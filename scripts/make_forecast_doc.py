@@ -1,8 +1,10 @@
 # ruff: noqa: E501  (the Markdown template below has long table rows)
-"""Write docs/energy.md: the energy layer, the bundled sites, and the forecasters' measured error.
+"""Write docs/energy.md: the energy layer, the bundled sites, weather files, and the forecasters'
+measured error.
 
-Every figure in the document is computed here from the bundled weather and the real Solcast
-traces that ship with greenhop (greenhop/data/solcast).
+Every figure in the document is computed here from the bundled weather, the real weather files
+that ship inside the installed pvlib (``pvlib/data``) and the real Solcast traces that ship with
+greenhop (greenhop/data/solcast).
 
 Usage: .venv/bin/python scripts/make_forecast_doc.py [--out docs/energy.md]
 """
@@ -10,6 +12,8 @@ Usage: .venv/bin/python scripts/make_forecast_doc.py [--out docs/energy.md]
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.resources
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +24,7 @@ from greenhop.energy.forecast import FORECASTERS, make_forecaster, window_end_er
 from greenhop.energy.generation import pv_power_w, wind_power_w
 from greenhop.energy.sites import bundled_sites, load_site_weather
 from greenhop.energy.solcast import load_solcast
+from greenhop.energy.weather import prepare_weather, read_weather_file
 from greenhop.energy.windows import simultaneity, surplus_windows
 from greenhop.scenario import load_scenario
 
@@ -56,6 +61,47 @@ def sites_table() -> str:
             f"{meta['altitude_m']:.0f} | {meta['source']} | {weather['ghi'].sum() / 1000:.0f} | "
             f"{weather['wind_speed'].mean():.1f} m/s | {pv.sum() / 1000:.0f} | "
             f"{wind.mean() / 800_000:.0%} | {supply.get(name, '—')} |"
+        )
+    return "\n".join(rows)
+
+
+#: pvlib's own real weather files (pvlib/data) and the bundled site each became.
+PVLIB_FILES = {"723170TYA.CSV": "greensboro", "703165TY.csv": "sand-point", "12839.tm2": "miami"}
+
+
+def weather_files_table() -> str:
+    """Annual PV yield from each of pvlib's real files: with the file's dhi, with dhi derived from
+    ghi and dni (closure), and with dni and dhi derived from ghi alone (Erbs)."""
+    folder = Path(str(importlib.resources.files("pvlib") / "data"))
+    rows = [
+        "| file (pvlib/data) | format | same as bundled | PV kWh/kWp·yr, file's dhi | "
+        "dhi by closure | dni and dhi by Erbs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, site in PVLIB_FILES.items():
+        file = read_weather_file(folder / name)
+        bundled, _ = load_site_weather(site)
+        kept = file.data.copy()
+        kept[["ghi", "dni", "dhi"]] = kept[["ghi", "dni", "dhi"]].clip(lower=0.0)
+        same = kept.index.equals(bundled.index) and kept.round(1).equals(bundled)
+        yields = []
+        for drop in ([], ["dhi"], ["dni", "dhi"]):
+            weather = prepare_weather(dataclasses.replace(file, data=file.data.drop(columns=drop)))
+            assert weather.latitude is not None and weather.longitude is not None
+            pv = pv_power_w(
+                weather.data,
+                weather.latitude,
+                weather.longitude,
+                peak_kw=1.0,
+                tilt_deg=min(abs(weather.latitude), 40.0),
+                azimuth_deg=180.0,
+                altitude_m=weather.altitude_m or 0.0,
+            )
+            yields.append(pv.sum() / 1000)
+        own, closure, erbs = yields
+        rows.append(
+            f"| `{name}` | {file.kind} | {'yes, ' + site if same else 'no'} | {own:.0f} | "
+            f"{closure:.0f} ({closure / own - 1:+.2%}) | {erbs:.0f} ({erbs / own - 1:+.2%}) |"
         )
     return "\n".join(rows)
 
@@ -124,14 +170,15 @@ TMY3) are shifted on read.
 | module | what |
 |---|---|
 | `energy/generation.py` | `pv_power_w` (pvlib: SPA sun position, Hay–Davies transposition, ASHRAE IAM, SAPM cell temperature, PVWatts DC + losses + inverter), `wind_power_w` (windpowerlib ModelChain: log wind profile, barometric density, power curve from the offline turbine library) |
-| `energy/modelchain.py` | greenhop's ModelChain: `run_site` (weather → PV + wind power, W, kept apart in a `SitePower`), `typical_year_w`, `map_typical_year` (a typical year onto any grid by day of year), `typical_year_on_grid_w` |
+| `energy/modelchain.py` | greenhop's ModelChain: `run_site` (weather → PV + wind power, W, kept apart in a `SitePower`), `typical_year_w`, `map_typical_year` (a typical year onto any grid by day of year), `typical_year_on_grid_w`; `weather_use`, `site_weather_on_grid_w` (a site's own weather on its own dates, or as a typical year) |
 | `energy/sites.py` | `bundled_sites()`, `load_site_weather(name) -> (weather, metadata)` |
+| `energy/weather.py` | a site's own weather: `read_weather_file` (EPW, TMY2, TMY3, PVGIS TMY, NSRDB PSM3 through `pvlib.iotools`; CSV/Parquet with pvlib's columns) → `WeatherFile`; `prepare_weather` (gaps refused or interpolated, offsets clipped, impossible values refused, missing irradiance derived) → `SiteWeather` with its notes; `load_weather` does both |
 | `energy/traces.py` | `read_trace`, `write_trace` (CSV/Parquet, wide/long, atomic), `validate_trace`, `resample_trace`, `align`, `trace_on_grid` |
 | `energy/solcast.py` | `read_solcast(path)`, `load_solcast(name)` → `SolcastData` (actuals, issued forecasts, name, path) |
 | `energy/battery.py` | `BatterySpec` (a site battery; also the scenario's `[sites.battery]` table), `BatteryBank` (`step`, `run`), `soc_trajectory` |
 | `energy/windows.py` | `surplus_windows`, `window_stats`, `simultaneity`, `remaining_window_s` (vectorised, O(steps × sites)) |
 | `energy/forecast.py` | `Forecaster` (`surplus_w`, `window_end`, `predicted_remaining_window_s`), `PerfectForecaster`, `PersistenceForecaster`, `NoisyForecaster`, `SolcastForecaster`, `make_forecaster`, `window_end_error` |
-| `scenario.py` | the schema: `Site`, `Links`, `Job`, `Scenario` (pydantic), `load_scenario`, `bundled_scenario`; `Scenario.generation_w()`, `.forecaster()`, `.bandwidth_matrix_gbps()` (delegating to the modules above) |
+| `scenario.py` | the schema: `Site`, `Links`, `Job`, `Scenario` (pydantic), `load_scenario`, `bundled_scenario`; `Scenario.generation_w()`, `.site_weather()`, `.weather_notes()`, `.forecaster()`, `.bandwidth_matrix_gbps()` (delegating to the modules above) |
 
 ## Bundled sites
 
@@ -145,6 +192,37 @@ latitude (at most 40°), 14 % losses. Wind: one Enercon E-53/800 at 73 m hub hei
 
 A scenario maps the typical year onto its own dates by day of year and UTC time of day (29
 February repeats 28 February), interpolating the hourly means to the middle of each step.
+
+## Your own weather
+
+A site's `weather` may be a file instead of a bundled site (`docs/scenarios.md`, "Weather
+files"). `greenhop.energy.weather` reads EPW, TMY2, TMY3, PVGIS TMY (JSON, CSV) and NSRDB PSM3
+files with `pvlib.iotools`, and CSV or Parquet files with pvlib's column names at any step from
+1 min to 1 h. Everything becomes what the bundled weather is: pvlib's columns in W/m², °C, m/s and
+Pa, UTC, each row the mean over `[t, t + step)`. Hour-ending labels (TMY2, TMY3, EPW) move back
+an hour; local standard time becomes UTC; a typical year goes onto the UTC grid of 2021, the
+hours that cross New Year wrapping round; PVGIS's satellite samples (about hh:10) become hourly
+means by interpolating to hh:30; NSRDB's instantaneous samples become means by the trapezoid
+rule. These are the conversions that made the bundled weather: `scripts/make_site_data.py` calls
+them, and reading pvlib's own files gives the bundled weather again (table below).
+
+Then `prepare_weather` checks the file, every problem at once, each naming the file, the column,
+how many values and the first timestamps: gaps (NaN, empty cells, timestamps missing from the
+step's grid) are refused, or filled by interpolation in time up to the site's `max_gap`;
+irradiance from -10 W/m² to 0 (a sensor's offset at night) is clipped to 0 and counted;
+irradiance below -10 or above 1500 W/m², air temperature outside -90..60 °C, negative wind and
+pressure outside 30..110 kPa are refused. `pv_power_w` and `wind_power_w` refuse NaN themselves:
+a missing hour is never a dark one. A missing `dhi` is derived from `ghi` and `dni` by closure,
+`dhi = ghi − dni · cos(zenith)` (sun at the middle of the step, clipped at 0); `dni` and `dhi`
+from `ghi` alone with the Erbs decomposition (`pvlib.irradiance.erbs`). What was derived,
+clipped or filled is kept as notes (`SiteWeather.notes`, `Scenario.weather_notes()`).
+
+What the derivation costs, on pvlib's own real files (1 kWp as in the table of bundled sites):
+the annual PV yield with the file's own `dhi`, with `dhi` derived by closure, and with `dni` and
+`dhi` both derived from `ghi` by Erbs. Weather with `ghi` and `dni` comes close to the file's
+own yield; weather with `ghi` alone is further off.
+
+{weather_files}
 
 ## Real traces and forecasters
 
@@ -185,7 +263,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "energy.md")
     args = parser.parse_args(argv)
-    text = TEMPLATE.format(sites=sites_table(), forecast=forecast_section(), threshold=THRESHOLD)
+    text = TEMPLATE.format(
+        sites=sites_table(),
+        weather_files=weather_files_table(),
+        forecast=forecast_section(),
+        threshold=THRESHOLD,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".energy.", suffix=".md", dir=args.out.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -6,7 +6,9 @@ The field reference is read from the models that validate a scenario file (the p
 :mod:`greenhop.scenario`, :class:`~greenhop.energy.battery.BatterySpec` and
 :class:`~greenhop.live.jobs.spec.LiveJobSpec`): names, types, defaults, bounds and descriptions.
 The bundled scenarios, the worked example (examples/own-sites) and what ``greenhop scenario
-validate`` prints for it and for a broken copy come from running the code. The doc's hand-written
+validate`` prints for it and for a broken copy, and what the weather-file example
+(``station.toml`` and ``station.csv``, hand-written in the doc) gives, come from running the code.
+The doc's hand-written
 text stays; everything between ``<!-- BEGIN GENERATED: name -->`` and
 ``<!-- END GENERATED: name -->`` is rewritten. With ``--check`` nothing is written and the exit
 code is 1 when the doc is out of date (the test suite runs this).
@@ -14,7 +16,6 @@ code is 1 when the doc is out of date (the test suite runs this).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import re
@@ -41,6 +42,7 @@ from greenhop.energy.forecast import FORECASTERS
 from greenhop.energy.generation import wind_turbine_types
 from greenhop.energy.sites import bundled_sites
 from greenhop.energy.traces import UNITS_TO_W
+from greenhop.energy.weather import WEATHER_SUFFIXES
 from greenhop.live.jobs.spec import LiveJobSpec
 from greenhop.scenario import (
     PV,
@@ -57,7 +59,7 @@ from greenhop.scenario import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docsections import replace_section
+from docsections import doc_main, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "scenarios.md"
@@ -91,7 +93,9 @@ TABLES: list[tuple[str, type[Any], str]] = [
 #: Strings checked against a catalog: the valid values, from the catalog itself.
 CHOICES: dict[tuple[type[Any], str], Callable[[], str]] = {
     (Scenario, "forecaster_name"): lambda: ", ".join(FORECASTERS),
-    (Site, "weather"): lambda: ", ".join(bundled_sites()),
+    (Site, "weather"): lambda: (
+        f"a bundled site ({', '.join(bundled_sites())}) or a file: {', '.join(WEATHER_SUFFIXES)}"
+    ),
     (Job, "model"): lambda: ", ".join(checkpoints.CATALOG),
     (Job, "setup"): lambda: ", ".join(checkpoints.SETUPS),
     (EnergySource, "unit"): lambda: ", ".join(UNITS_TO_W),
@@ -287,12 +291,30 @@ def problems() -> str:
     return "```console\n$ greenhop scenario validate broken.toml\n" + "\n".join(lines) + "\n```"
 
 
+def doc_files(text: str) -> dict[str, str]:
+    """The files the doc shows as ``<!-- file: NAME -->`` and a code block, by name."""
+    return dict(re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", text, re.S))
+
+
+def station() -> str:
+    files = doc_files(DOC.read_text())
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("station.toml", "station.csv"):
+            (Path(folder) / name).write_text(files[name])
+        scenario = load_scenario(Path(folder) / "station.toml")
+        generation = scenario.generation_w()["roof"]
+        notes = scenario.weather_notes()
+    steps = ", ".join(f"{t:%H:%M} {w:.0f} W" for t, w in generation.items())
+    return "```text\n" + "\n".join(notes) + f"\n```\n\nGeneration of 'roof': {steps}."
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "fields": field_reference,
     "bundled": bundled,
     "example": example,
     "validate": validated,
     "problems": problems,
+    "station": station,
 }
 
 
@@ -303,19 +325,7 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/scenarios.md is stale")
-    args = parser.parse_args()
-    old = DOC.read_text()
-    new = render(old)
-    if args.check:
-        if new != old:
-            print(f"{DOC} is out of date: run python scripts/make_scenario_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new)
-    print(f"wrote {DOC}")
-    return 0
+    return doc_main(DOC, render, "make_scenario_doc.py", __doc__)
 
 
 if __name__ == "__main__":

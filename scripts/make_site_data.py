@@ -8,10 +8,12 @@ convention), gzip CSV, plus ``sites.json`` with the metadata. greenhop never nee
 run time.
 
 Each row of the output holds the mean over [t, t + 1 h). Sources label their hours differently
-(TMY3 at the end of the hour, EPW/TMY2 after pvlib's reader at the start, PVGIS at the start in
-UTC, NSRDB PSM3 as instantaneous half-hourly samples); the script converts each, then checks the
-convention against a clear-sky model: the lag that best correlates measured and clear-sky GHI must
-be within 20 minutes of zero.
+(TMY3, TMY2 and EPW at the end of the hour in local standard time, PVGIS as UTC samples at about
+hh:10, NSRDB PSM3 as instantaneous half-hourly samples); the conversions are greenhop's own, the
+ones a scenario's weather file goes through (``greenhop.energy.weather``: ``read_weather_file``,
+``instantaneous_to_means``, ``to_reference_year``). The script then checks the convention against
+a clear-sky model: the lag that best correlates measured and clear-sky GHI must be within
+20 minutes of zero.
 
 Usage: .venv/bin/python scripts/make_site_data.py [--wheel PATH_TO_pvlib-0.11.2-py3-none-any.whl]
 """
@@ -33,92 +35,57 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from greenhop.energy.weather import (
+    REFERENCE_YEAR,
+    WeatherFile,
+    instantaneous_to_means,
+    read_weather_file,
+    to_reference_year,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "greenhop" / "data" / "weather"
 PVLIB_VERSION = "0.11.2"
-REFERENCE_YEAR = 2021
 COLUMNS = ["ghi", "dni", "dhi", "temp_air", "wind_speed", "pressure"]
 
 
-def _tmy3(raw: bytes) -> tuple[pd.DataFrame, dict]:
-    data, meta = pvlib.iotools.read_tmy3(io.StringIO(raw.decode("latin-1")), map_variables=True)
-    frame = pd.DataFrame(
-        {
-            "ghi": data["ghi"].to_numpy(),
-            "dni": data["dni"].to_numpy(),
-            "dhi": data["dhi"].to_numpy(),
-            "temp_air": data["temp_air"].to_numpy(),
-            "wind_speed": data["wind_speed"].to_numpy(),
-            "pressure": data["pressure"].to_numpy() * 100.0,  # mbar → Pa
-        }
+def _pvlib_file(name: str, raw: bytes) -> WeatherFile:
+    """A TMY2, TMY3, EPW or PVGIS file of the wheel, read by greenhop's weather reader."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name  # the reader tells the formats apart by name and first lines
+        path.write_bytes(raw)
+        return read_weather_file(path)
+
+
+def _psm3_test_file(name: str, raw: bytes) -> WeatherFile:
+    """pvlib's PSM3 test file: NSRDB half-hourly instantaneous samples, local standard time
+    (UTC-7), without the NSRDB header lines, so read here and converted by greenhop's functions.
+    """
+    data = pd.read_csv(io.BytesIO(raw), index_col=0)
+    local = pd.to_datetime(data[["Year", "Month", "Day", "Hour", "Minute"]]).dt.tz_localize(
+        "Etc/GMT+7"
     )
-    return frame, meta
-
-
-def _tmy2(raw: bytes) -> tuple[pd.DataFrame, dict]:
-    with tempfile.NamedTemporaryFile(suffix=".tm2") as tmp:
-        tmp.write(raw)
-        tmp.flush()
-        data, meta = pvlib.iotools.read_tmy2(tmp.name)
-    frame = pd.DataFrame(
+    half = pd.DataFrame(
         {
             "ghi": data["GHI"].to_numpy(),
             "dni": data["DNI"].to_numpy(),
             "dhi": data["DHI"].to_numpy(),
-            "temp_air": data["DryBulb"].to_numpy() / 10.0,  # tenths of °C
-            "wind_speed": data["Wspd"].to_numpy() / 10.0,  # tenths of m/s
+            "temp_air": data["Temperature"].to_numpy(),
+            "wind_speed": data["Wind Speed"].to_numpy(),
             "pressure": data["Pressure"].to_numpy() * 100.0,  # mbar → Pa
-        }
-    )
-    return frame, meta
-
-
-def _epw(raw: bytes) -> tuple[pd.DataFrame, dict]:
-    data, meta = pvlib.iotools.read_epw(io.StringIO(raw.decode("latin-1")))
-    frame = pd.DataFrame(
-        {c: data[c].to_numpy() for c in ["ghi", "dni", "dhi", "temp_air", "wind_speed"]}
-    )
-    frame["pressure"] = data["atmospheric_pressure"].to_numpy()
-    return frame, meta
-
-
-def _pvgis_tmy(raw: bytes) -> tuple[pd.DataFrame, dict]:
-    result = pvlib.iotools.read_pvgis_tmy(io.BytesIO(raw), pvgis_format="csv", map_variables=True)
-    data, meta = result[0], result[-1]
-    frame = pd.DataFrame({c: data[c].to_numpy() for c in COLUMNS})
-    # PVGIS-SARAH hourly values are satellite samples at about hh:10 UTC, not hourly means: the
-    # value at the middle of the hour (hh:30) lies one third of the way to the next sample.
-    values = frame.to_numpy(dtype=float)
-    frame = pd.DataFrame(values * 2 / 3 + np.roll(values, -1, axis=0) / 3, columns=COLUMNS)
-    return frame, meta
-
-
-def _psm3_csv(raw: bytes) -> tuple[pd.DataFrame, dict]:
-    data = pd.read_csv(io.BytesIO(raw), index_col=0)
-    # Half-hourly instantaneous samples at hh:00 and hh:30 → the hour's mean is best estimated by
-    # the mean of the samples at hh:00, hh:30 and (hh+1):00 with weights 1/4, 1/2, 1/4.
-    half = pd.DataFrame(
-        {
-            "ghi": data["GHI"],
-            "dni": data["DNI"],
-            "dhi": data["DHI"],
-            "temp_air": data["Temperature"],
-            "wind_speed": data["Wind Speed"],
-            "pressure": data["Pressure"] * 100.0,  # mbar → Pa
-        }
-    ).to_numpy(dtype=float)
-    on_hour = half[0::2]
-    on_half = half[1::2]
-    next_hour = np.roll(on_hour, -1, axis=0)
-    frame = pd.DataFrame(0.25 * on_hour + 0.5 * on_half + 0.25 * next_hour, columns=COLUMNS)
-    return frame, {}
+        },
+        index=pd.DatetimeIndex(local),
+    ).astype(float)
+    # the hour's mean by the trapezoid rule: hh:00, hh:30, (hh+1):00 weighted 1/4, 1/2, 1/4
+    hourly = instantaneous_to_means(half, step=pd.Timedelta(hours=1), periodic=True)
+    return WeatherFile(path=Path(name), kind="NSRDB", data=to_reference_year(hourly), typical=True)
 
 
 # name → (file in the wheel, reader, how the reader labels rows, metadata)
 SITES: dict[str, dict] = {
     "greensboro": {
         "file": "723170TYA.CSV",
-        "reader": _tmy3,
+        "reader": _pvlib_file,
         "source": "NSRDB TMY3 (1991–2005), station 723170 Greensboro Piedmont Triad Intl",
         "utc_offset_h": -5,
         "timezone": "America/New_York",
@@ -127,7 +94,7 @@ SITES: dict[str, dict] = {
     },
     "miami": {
         "file": "12839.tm2",
-        "reader": _tmy2,
+        "reader": _pvlib_file,
         "source": "NSRDB TMY2 (1961–1990), WBAN 12839 Miami Intl",
         "utc_offset_h": -5,
         "timezone": "America/New_York",
@@ -136,7 +103,7 @@ SITES: dict[str, dict] = {
     },
     "sand-point": {
         "file": "703165TY.csv",
-        "reader": _tmy3,
+        "reader": _pvlib_file,
         "source": "NSRDB TMY3 (1991–2005), station 703165 Sand Point, Aleutians",
         "utc_offset_h": -9,
         "timezone": "America/Anchorage",
@@ -145,7 +112,7 @@ SITES: dict[str, dict] = {
     },
     "amsterdam": {
         "file": "NLD_Amsterdam062400_IWEC.epw",
-        "reader": _epw,
+        "reader": _pvlib_file,
         "source": "ASHRAE IWEC typical year, WMO 062400 Amsterdam Schiphol (EnergyPlus EPW)",
         "utc_offset_h": 1,
         "timezone": "Europe/Amsterdam",
@@ -154,7 +121,7 @@ SITES: dict[str, dict] = {
     },
     "piedmont": {
         "file": "tmy_45.000_8.000_2005_2023.csv",
-        "reader": _pvgis_tmy,
+        "reader": _pvlib_file,
         "source": "PVGIS 5.3 typical meteorological year 2005–2023 at 45.0 N 8.0 E (Piedmont, IT)",
         "utc_offset_h": 0,  # PVGIS rows are already UTC
         "timezone": "Europe/Rome",
@@ -163,7 +130,7 @@ SITES: dict[str, dict] = {
     },
     "nw-colorado": {
         "file": "test_psm3_2017.csv",
-        "reader": _psm3_csv,
+        "reader": _psm3_test_file,
         "source": "NSRDB PSM3 physical solar model, calendar year 2017, 40.5137 N 108.5449 W",
         "utc_offset_h": -7,
         "timezone": "America/Denver",
@@ -195,21 +162,6 @@ def _download_wheel(tmp: Path) -> Path:
     return next(tmp.glob(f"pvlib-{PVLIB_VERSION}-*.whl"))
 
 
-def _to_utc_reference_year(frame: pd.DataFrame, utc_offset_h: int) -> pd.DataFrame:
-    """Row i of a typical year (local standard hour i from 1 Jan 00:00) → the UTC grid of 2021.
-
-    A typical year has no year boundary, so the hours that fall into the next UTC year wrap round.
-    """
-    if len(frame) != 8760:
-        raise SystemExit(f"expected 8760 hourly rows, got {len(frame)}")
-    # UTC hour j is local hour j + offset: out[j] = frame[j + offset]
-    rolled = np.roll(frame.to_numpy(dtype=float), -utc_offset_h, axis=0)
-    index = pd.date_range(f"{REFERENCE_YEAR}-01-01", periods=8760, freq="h", tz="UTC")
-    out = pd.DataFrame(rolled, index=index, columns=COLUMNS)
-    out[["ghi", "dni", "dhi"]] = out[["ghi", "dni", "dhi"]].clip(lower=0.0)
-    return out
-
-
 def _best_lag_minutes(weather: pd.DataFrame, latitude: float, longitude: float) -> int:
     """Lag (min) of the sun model that best matches measured GHI; 0 when labels are right."""
     best, best_r = 0, -np.inf
@@ -234,17 +186,21 @@ def main(argv: list[str] | None = None) -> None:
         catalog: dict[str, dict] = {}
         for name, spec in SITES.items():
             raw = archive.read(f"pvlib/data/{spec['file']}")
-            reader: Callable[[bytes], tuple[pd.DataFrame, dict]] = spec["reader"]
+            reader: Callable[[str, bytes], WeatherFile] = spec["reader"]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                frame, meta = reader(raw)
-            inputs = meta.get("inputs", {})
-            latitude = spec.get("latitude", meta.get("latitude", inputs.get("latitude")))
-            longitude = spec.get("longitude", meta.get("longitude", inputs.get("longitude")))
-            altitude = meta.get("altitude", inputs.get("elevation"))
+                file = reader(spec["file"], raw)
+            latitude = spec.get("latitude", file.latitude)
+            longitude = spec.get("longitude", file.longitude)
+            altitude = file.altitude_m
             if altitude is None:
                 altitude = float(pvlib.location.lookup_altitude(latitude, longitude))
-            weather = _to_utc_reference_year(frame, spec["utc_offset_h"])
+            weather = file.data[COLUMNS].copy()
+            if len(weather) != 8760 or weather.index[0] != pd.Timestamp(
+                f"{REFERENCE_YEAR}-01-01", tz="UTC"
+            ):
+                raise SystemExit(f"{name}: expected 8760 hours of {REFERENCE_YEAR} UTC")
+            weather[["ghi", "dni", "dhi"]] = weather[["ghi", "dni", "dhi"]].clip(lower=0.0)
             lag = _best_lag_minutes(weather, latitude, longitude)
             status = "ok" if abs(lag) <= 20 else "CHECK LABELS"
             print(

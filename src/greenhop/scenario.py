@@ -76,11 +76,13 @@ from pydantic_core.core_schema import ErrorType
 
 from greenhop._scenario_errors import describe_validation_error
 from greenhop.energy.battery import BatterySpec
+from greenhop.energy.weather import WEATHER_SUFFIXES
 from greenhop.errors import GreenhopError, InputError, ScenarioError
 
 if TYPE_CHECKING:
     from greenhop.energy.forecast import Forecaster
     from greenhop.energy.solcast import SolcastData
+    from greenhop.energy.weather import SiteWeather
 
 _STRICT = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
 _TableT = TypeVar("_TableT", bound=BaseModel)
@@ -177,7 +179,7 @@ class _Table(BaseModel):
 
 class PV(_Table):
     """A fixed-tilt PV array at the site, modelled with pvlib's PVWatts chain from the site's
-    bundled weather."""
+    weather."""
 
     peak_kw: float = Field(gt=0, description="DC nameplate power, kW")
     tilt_deg: float = Field(ge=0, le=90, description="tilt from horizontal, degrees")
@@ -192,7 +194,7 @@ class PV(_Table):
 
 class Wind(_Table):
     """Wind turbines of one type from windpowerlib's offline library, driven by the site's
-    bundled weather (wind speed at 10 m, extrapolated to the hub height)."""
+    weather (wind speed at 10 m, extrapolated to the hub height)."""
 
     turbine_type: str = Field(
         description="a turbine of windpowerlib's offline library, e.g. 'E-53/800'"
@@ -221,10 +223,13 @@ class Wind(_Table):
 class Site(_Table):
     """A micro datacenter with its renewable supply.
 
-    Supply: ``pv`` and/or ``wind`` computed from ``weather`` (a bundled site; defaults to the
-    site's own name when that is a bundled site), or ``trace_column`` of the scenario's trace
+    Supply: ``pv`` and/or ``wind`` computed from ``weather`` (a bundled site, by default the
+    site's own name when that is a bundled site, or a weather file relative to the scenario file:
+    :mod:`greenhop.energy.weather`), or ``trace_column`` of the scenario's trace
     (``[energy_source]``). ``latitude``, ``longitude``, ``timezone`` and ``altitude_m``
-    default to the bundled weather site's.
+    default to the bundled weather site's; with a weather file, to the file's, filled in when the
+    scenario reads it (:meth:`Scenario.site_weather`). ``weather_gaps`` and ``max_gap`` say
+    whether gaps in a weather file are refused or filled.
 
     ``battery`` (the ``[sites.battery]`` table) is a :class:`~greenhop.energy.battery.BatterySpec`
     (``capacity_kwh``, ``max_power_kw``, ``round_trip_efficiency``, ``initial_soc``, ``min_soc``,
@@ -233,28 +238,56 @@ class Site(_Table):
 
     name: str = Field(min_length=1, description="unique name of the site, used by links and jobs")
     latitude: float | None = Field(
-        None, ge=-90, le=90, description="degrees north; defaults to the bundled weather site's"
+        None,
+        ge=-90,
+        le=90,
+        description="degrees north; defaults to the weather's (bundled site or file)",
     )
     longitude: float | None = Field(
-        None, ge=-180, le=180, description="degrees east; defaults to the bundled weather site's"
+        None,
+        ge=-180,
+        le=180,
+        description="degrees east; defaults to the weather's (bundled site or file)",
     )
     timezone: str | None = Field(
-        None, description="IANA time zone, e.g. 'Europe/Berlin'; defaults to the weather site's"
+        None,
+        description=(
+            "IANA time zone, e.g. 'Europe/Berlin'; defaults to the weather's (a file's UTC "
+            "offset as 'Etc/GMT+5')"
+        ),
     )
     altitude_m: float | None = Field(
-        None, description="altitude above sea level, m; defaults to the weather site's, else 0"
+        None, description="altitude above sea level, m; defaults to the weather's, else 0"
     )
     gpu_slots: int = Field(gt=0, description="GPUs at the site: at most this many jobs run there")
     idle_power_w: float = Field(100.0, ge=0, description="draw of a GPU slot with no job, W")
     base_load_w: float = Field(
         0.0, ge=0, description="other load at the site, served by the renewables first, W"
     )
-    pv: PV | None = Field(None, description="PV array computed from the bundled weather")
-    wind: Wind | None = Field(None, description="wind turbines computed from the bundled weather")
+    pv: PV | None = Field(None, description="PV array computed from the site's weather")
+    wind: Wind | None = Field(None, description="wind turbines computed from the site's weather")
     battery: BatterySpec | None = Field(None, description="the site's battery (none by default)")
     weather: str | None = Field(
         None,
-        description="bundled weather site behind pv and wind; defaults to the site's own name",
+        description=(
+            "weather behind pv and wind: a bundled site, or a weather file relative to the "
+            "scenario file (EPW, TMY2, TMY3, PVGIS TMY, NSRDB PSM3, or CSV/Parquet with pvlib's "
+            "columns); defaults to the site's own name"
+        ),
+    )
+    weather_gaps: Literal["refuse", "interpolate"] = Field(
+        "refuse",
+        description=(
+            "gaps in a weather file (NaN, missing timestamps): refused, or filled by "
+            "interpolation in time when they last at most max_gap"
+        ),
+    )
+    max_gap: timedelta | None = Field(
+        None,
+        description=(
+            "longest gap that weather_gaps = 'interpolate' fills, a duration like '3h'; "
+            "longer gaps are still refused"
+        ),
     )
     trace_column: str | None = Field(
         None, description="column of the [energy_source] trace that is this site's generation"
@@ -275,6 +308,23 @@ class Site(_Table):
             "of a region's curtailment)"
         ),
     )
+
+    @field_validator("max_gap", mode="before")
+    @classmethod
+    def _parse_max_gap(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return pd.Timedelta(value).to_pytimedelta()
+            except ValueError:
+                raise ValueError("not a duration; write e.g. '3h'") from None
+        return value
+
+    @field_validator("max_gap")
+    @classmethod
+    def _positive_gap(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError(f"max_gap must be > 0, got {value}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -311,20 +361,32 @@ class Site(_Table):
         bundled = bundled_sites()
         weather = values.get("weather")
         name = values.get("name")
+        files = ", ".join(WEATHER_SUFFIXES)
         if from_weather and weather is None and name not in bundled:
             problems.append(
                 (
                     ("weather",),
-                    f"required: pv and wind are computed from bundled weather and {name!r} is "
-                    f"not a bundled site; set weather = one of {', '.join(bundled)}",
+                    f"required: pv and wind are computed from weather and {name!r} is not a "
+                    f"bundled site; set weather = one of {', '.join(bundled)}, or a weather file "
+                    f"({files})",
                 )
             )
-        elif from_weather and isinstance(weather, str) and weather not in bundled:
+        elif from_weather and isinstance(weather, str) and not _weather_name_ok(weather):
             problems.append(
                 (
                     ("weather",),
-                    f"{weather!r} is not a bundled site; use one of {', '.join(bundled)}",
+                    f"{weather!r} is neither a bundled site ({', '.join(bundled)}) nor a weather "
+                    f"file ({files})",
                 )
+            )
+        gaps, max_gap = values.get("weather_gaps", "refuse"), values.get("max_gap")
+        if gaps == "interpolate" and max_gap is None:
+            problems.append(
+                (("max_gap",), "required with weather_gaps = 'interpolate', e.g. max_gap = '3h'")
+            )
+        elif gaps == "refuse" and max_gap is not None:
+            problems.append(
+                (("max_gap",), "applies only with weather_gaps = 'interpolate'; set that too")
             )
         if not from_weather:
             for field in ("latitude", "longitude", "timezone"):
@@ -339,15 +401,35 @@ class Site(_Table):
 
         if self.pv is not None or self.wind is not None:
             self.weather = self.name if self.weather is None else self.weather
+        if self.weather_file is None and (self.pv is not None or self.wind is not None):
+            assert self.weather is not None
             meta = site_metadata(self.weather)
             self.latitude = meta["latitude"] if self.latitude is None else self.latitude
             self.longitude = meta["longitude"] if self.longitude is None else self.longitude
             self.timezone = meta["timezone"] if self.timezone is None else self.timezone
             self.altitude_m = meta["altitude_m"] if self.altitude_m is None else self.altitude_m
-        if self.altitude_m is None:
-            self.altitude_m = 0.0
+        if self.altitude_m is None and self.weather_file is None:
+            self.altitude_m = 0.0  # a weather file's altitude fills it when the file is read
         if self.battery is not None and self.battery.name == "battery":
             self.battery = dataclasses.replace(self.battery, name=self.name)
+
+    @property
+    def weather_file(self) -> str | None:
+        """``weather`` when it names a file rather than a bundled site (for pv/wind), else None."""
+        from greenhop.energy.sites import bundled_sites
+
+        if self.pv is None and self.wind is None:
+            return None
+        if self.weather is None or self.weather in bundled_sites():
+            return None
+        return self.weather
+
+
+def _weather_name_ok(weather: str) -> bool:
+    """A bundled site's name, or a name with a weather file's suffix."""
+    from greenhop.energy.sites import bundled_sites
+
+    return weather in bundled_sites() or weather.lower().endswith(WEATHER_SUFFIXES)
 
 
 class LinkBandwidth(_Table):
@@ -528,6 +610,7 @@ class Scenario(_Table):
     seed: int = Field(0, description="seed of every random choice (the 'noisy' forecaster)")
     _source: Path | None = PrivateAttr(default=None)
     _generation: pd.DataFrame | None = PrivateAttr(default=None)
+    _weather: dict[str, SiteWeather] = PrivateAttr(default_factory=dict)
 
     @field_validator("start", "end")
     @classmethod
@@ -631,21 +714,25 @@ class Scenario(_Table):
     def generation_w(self) -> pd.DataFrame:
         """Renewable generation of every site on :meth:`grid`, W, one column per site.
 
-        Weather sites: the typical year's power (pvlib + windpowerlib) mapped onto the scenario's
-        dates by day of year and UTC time of day (29 February reuses 28 February), interpolated to
-        the middle of each step (:func:`greenhop.energy.modelchain.typical_year_on_grid_w`). Trace
-        sites: the trace column resampled to the step and cut to the range
-        (:func:`greenhop.energy.traces.trace_on_grid`; the trace must cover it), times
-        ``trace_peak_kw`` for a ``fraction`` trace (a trace in W..GW is power as it is), times the
-        site's ``scale``. Raises one
-        :class:`~greenhop.errors.ScenarioError` with every problem of the trace
-        (:meth:`trace_problems`).
+        Bundled weather sites: the typical year's power (pvlib + windpowerlib) mapped onto the
+        scenario's dates by day of year and UTC time of day (29 February reuses 28 February),
+        interpolated to the middle of each step
+        (:func:`greenhop.energy.modelchain.typical_year_on_grid_w`). Sites with a weather file
+        (:meth:`site_weather`): the power at the file's step, on the file's own dates when it
+        covers the range, else as a typical year when it is one year long
+        (:func:`greenhop.energy.modelchain.site_weather_on_grid_w`). Trace sites: the trace column
+        resampled to the step and cut to the range (:func:`greenhop.energy.traces.trace_on_grid`;
+        the trace must cover it), times ``trace_peak_kw`` for a ``fraction`` trace (a trace in
+        W..GW is power as it is), times the site's ``scale``. Raises one
+        :class:`~greenhop.errors.ScenarioError` with every problem of the trace and of the weather
+        files (:meth:`trace_problems`, :meth:`weather_problems`).
         """
-        from greenhop.energy.modelchain import typical_year_on_grid_w
+        from greenhop.energy.modelchain import site_weather_on_grid_w, typical_year_on_grid_w
 
         if self._generation is not None:
             return self._generation.copy()
         traced, problems = self._trace_generation_w()
+        problems += self.weather_problems()
         if problems:
             raise ScenarioError("\n".join(problems))
         grid = self.grid()
@@ -653,6 +740,15 @@ class Scenario(_Table):
         for site in self.sites:
             if site.trace_column is not None:
                 out[site.name] = traced[site.name].to_numpy()
+                continue
+            if site.weather_file is not None:
+                out[site.name] = site_weather_on_grid_w(
+                    grid,
+                    pd.Timedelta(self.step),
+                    self._weather[site.name],
+                    pv=None if site.pv is None else site.pv.model_dump(),
+                    wind=None if site.wind is None else site.wind.model_dump(),
+                ).to_numpy()
                 continue
             assert site.weather is not None and site.latitude is not None
             assert site.longitude is not None and site.altitude_m is not None
@@ -667,6 +763,127 @@ class Scenario(_Table):
             ).to_numpy()
         self._generation = out
         return out.copy()
+
+    def weather_path(self, site: Site) -> Path | None:
+        """The weather file of ``site`` (relative paths from the scenario file's folder), or None
+        for bundled weather or a trace site."""
+        if site.weather_file is None:
+            return None
+        path = Path(site.weather_file)
+        if not path.is_absolute() and self._source is not None:
+            path = self._source.parent / path
+        return path
+
+    def site_weather(self, name: str) -> SiteWeather:
+        """The checked weather of the site ``name`` read from its weather file
+        (:func:`greenhop.energy.weather.load_weather`), read once.
+
+        Fills the site's ``latitude``, ``longitude``, ``altitude_m`` and ``timezone`` (as
+        ``Etc/GMT±h``) from the file where the site leaves them out. Raises one
+        :class:`~greenhop.errors.ScenarioError` naming the file, the site and the field, or
+        :class:`~greenhop.errors.InputError` when the site has no weather file.
+        """
+        index = self.site_names.index(self.site(name).name)
+        weather, problems = self._site_weather(index)
+        if problems:
+            raise ScenarioError("\n".join(problems))
+        if weather is None:
+            raise InputError(
+                f"site {name!r} has no weather file (weather = {self.site(name).weather!r})"
+            )
+        return weather
+
+    def weather_problems(self) -> list[str]:
+        """Every problem of the sites' weather files, one line each naming the scenario file, the
+        site and the field: a file that cannot be read, gaps, impossible values, a missing
+        location, a period that neither covers the range nor is one year. Empty when there is
+        none (or no site reads a weather file)."""
+        problems: list[str] = []
+        for i in range(len(self.sites)):
+            problems += self._site_weather(i)[1]
+        return problems
+
+    def weather_notes(self) -> list[str]:
+        """What was done to the sites' weather files, one line each, for the run folder: which
+        file, how it is used (on its own dates or as a typical year), the components derived,
+        the values clipped, the gaps filled, where the location came from. E.g. ``site 'x': dhi
+        derived from ghi and dni (closure), 8760 hours``. Empty without weather files. Raises
+        :class:`~greenhop.errors.ScenarioError` as :meth:`site_weather` does."""
+        from greenhop.energy.modelchain import weather_use
+
+        notes: list[str] = []
+        for site in self.sites:
+            if site.weather_file is None:
+                continue
+            weather = self.site_weather(site.name)
+            use = weather_use(weather, self.grid(), pd.Timedelta(self.step))
+            steps = f"{weather.step / pd.Timedelta(minutes=1):g} min steps"
+            if weather.typical:
+                what = f"{weather.kind}, a typical year of {steps}"
+            else:
+                what = (
+                    f"{weather.kind}, {steps}, {weather.start:%Y-%m-%d %H:%M} .. "
+                    f"{weather.end:%Y-%m-%d %H:%M} UTC"
+                )
+            how = (
+                "used on its own dates"
+                if use == "own dates"
+                else "mapped onto the run's dates by day of year and UTC time of day"
+                + ("" if weather.typical else " as a typical year")
+            )
+            notes.append(f"site {site.name!r}: weather {site.weather_file} ({what}), {how}")
+            notes += [f"site {site.name!r}: {note}" for note in weather.notes]
+        return notes
+
+    def _site_weather(self, index: int) -> tuple[SiteWeather | None, list[str]]:
+        """The weather of site ``index`` from its file (cached), or the problems that prevent it;
+        (None, []) for a site without a weather file."""
+        from greenhop.energy.modelchain import weather_use
+        from greenhop.energy.weather import prepare_weather, read_weather_file
+
+        site = self.sites[index]
+        path = self.weather_path(site)
+        if path is None:
+            return None, []
+        if site.name in self._weather:
+            return self._weather[site.name], []
+        at = f"{self._label()}: [[sites]] #{index + 1} {site.name!r}"
+        try:
+            file = read_weather_file(path)
+        except InputError as exc:
+            return None, [f"{at}: field 'weather': {line}" for line in str(exc).splitlines()]
+        if site.pv is not None and file.latitude is None:
+            missing = [f for f in ("latitude", "longitude") if getattr(site, f) is None]
+            if missing:
+                return None, [
+                    f"{at}: field {f!r}: required: {site.weather_file} ({file.kind}) carries no "
+                    "location, and PV needs the sun's position"
+                    for f in missing
+                ]
+        try:
+            weather = prepare_weather(
+                file,
+                pv=site.pv is not None,
+                wind=site.wind is not None,
+                gaps=site.weather_gaps,
+                max_gap=None if site.max_gap is None else pd.Timedelta(site.max_gap),
+                latitude=site.latitude,
+                longitude=site.longitude,
+                altitude_m=site.altitude_m,
+            )
+            weather_use(weather, self.grid(), pd.Timedelta(self.step))
+        except InputError as exc:
+            return None, [f"{at}: field 'weather': {line}" for line in str(exc).splitlines()]
+        site.latitude = weather.latitude if site.latitude is None else site.latitude
+        site.longitude = weather.longitude if site.longitude is None else site.longitude
+        site.altitude_m = (
+            (weather.altitude_m or 0.0) if site.altitude_m is None else site.altitude_m
+        )
+        offset = weather.utc_offset_h
+        if site.timezone is None and offset is not None and offset == int(offset):
+            site.timezone = "UTC" if offset == 0 else f"Etc/GMT{-int(offset):+d}"
+        self._weather[site.name] = weather
+        return weather, []
 
     def trace_problems(self) -> list[str]:
         """Every problem of the trace the sites read, one line each naming the file, the table and
@@ -941,6 +1158,7 @@ def check_scenario(
                 )
     if scenario is not None and data:
         problems += scenario.trace_problems()
+        problems += scenario.weather_problems()
     return ScenarioCheck(file, scenario, tuple(problems))
 
 

@@ -7,6 +7,8 @@ One module per concept:
 - :mod:`greenhop.energy.modelchain` — greenhop's ModelChain: a site's PV + wind power from
   weather, and a typical year mapped onto any time grid.
 - :mod:`greenhop.energy.sites` — the bundled fleet of real sites with a typical year of weather.
+- :mod:`greenhop.energy.weather` — a site's own weather file (EPW, TMY2/3, PVGIS, NSRDB, CSV,
+  Parquet): read, checked, gaps refused or filled, missing irradiance derived.
 - :mod:`greenhop.energy.traces` — read, write, validate, resample and align power traces, and put
   them on a time grid.
 - :mod:`greenhop.energy.solcast` — the reader of the real Solcast traces (actuals and issued

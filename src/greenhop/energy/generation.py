@@ -61,6 +61,25 @@ def _require_columns(weather: pd.DataFrame, columns: tuple[str, ...], what: str)
         )
 
 
+def _require_values(weather: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """Refuse NaN in the columns the power is computed from: missing weather is not 0 W."""
+    problems = []
+    for column in columns:
+        if column not in weather.columns:
+            continue
+        missing = weather[column].isna().to_numpy()
+        if missing.any():
+            first = ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in weather.index[missing][:5])
+            more = f" (and {int(missing.sum()) - 5} more)" if missing.sum() > 5 else ""
+            problems.append(f"column {column!r}: {int(missing.sum())} NaN at {first}{more}")
+    if problems:
+        raise InputError(
+            f"{what}: the weather has missing values, which would not be 0 W: "
+            f"{'; '.join(problems)}; fill or repair them first "
+            "(greenhop.energy.weather.prepare_weather)"
+        )
+
+
 def _require_utc_index(weather: pd.DataFrame) -> pd.DatetimeIndex:
     index = weather.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
@@ -114,10 +133,14 @@ def pv_power_w(
     Returns
     -------
     Series of AC power in W, ≥ 0, on ``weather``'s index (UTC), named ``'pv_power_w'``.
+
+    Raises :class:`~greenhop.errors.InputError` when a weather column it uses holds NaN: a
+    missing hour is not a dark one.
     """
     import pvlib
 
     _require_columns(weather, ("ghi", "dni", "dhi"), "pv_power_w")
+    _require_values(weather, ("ghi", "dni", "dhi", "temp_air", "wind_speed"), "pv_power_w")
     if not peak_kw > 0:
         raise InputError(f"pv peak_kw must be > 0, got {peak_kw}")
     if not 0 <= losses_percent < 100:
@@ -215,10 +238,13 @@ def wind_power_w(
     Returns
     -------
     Series of electrical power in W, ≥ 0, on ``weather``'s index (UTC), named ``'wind_power_w'``.
+
+    Raises :class:`~greenhop.errors.InputError` when a weather column it uses holds NaN.
     """
     from windpowerlib import ModelChain
 
     _require_columns(weather, ("wind_speed",), "wind_power_w")
+    _require_values(weather, ("wind_speed", "temp_air", "pressure"), "wind_power_w")
     if count < 1:
         raise InputError(f"wind turbine count must be ≥ 1, got {count}")
     if not hub_height_m > 0:
