@@ -105,3 +105,16 @@ def test_an_unwritable_out_fails_before_any_work(tmp_path: Path, cli: Cli) -> No
     code, _, err = cli("simulate", "default", "--policy", "stay", "--out", "/sys/greenhop-run")
     assert code == 2
     assert "cannot write into '/sys'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_run_folder_records_what_was_done_to_a_weather_file(tmp_path: Path, cli: Cli) -> None:
+    from test_scenario import STATION_TEXT, _station_csv
+
+    _station_csv(tmp_path)
+    scenario = tmp_path / "station.toml"
+    scenario.write_text(STATION_TEXT)
+    out = tmp_path / "run"
+    code, _, err = cli("--quiet", "simulate", str(scenario), "--policy", "stay", "--out", str(out))
+    assert code == 0, err
+    report = (out / "report.html").read_text()
+    assert "dhi derived from ghi and dni (closure), 8760 hours" in report

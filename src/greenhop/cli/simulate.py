@@ -119,6 +119,7 @@ def simulate_command(
         "Non-renewable energy = grid energy of the IT load + network energy of transfers.",
         *(f"{name} skipped: {why}" for name, why in skipped.items()),
         *(f"Job {name!r} cannot run as given: {why}." for name, why in unrunnable),
+        *(f"Weather: {note}." for note in inputs.meta.get("weather_notes", [])),
     ]
     comparison = write_run_folder(
         out_dir,

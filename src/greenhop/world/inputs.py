@@ -262,5 +262,9 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
         batteries=batteries,
         forecast=fc,
         name=scenario.name,
-        meta={"forecaster": scenario.forecaster_name, "source": str(scenario.source or "")},
+        meta={
+            "forecaster": scenario.forecaster_name,
+            "source": str(scenario.source or ""),
+            "weather_notes": scenario.weather_notes(),
+        },
     )
