@@ -1,4 +1,4 @@
-"""A live run's state database read back as a RunRecord (live.results), without a cluster.
+"""A live run's state database read back as a RunRecord (live.control.results), without a cluster.
 
 The database is written through the controller's own API (ControllerState, the live ledger's
 settle_tick) for the bundled live-demo scenario with a battery at one site: a job runs at one

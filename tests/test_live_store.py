@@ -1,4 +1,5 @@
-"""The one checkpoint store (live.store) on real files: naming, rotation, verification, pruning."""
+"""The one checkpoint store (live.jobs.store) on real files: naming, rotation, verification,
+pruning."""
 
 from __future__ import annotations
 

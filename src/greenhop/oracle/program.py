@@ -6,7 +6,8 @@ in advance. Its optimum is a **lower bound on the non-renewable energy** (kWh) t
 online or not, spends on an instance when it completes every job (by its deadline, if it has
 one)::
 
-    non-renewable energy = grid energy of the IT load + e_net * S_j for every completed move
+    non-renewable energy = grid energy of the IT load + e_net * S_j for every move whose
+                           transfer completed
 
 the quantity :func:`greenhop.world.ledger.non_renewable_kwh` measures on any run's record.
 
@@ -60,6 +61,7 @@ from greenhop.energy.battery import BatteryBank
 from greenhop.errors import GreenhopError, InputError
 from greenhop.policies.replay import ReplayPolicy
 from greenhop.world.inputs import SimInputs
+from greenhop.world.rules import arrival_steps
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -396,7 +398,7 @@ def solve_oracle(
     block_start_s = np.arange(n_blocks) * block_steps * step_s
     block_end_s = np.minimum(block_start_s + block_steps * step_s, n_steps * step_s)
     block_len_s = block_end_s - block_start_s
-    arrival_step = np.ceil(np.asarray(jobs.arrival_s) / step_s - 1e-9)
+    arrival_step = arrival_steps(jobs.arrival_s, step_s)
     open_s = np.maximum(arrival_step * step_s, 0.0)
     close_s = np.minimum(np.asarray(jobs.deadline_s, dtype=float), n_steps * step_s)
     overlap = np.clip(

@@ -108,6 +108,7 @@ class SimulatedWorld(World):
         self._bw = readonly(inp.bandwidth_gbps)
         self._capacity = readonly(self.bank.capacity_kwh)
         self._no_soc = readonly(np.zeros(n_sites))
+        self._idle_full_ro = readonly(self.idle_full)
         self._view = ViewBuilder(inp)
         # every job's energy per step and site (J), appended as it is drawn
         self.e_k = array.array("i")
@@ -142,7 +143,7 @@ class SimulatedWorld(World):
         return self._view(
             k,
             self._jobs_view,
-            self.it_load[k - 1] if k else self.idle_full,
+            readonly(self.it_load[k - 1]) if k else self._idle_full_ro,
             self.free.copy(),
             self._bw,
             self.bank.soc_kwh.copy() if self.has_battery else self._no_soc,

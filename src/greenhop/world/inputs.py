@@ -20,6 +20,7 @@ from greenhop.energy.forecast import Forecaster, make_forecaster
 from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
 from greenhop.scenario import Scenario
+from greenhop.world.rules import arrival_steps
 
 FloatArray = NDArray[np.float64]
 
@@ -169,7 +170,7 @@ class SimInputs:
         arrival step and the run's end or its deadline (such a job runs on and finishes late)."""
         end_s = self.n_steps * self.step_s
         jobs = self.jobs
-        arrival = np.ceil(np.asarray(jobs.arrival_s) / self.step_s - 1e-9) * self.step_s
+        arrival = arrival_steps(jobs.arrival_s, self.step_s) * self.step_s
         out = []
         for j, name in enumerate(jobs.names):
             if arrival[j] >= end_s:

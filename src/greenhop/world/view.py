@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from greenhop.policies.base import JobsView, View
 from greenhop.world.inputs import ForecastAt, SimInputs
+from greenhop.world.jobs import readonly
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -28,7 +29,7 @@ class ViewBuilder:
     def __init__(self, inputs: SimInputs) -> None:
         assert inputs.forecast is not None  # set in SimInputs.__post_init__
         self._forecast = inputs.forecast
-        self._surplus = inputs.surplus_w
+        self._surplus = readonly(inputs.surplus_w)  # rows a policy cannot write to
         self._step_s = float(inputs.step_s)
         self._names = inputs.site_names
         self._slots = inputs.slots

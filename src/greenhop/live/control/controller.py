@@ -32,7 +32,9 @@ job's state, site, progress and last checkpoint on disk (every ``checkpoint_ever
 time, at a pause, at the end), the migrations, the ledger and the link estimates. A new
 controller on the same database restarts each running job at its site from its last checkpoint
 and carries on at the first uncommitted tick; steps done after that checkpoint are trained
-again (and their energy counted again: it was really drawn).
+again in the next tick, on top of that tick's own steps (the job keeps its grant, so it stays
+on the replayed schedule; the ledger books the tick's trace time at the job's power, as for any
+tick).
 """
 
 from __future__ import annotations
@@ -188,7 +190,10 @@ class Controller(World):
             batteries=inp.batteries,
         )
         self.state = ControllerState(db)
-        self.store = CheckpointStore(self.state.path.parent / f"{self.state.path.name}.checkpoints")
+        # one store: the controller's, which a LiveJobs given its own store also uses
+        self.store = self.jobs.store or CheckpointStore(
+            self.state.path.parent / f"{self.state.path.name}.checkpoints"
+        )
         if self.jobs.store is None:
             # a source that dies mid-migration: restore from the controller's last checkpoint
             self.jobs.use_store(self.store)

@@ -263,8 +263,12 @@ class ControllerState:
         )
 
     def events(self) -> list[tuple[float, int, str, int]]:
-        """(time_s, job, event, site), in order."""
-        rows = self.conn.execute("SELECT time_s, job, event, site FROM events ORDER BY id")
+        """(time_s, job, event, site), in order: tick by tick, a tick's arrivals first (they are
+        committed with the tick, after the actions of that tick)."""
+        rows = self.conn.execute(
+            "SELECT time_s, job, event, site FROM events "
+            "ORDER BY tick, CASE event WHEN 'arrive' THEN 0 ELSE 1 END, id"
+        )
         return [tuple(r) for r in rows.fetchall()]
 
     @staticmethod
