@@ -24,8 +24,8 @@ def test_solcast_actuals_are_left_labelled(solcast_germany: SolcastData) -> None
     assert lead.min() == 5 and lead.max() == 65
 
 
-def test_read_solcast_gives_data_and_metadata(shared_data_dir: Path) -> None:
-    data = read_solcast(shared_data_dir / "solcast2022_germany.zip")
+def test_read_solcast_gives_data_and_metadata() -> None:
+    data = read_solcast(bundled_solcast_dir() / "solcast2022_germany.zip")
     assert data.name == "germany" and data.path.name == "solcast2022_germany.zip"
     assert data.sites[0] == "Berlin" and len(data.sites) == 10
     issues, cube = data.forecast_cube()
@@ -35,7 +35,7 @@ def test_read_solcast_gives_data_and_metadata(shared_data_dir: Path) -> None:
         (data.forecast["issued_at"] == issues[100]) & (data.forecast["site"] == "Berlin")
     ].sort_values("period_end")
     np.testing.assert_allclose(cube[100, :, 0], first["value"].to_numpy())
-    assert load_solcast("germany", shared_data_dir).actual.equals(data.actual)
+    assert load_solcast("germany").actual.equals(data.actual)
 
 
 def test_the_bundled_traces_are_the_shared_ones_byte_for_byte(shared_data_dir: Path) -> None:

@@ -163,7 +163,7 @@ def test_toml_syntax_error_and_missing_file(tmp_path: Path) -> None:
         load_scenario(tmp_path / "nowhere.toml")
 
 
-def test_germany_scenario_on_the_real_traces(shared_data_dir: Path) -> None:
+def test_germany_scenario_on_the_real_traces() -> None:
     scenario = load_scenario("germany")
     generation = scenario.generation_w()
     assert generation.shape == (8928, 10)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from greenhop.energy.battery import BatteryBank, BatterySpec
+from greenhop.energy.solcast import bundled_solcast_dir
 from greenhop.errors import InputError
 from greenhop.world.balance import BalanceResult, ConservationError, balance
 
@@ -18,15 +17,10 @@ STEP_S = 300.0
 PEAK_W = 50_000.0
 
 
-def _shared_data_dir() -> Path:
-    env = os.environ.get("GREENHOP_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-SOLCAST_ZIP = _shared_data_dir() / "solcast2022_germany.zip"
+# the real Solcast trace as greenhop ships it (greenhop/data/solcast)
+SOLCAST_ZIP = bundled_solcast_dir() / "solcast2022_germany.zip"
 needs_solcast = pytest.mark.skipif(
-    not SOLCAST_ZIP.exists(),
-    reason=f"real PV traces not found at {SOLCAST_ZIP} (set GREENHOP_SHARED_DATA=/path/to/data)",
+    not SOLCAST_ZIP.exists(), reason=f"the bundled trace {SOLCAST_ZIP} is missing"
 )
 
 
