@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/greenhop live live-demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts examples
 	$(BIN)/mypy src/greenhop
 	$(BIN)/lint-imports
 
