@@ -78,6 +78,7 @@ from greenhop._scenario_errors import describe_validation_error
 from greenhop.energy.battery import BatterySpec
 from greenhop.energy.weather import WEATHER_SUFFIXES
 from greenhop.errors import GreenhopError, InputError, ScenarioError
+from greenhop.signals.sources import SiteFeed
 
 if TYPE_CHECKING:
     from greenhop.energy.forecast import Forecaster
@@ -308,6 +309,13 @@ class Site(_Table):
             "of a region's curtailment)"
         ),
     )
+    realtime: SiteFeed | None = Field(
+        None,
+        description=(
+            "live sources of the site's power (and base load) for 'greenhop live --realtime': "
+            "a Prometheus query, an HTTP JSON endpoint or an appended CSV/Parquet file"
+        ),
+    )
 
     @field_validator("max_gap", mode="before")
     @classmethod
@@ -350,12 +358,13 @@ class Site(_Table):
             problems.append(
                 (("trace_column",), "give either pv/wind (from weather) or trace_column, not both")
             )
-        if not from_weather and not from_trace:
+        from_meter = values.get("realtime") is not None
+        if not from_weather and not from_trace and not from_meter:
             problems.append(
                 (
                     (),
-                    "needs a renewable supply: a [sites.pv] or [sites.wind] table, or a "
-                    "trace_column of the [energy_source] trace",
+                    "needs a renewable supply: a [sites.pv] or [sites.wind] table, a "
+                    "trace_column of the [energy_source] trace, or a live meter ([sites.realtime])",
                 )
             )
         bundled = bundled_sites()
@@ -388,7 +397,7 @@ class Site(_Table):
             problems.append(
                 (("max_gap",), "applies only with weather_gaps = 'interpolate'; set that too")
             )
-        if not from_weather:
+        if not from_weather and not from_meter:
             for field in ("latitude", "longitude", "timezone"):
                 if values.get(field) is None:
                     problems.append(
@@ -630,8 +639,8 @@ class Scenario(_Table):
     @field_validator("step")
     @classmethod
     def _step_range(cls, value: timedelta) -> timedelta:
-        if not timedelta(minutes=1) <= value <= timedelta(hours=1):
-            raise ValueError(f"step {value} is outside 1 min .. 1 h")
+        if not timedelta(seconds=1) <= value <= timedelta(hours=1):
+            raise ValueError(f"step {value} is outside 1 s .. 1 h")
         return value
 
     @field_validator("forecaster_name")
@@ -749,6 +758,9 @@ class Scenario(_Table):
                     pv=None if site.pv is None else site.pv.model_dump(),
                     wind=None if site.wind is None else site.wind.model_dump(),
                 ).to_numpy()
+                continue
+            if site.pv is None and site.wind is None:  # a live meter only: no replayed supply
+                out[site.name] = 0.0
                 continue
             assert site.weather is not None and site.latitude is not None
             assert site.longitude is not None and site.altitude_m is not None

@@ -175,8 +175,11 @@ class SimInputs:
         for j, name in enumerate(jobs.names):
             if arrival[j] >= end_s:
                 out.append(
-                    (name, f"arrives {arrival[j] / 3600:g} h after the start, when the run "
-                     f"({end_s / 3600:g} h) is over")
+                    (
+                        name,
+                        f"arrives {arrival[j] / 3600:g} h after the start, when the run "
+                        f"({end_s / 3600:g} h) is over",
+                    )
                 )
                 continue
             close_s = min(float(jobs.deadline_s[j]), end_s)
@@ -185,8 +188,11 @@ class SimInputs:
             if need_h > have_h + 1e-9:
                 until = "its deadline" if close_s < end_s else "the end of the run"
                 out.append(
-                    (name, f"needs {need_h:.3g} h (work and one restart) but only {have_h:.3g} h "
-                     f"lie between its arrival and {until}")
+                    (
+                        name,
+                        f"needs {need_h:.3g} h (work and one restart) but only {have_h:.3g} h "
+                        f"lie between its arrival and {until}",
+                    )
                 )
         return out
 

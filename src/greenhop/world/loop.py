@@ -21,6 +21,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from greenhop.policies.base import Action, Policy, View
 from greenhop.world.rules import IntArray, refusal
 
@@ -51,10 +54,14 @@ class World(abc.ABC):
     def free_slots(self) -> IntArray:
         """Slots per site neither held by a job nor reserved by a move on its way there."""
 
+    def blind_sites(self) -> NDArray[np.bool_] | None:
+        """Sites whose power signal is unknown now (none in a simulation)."""
+        return None
+
     def refusal(self, act: Action) -> str:
         """Why ``act`` is refused now, or ``''`` (:func:`greenhop.world.rules.refusal`)."""
         state, site = self.job_states()
-        return refusal(act, state, site, self.free_slots())
+        return refusal(act, state, site, self.free_slots(), self.blind_sites())
 
     @abc.abstractmethod
     def carry_out(self, k: int, now_s: float, act: Action) -> None:

@@ -47,13 +47,20 @@ def action_target(act: Action) -> int | None:
     return None
 
 
-def refusal(act: Action, state: IntArray, site: IntArray, free_slots: IntArray) -> str:
+def refusal(
+    act: Action,
+    state: IntArray,
+    site: IntArray,
+    free_slots: IntArray,
+    blind: NDArray[np.bool_] | None = None,
+) -> str:
     """Why the world refuses ``act`` now, or ``''`` when it carries it out.
 
     ``state`` and ``site`` are every job's :class:`JobState` and site; ``free_slots`` the slots
-    per site neither held by a job nor reserved by a move on its way there. Checked in order: the
-    job exists; the target site exists and has a free slot; the job is in the state the action
-    needs; a move goes somewhere else.
+    per site neither held by a job nor reserved by a move on its way there; ``blind`` marks the
+    sites whose power signal is unknown now (a live source that is down: no job goes where the
+    world cannot see). Checked in order: the job exists; the target site exists, is not blind and
+    has a free slot; the job is in the state the action needs; a move goes somewhere else.
     """
     if type(act) not in REQUIRED_STATE:
         raise InputError(f"unknown action {act!r}; actions are Start, Migrate, Pause, Resume")
@@ -64,6 +71,8 @@ def refusal(act: Action, state: IntArray, site: IntArray, free_slots: IntArray) 
     if target is not None:
         if not 0 <= target < len(free_slots):
             return "no such site"
+        if blind is not None and blind[target]:
+            return "the site's power signal is unknown"
         if free_slots[target] <= 0:
             return "no free slot at the site"
     want = REQUIRED_STATE[type(act)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from greenhop.policies.base import JobsView, View
+from greenhop.policies.base import ForecastView, JobsView, View
 from greenhop.world.inputs import ForecastAt, SimInputs
 from greenhop.world.jobs import readonly
 
@@ -76,10 +76,20 @@ def make_view(
     bandwidth_gbps: FloatArray,
     battery_soc_kwh: FloatArray,
     battery_capacity_kwh: FloatArray,
+    surplus_w: FloatArray | None = None,
+    forecast: ForecastView | None = None,
 ) -> View:
     """The world at step ``k``: ``it_load_w`` is the last step's IT load per site (W),
     ``bandwidth_gbps`` the world's estimate of its links, ``jobs`` the jobs' read-only view,
-    ``free_slots`` per site, the batteries' state of charge and capacity (kWh)."""
-    return ViewBuilder(inputs)(
+    ``free_slots`` per site, the batteries' state of charge and capacity (kWh).
+
+    ``surplus_w`` and ``forecast`` replace the inputs' surplus now and forecast (a live run on
+    the wall clock reads them from its sites' meters)."""
+    view = ViewBuilder(inputs)(
         k, jobs, it_load_w, free_slots, bandwidth_gbps, battery_soc_kwh, battery_capacity_kwh
     )
+    if surplus_w is not None:
+        view.surplus_w = readonly(np.asarray(surplus_w, dtype=np.float64).copy())
+    if forecast is not None:
+        view.forecast = forecast
+    return view

@@ -100,8 +100,7 @@ class TrainerSource:
                 ) from None
             except Exception as exc:
                 raise TrainerError(
-                    f"{self.label}: importing {module_name!r} failed: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{self.label}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
                 ) from None
         for part in attr.split("."):
             if not hasattr(obj, part):

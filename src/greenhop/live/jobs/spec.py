@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from greenhop.scenario import Scenario
 
 
-
 class LiveJobSpec(BaseModel):
     """A job's ``[jobs.live]`` table: which trainer stands in for it and how many steps it takes.
 
