@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint browser bench docs results clean
+.PHONY: run test lint browser prometheus bench docs results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,16 @@ browser:
 		--no-install-recommends chromium; }; } ) \
 		|| echo "chromium not installed (needs root and apt-get): the browser test will be skipped"
 
-test: lint browser
+# The live-source tests run a real Prometheus server (Debian's package); installed here when
+# missing and run as root, else those tests are skipped and say why.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
+		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends prometheus; }; } ) \
+		|| echo "prometheus not installed (needs root and apt-get): its tests will be skipped"
+
+test: lint browser prometheus
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

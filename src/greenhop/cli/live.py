@@ -7,6 +7,11 @@ simulator's prediction for the same policy (``--no-compare`` leaves that out). T
 state and checkpoints live in the run folder (``<out>/live/state.sqlite``) or in ``--db``;
 running the same command with the same ``--out`` (or ``--db``) after an interruption carries on
 where it stopped.
+
+``--realtime`` runs on the wall clock and reads each site's power now from its live source
+(``[sites.realtime]``: a Prometheus query, an HTTP JSON endpoint, a file a meter appends to); a
+site whose source is down, slow, stale or talks nonsense is shown as unknown and gets no job
+until it recovers (:mod:`greenhop.live.control.realtime`).
 """
 
 from __future__ import annotations
@@ -43,24 +48,36 @@ def render(controller: Any, wall_s: float) -> Group:
     c = controller
     inp = c.inputs
     k = min(c.next_tick, c.n_ticks - 1)
-    when = pd.Timestamp(inp.start) + pd.Timedelta(seconds=c.next_tick * c.step_s)
+    when = pd.Timestamp(c.start_utc) + pd.Timedelta(seconds=c.next_tick * c.step_s)
+    reading = c.reading
     header = Text.assemble(
         (f"greenhop live {c.live.name}", "bold"),
         f"  policy {c.policy.name}  ·  tick {c.next_tick}/{c.n_ticks}  ·  "
-        f"{when:%Y-%m-%d %H:%M} UTC  ·  ×{c.speedup:g}  ·  wall {wall_s:.0f} s",
+        f"{when:%Y-%m-%d %H:%M:%S} UTC  ·  "
+        + ("real time" if c.feed is not None else f"×{c.speedup:g}")
+        + f"  ·  wall {wall_s:.0f} s",
     )
     sites = Table(title="sites", title_justify="left", expand=False)
     for col, justify in (("site", "left"), ("surplus kW", "right"), ("IT load kW", "right")):
         sites.add_column(col, justify=justify)  # type: ignore[arg-type]
     sites.add_column("jobs")
+    if reading is not None:
+        sites.add_column("signal")
     for s, name in enumerate(c.site_names):
         here = [r.name for r in c.rows if r.site == s and r.state == int(JobState.RUNNING)]
-        sites.add_row(
+        surplus = inp.surplus_w[k, s] if reading is None else reading.view_surplus_w[s]
+        cells = [
             name,
-            f"{inp.surplus_w[k, s] / 1000:.2f}",
+            f"{surplus / 1000:.2f}",
             f"{c.last_it_load_w[s] / 1000:.2f}",
             ", ".join(here) or "-",
-        )
+        ]
+        if reading is not None:
+            r = reading.power[s]
+            cells.append(
+                "ok" if r.known else f"[red]unknown[/]: {r.reason} (last value held, no new jobs)"
+            )
+        sites.add_row(*cells)
     jobs = Table(title="jobs", title_justify="left")
     for col in ("job", "trainer", "state", "site", "progress", "steps"):
         jobs.add_column(col)
@@ -128,8 +145,17 @@ def live_command(
         typer.Option(help="host:port of a running Ray cluster (default: start one per site)."),
     ] = None,
     speedup: Annotated[
-        float, typer.Option(help="Trace seconds per wall second (600: 1 s = 10 min; 1: real).")
-    ] = 600.0,
+        float | None,
+        typer.Option(help="Trace seconds per wall second (default 600: 1 s = 10 min; 1: real)."),
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Run on the wall clock, reading each site's power from its live source "
+            "([sites.realtime]) instead of replaying the trace.",
+        ),
+    ] = False,
     policy: Annotated[
         str,
         typer.Option(
@@ -188,10 +214,19 @@ def live_command(
     names = policy_names(policy)
     if len(names) != 1:
         raise InputError(f"--policy takes one policy for a live run, got {policy!r}")
+    if realtime and speedup is not None:
+        raise InputError("--speedup replays a trace; --realtime runs on the wall clock: give one")
+    speedup = 600.0 if speedup is None else speedup
     if not (speedup > 0 and speedup != float("inf")):
         raise InputError(f"--speedup must be > 0 (1 = real time), got {speedup}")
     sc = load_scenario(scenario)
     live = LiveScenario.from_scenario(sc, forecast=forecast)
+    feed = None
+    if realtime:
+        from greenhop.live.control.realtime import site_feeds
+
+        feed = site_feeds(sc)
+        compare = False  # the simulator replays the trace; a real-time run follows the meters
     out_dir = out if out is not None else default_out("live", sc.name)
     db_path = db if db is not None else live_state_db(out_dir)
     keep = state_entries(out_dir, db_path)  # an interrupted run's state, resumed
@@ -202,7 +237,7 @@ def live_command(
     try:
         with _output.stdout_to_stderr(), _cluster(address, live, object_store_mb) as sites:
             controller = Controller(
-                live, LiveJobs(sites), db_path, policy=names[0], speedup=speedup
+                live, LiveJobs(sites), db_path, policy=names[0], speedup=speedup, feed=feed
             )
             try:
                 if show:
@@ -234,10 +269,15 @@ def live_command(
         state.close()
     title = f"greenhop live {sc.name}"
     inp = live.inputs
+    clock = (
+        "on the wall clock, each site's power read from its live source"
+        if realtime
+        else f"replayed at ×{speedup:g}"
+    )
     notes = [
         f"Scenario {sc.name!r}: {len(inp.site_names)} sites, {len(inp.jobs)} jobs, "
-        f"{inp.n_steps} steps of {inp.step_s / 60:g} min from {inp.start}; replayed at "
-        f"×{speedup:g} on a Ray cluster with one node per site ({wall_s:.0f} s wall).",
+        f"{inp.n_steps} steps of {inp.step_s / 60:g} min from {inp.start}; {clock} on a Ray "
+        f"cluster with one node per site ({wall_s:.0f} s wall).",
         f"'{names[0]}-live' is the live run (real training, measured transfers); "
         + (f"'{names[0]}' is the simulator's prediction." if compare else ""),
         "Non-renewable energy = grid energy of the IT load + network energy of transfers.",

@@ -119,7 +119,7 @@ class TraceSignal(Signal):
         self.name = str(name if name is not None else series.name)
         self.unit = unit
         self._index = index.tz_convert("UTC")
-        self._ns = self._index.asi8
+        self._ns = self._index.as_unit("ns").asi8
         self._values = values
         if hold is None:
             hold = pd.Timedelta(index[1] - index[0]) if len(index) > 1 else pd.Timedelta(seconds=1)
@@ -141,8 +141,9 @@ class TraceSignal(Signal):
     def on_grid(self, index: pd.DatetimeIndex) -> FloatArray:
         """Vectorised :meth:`at` over ``index`` (every time must be inside the trace)."""
         t = utc(index[0]).value if len(index) else 0
-        pos = np.searchsorted(self._ns, index.tz_convert("UTC").asi8, side="right") - 1
-        if len(index) and (pos.min() < 0 or index.asi8.max() >= self._ns[-1] + self._hold_ns):
+        grid_ns = index.tz_convert("UTC").as_unit("ns").asi8
+        pos = np.searchsorted(self._ns, grid_ns, side="right") - 1
+        if len(index) and (pos.min() < 0 or grid_ns.max() >= self._ns[-1] + self._hold_ns):
             raise SignalUnavailable(
                 "no-data",
                 f"{self.name}: the grid from {pd.Timestamp(t, tz='UTC')} leaves the trace",

@@ -45,17 +45,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from greenhop.errors import InputError
 from greenhop.live.control.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
 from greenhop.live.control.links import DEFAULT_LINK_WEIGHT, LinkEstimates
 from greenhop.live.control.scenario import LiveScenario
-from greenhop.live.control.state import SCHEMA_VERSION, ControllerState, JobRow, MigrationRow
+from greenhop.live.control.state import (
+    SCHEMA_VERSION,
+    ControllerState,
+    EpisodeRow,
+    JobRow,
+    MigrationRow,
+)
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
 from greenhop.live.jobs.driver import JobLostError, LiveJobs
 from greenhop.live.jobs.store import CheckpointStore
 from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
+from greenhop.signals.feed import FeedReading, SiteFeeds
 from greenhop.world.jobs import JobTable
 from greenhop.world.loop import World, run_steps
 from greenhop.world.rules import arrival_steps
@@ -140,6 +148,10 @@ class Controller(World):
         Weight of a new measurement in a link's estimate.
     meter_factory:
         Builds each job's power meter (default: the job's nominal ``power_w``).
+    feed:
+        The sites' live sources (:func:`greenhop.live.control.realtime.site_feeds`): a
+        real-time run on the wall clock (``speedup`` 1), reading each site's power every tick
+        instead of the replayed trace.
     """
 
     def __init__(
@@ -154,6 +166,7 @@ class Controller(World):
         link_weight: float = DEFAULT_LINK_WEIGHT,
         meter_factory: MeterFactory = nominal_meter,
         clock: ReplayClock | None = None,
+        feed: SiteFeeds | None = None,
     ) -> None:
         from greenhop.runner import policy_for
 
@@ -170,6 +183,9 @@ class Controller(World):
         self.inputs = inp
         self.jobs = jobs
         self.policy = policy if isinstance(policy, Policy) else policy_for(policy, inp)
+        self.feed = feed
+        if feed is not None:
+            speedup = 1.0
         self.clock = clock or ReplayClock(speedup)
         self.speedup = self.clock.speedup
         self.checkpoint_every_s = float(checkpoint_every_s)
@@ -198,9 +214,12 @@ class Controller(World):
             # a source that dies mid-migration: restore from the controller's last checkpoint
             self.jobs.use_store(self.store)
         self.recent_migrations: list[MigrationRow] = []
+        self._episode_tick: dict[tuple[int, str, pd.Timestamp], int] = {}
         self._started: set[int] = set()  # jobs with an actor started by this controller
         self._events: list[tuple[int, float, int, str, int]] = []  # of the tick, to commit
         self._wall_s: Callable[[], float] = lambda: self.wall_s
+        self.reading: FeedReading | None = None  # the sites' meters at this tick (real time)
+        self.start_utc: pd.Timestamp = pd.Timestamp(inp.start)  # tick 0 (real time: run start)
         self._open_state(link_weight)
         self.last_it_load_w: FloatArray = self._last_it_load()
 
@@ -224,7 +243,11 @@ class Controller(World):
                     next_tick=0,
                     wall_s=0.0,
                     speedup=self.speedup,
+                    realtime=self.feed is not None,
                 )
+                if self.feed is not None:
+                    self.start_utc = pd.Timestamp.now(tz="UTC").floor("s")
+                    ControllerState.set_meta(conn, realtime_start=self.start_utc.isoformat())
                 ControllerState.put_jobs(conn, self.rows)
             self.next_tick = 0
             self.wall_s = 0.0
@@ -234,6 +257,13 @@ class Controller(World):
             raise InputError(
                 f"state database {str(self.state.path)!r} has schema {meta.get('schema')}, this "
                 f"greenhop writes schema {SCHEMA_VERSION}; give another --db for a new run"
+            )
+        if bool(meta.get("realtime", False)) != (self.feed is not None):
+            self.state.close()
+            was = "a real-time run" if meta.get("realtime") else "a replayed run"
+            raise InputError(
+                f"state database {str(self.state.path)!r} holds {was}; give another --db, or "
+                f"{'add' if meta.get('realtime') else 'leave out'} --realtime"
             )
         if meta.get("fingerprint") != fingerprint or meta.get("policy") != self.policy.name:
             self.state.close()
@@ -248,6 +278,8 @@ class Controller(World):
         )
         self.next_tick = int(meta["next_tick"])
         self.wall_s = float(meta.get("wall_s", 0.0))
+        if meta.get("realtime_start"):
+            self.start_utc = pd.Timestamp(meta["realtime_start"])
 
     def _last_it_load(self) -> FloatArray:
         """The IT load of the last committed tick per site (W), and the batteries' state of
@@ -285,7 +317,11 @@ class Controller(World):
         """
         end = self.n_ticks if until_tick is None else min(until_tick, self.n_ticks)
         self._recover()
-        self.clock.anchor(self.next_tick * self.step_s)
+        if self.feed is not None:  # the wall clock: ticks missed while stopped run back to back
+            behind = (pd.Timestamp.now(tz="UTC") - self.start_utc).total_seconds()
+            self.clock.anchor(max(behind, self.next_tick * self.step_s))
+        else:
+            self.clock.anchor(self.next_tick * self.step_s)
         wall0 = time.monotonic()
         base_wall = self.wall_s
         self._wall_s = lambda: base_wall + time.monotonic() - wall0
@@ -320,6 +356,8 @@ class Controller(World):
     # -- the World contract -------------------------------------------------------------------
 
     def arrive(self, k: int, now_s: float) -> None:
+        if self.feed is not None:  # the meters, once per tick, before anyone looks
+            self.reading = self.feed.read(pd.Timestamp.now(tz="UTC"))
         for row in self.rows:
             if row.state == _PENDING and self.arrival_tick[row.idx] <= k:
                 row.state = _QUEUED
@@ -341,18 +379,32 @@ class Controller(World):
         res: IntArray = self.inputs.slots - held
         return res
 
+    def blind_sites(self) -> NDArray[np.bool_] | None:
+        """Sites whose live power signal is unknown now (real time only)."""
+        return None if self.reading is None else self.reading.blind
+
     def view(self, k: int, now_s: float | None = None) -> View:
-        """The world at tick ``k`` as the policy sees it."""
+        """The world at tick ``k`` as the policy sees it (in real time: the meters' surplus now,
+        the forecast made from it, and no free slot where a site's signal is unknown)."""
         table = self.job_table()
+        free = self.free_slots()
+        surplus = forecast = None
+        if self.feed is not None and self.reading is not None:
+            surplus = self.reading.view_surplus_w
+            left_s = (self.n_ticks - k) * self.step_s
+            forecast = self.feed.forecast_at(self.reading, self.step_s, left_s)
+            free = np.where(self.reading.blind, 0, free)
         return make_view(
             self.inputs,
             k,
             jobs=table.view(self.inputs.jobs, active=table.active()),
             it_load_w=self.last_it_load_w,
-            free_slots=self.free_slots(),
+            free_slots=free,
             bandwidth_gbps=self.links.matrix(),
             battery_soc_kwh=self.ledger.soc_kwh(),
             battery_capacity_kwh=self.ledger.capacity_kwh(),
+            surplus_w=surplus,
+            forecast=forecast,
         )
 
     def job_table(self) -> JobTable:
@@ -400,7 +452,7 @@ class Controller(World):
             )
             until[row.idx] = math.ceil(row.granted_steps - 1e-9)
             self.jobs.resume(row.name, until=until[row.idx])
-        if running:
+        if running or self.feed is not None:  # real time waits for the wall clock, always
             self.clock.wait_until(t + self.step_s)
             for row in running:  # and for the jobs to train what they were granted
                 self.jobs.wait(row.name, steps=until[row.idx], timeout_s=self.job_wait_s)
@@ -422,7 +474,7 @@ class Controller(World):
                 finished.append((row, run_s))
             row.steps_done = progress.steps_done
             uses.append(JobUse(row.idx, row.site, self.ledger.power_w(row.idx), run_s))
-        job_e, site_e = self.ledger.settle(k, self.inputs.surplus_w[k], uses)
+        job_e, site_e = self.ledger.settle(k, self.surplus_to_settle(k), uses)
         for row, run_s in finished:
             self._save_checkpoint(row)
             self.jobs.stop(row.name)
@@ -442,12 +494,50 @@ class Controller(World):
             ControllerState.add_energy(conn, job_e, site_e)
             for e in events:
                 ControllerState.add_event(conn, *e)
+            for episode in self._episodes(k):
+                ControllerState.put_episode(conn, episode)
             ControllerState.set_meta(
                 conn, next_tick=k + 1, wall_s=self.wall_s, speedup=self.speedup
             )
         self.next_tick = k + 1
         self.last_it_load_w = np.array([e.it_energy_j / self.step_s for e in site_e])
         self._drop_stale_checkpoints()
+
+    def surplus_to_settle(self, k: int) -> NDArray[np.float64]:
+        """The surplus the ledger books at tick ``k``: the replayed trace, or in real time what
+        the meters showed (a site whose power signal is unknown counts 0 W of generation)."""
+        if self.reading is not None:
+            return self.reading.settled_surplus_w
+        row: NDArray[np.float64] = self.inputs.surplus_w[k]
+        return row
+
+    def _episodes(self, k: int) -> list[EpisodeRow]:
+        """The live signals' episodes that began or changed at this tick, as state rows."""
+        if self.feed is None or self.reading is None:
+            return []
+        now = self.reading.now
+        out = []
+        for site, signal, watched in self.feed.episodes():
+            for e in watched.episodes:
+                if e.end is not None and e.end < now:
+                    continue  # closed at an earlier tick: already recorded
+                if e.start == now and e.open:
+                    self._episode_tick[(site, signal, e.start)] = k
+                start_tick = self._episode_tick.setdefault((site, signal, e.start), k)
+                out.append(
+                    EpisodeRow(
+                        site,
+                        signal,
+                        e.start.isoformat(),
+                        e.reason,
+                        e.detail,
+                        start_tick,
+                        None if e.end is None else e.end.isoformat(),
+                        None if e.end is None else k,
+                        e.readings,
+                    )
+                )
+        return out
 
     # -- carrying out actions ------------------------------------------------------------------
 

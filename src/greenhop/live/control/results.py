@@ -11,12 +11,15 @@ sent are in :func:`live_summary`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from greenhop.live.control.scenario import LiveScenario
 from greenhop.live.control.state import ControllerState
+from greenhop.world.inputs import SimInputs
 from greenhop.world.ledger import settle
 from greenhop.world.record import Migration, RunRecord
 from greenhop.world.rules import is_wasted_move
@@ -25,9 +28,14 @@ from greenhop.world.rules import is_wasted_move
 def live_result(
     state: ControllerState, live: LiveScenario, *, policy: str, suffix: str = "-live"
 ) -> RunRecord:
-    """The live run in ``state`` as a RunRecord named ``policy + suffix``."""
+    """The live run in ``state`` as a RunRecord named ``policy + suffix``.
+
+    A real-time run's record carries what its meters showed (``generation_w`` = the booked
+    surplus + base load per tick, from its real start) instead of the scenario's trace."""
     inp = live.inputs
     meta = state.meta()
+    if meta.get("realtime"):
+        inp = observed_inputs(state, live)
     speedup = float(meta.get("speedup", 1.0))
     step_s = float(inp.step_s)
     n_steps, n_sites, n_jobs = inp.n_steps, len(inp.site_names), len(inp.jobs)
@@ -107,6 +115,18 @@ def live_result(
     )
 
 
+def observed_inputs(state: ControllerState, live: LiveScenario) -> SimInputs:
+    """A real-time run's inputs with the generation its meters showed, tick by tick (0 W where
+    a site's signal was unknown, or for ticks not committed), from its real start."""
+    inp = live.inputs
+    generation = np.zeros_like(inp.generation_w)
+    assert inp.base_load_w is not None
+    for e in state.site_energy():
+        generation[e.tick, e.site] = max(e.surplus_w + inp.base_load_w[e.site], 0.0)
+    start = state.meta().get("realtime_start") or inp.start
+    return dataclasses.replace(inp, generation_w=generation, start=pd.Timestamp(start))
+
+
 def live_summary(state: ControllerState, live: LiveScenario) -> dict[str, Any]:
     """What only a live run measures: each move's real checkpoint and durations, the links'
     final estimates, the speedup and the wall time; JSON-ready."""
@@ -117,6 +137,22 @@ def live_summary(state: ControllerState, live: LiveScenario) -> dict[str, Any]:
         "speedup": meta.get("speedup"),
         "wall_s": meta.get("wall_s"),
         "ticks_committed": meta.get("next_tick"),
+        "realtime": bool(meta.get("realtime", False)),
+        "realtime_start": meta.get("realtime_start"),
+        "signal_episodes": [
+            {
+                "site": names[e.site],
+                "signal": e.signal,
+                "reason": e.reason,
+                "detail": e.detail,
+                "start": e.start,
+                "end": e.end,
+                "start_tick": e.start_tick,
+                "end_tick": e.end_tick,
+                "readings": e.readings,
+            }
+            for e in state.episodes()
+        ],
         "trainers": dict(zip(jobs, live.trainers, strict=True)),
         "train_steps": {j.job_id: j.total_steps for j in live.live_jobs},
         "migrations": [

@@ -37,7 +37,7 @@ from typing import Any
 from greenhop.errors import InputError, OutputError
 from greenhop.live.control.ledger import JobEnergy, SiteEnergy
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS site_energy (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, tick INTEGER NOT NULL, time_s REAL NOT NULL,
     job INTEGER NOT NULL, event TEXT NOT NULL, site INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS signal_episodes (
+    site INTEGER NOT NULL, signal TEXT NOT NULL, start TEXT NOT NULL, reason TEXT NOT NULL,
+    detail TEXT NOT NULL, start_tick INTEGER NOT NULL, end TEXT, end_tick INTEGER,
+    readings INTEGER NOT NULL, PRIMARY KEY (site, signal, start));
 CREATE TABLE IF NOT EXISTS refused (
     id INTEGER PRIMARY KEY AUTOINCREMENT, tick INTEGER NOT NULL, time_s REAL NOT NULL,
     action TEXT NOT NULL, reason TEXT NOT NULL);
@@ -113,6 +117,21 @@ class MigrationRow:
     transfer_s: float | None = None
     load_s: float | None = None
     downtime_s: float | None = None
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    """A run of ticks in which one site's live signal was unknown (times are ISO 8601 UTC)."""
+
+    site: int
+    signal: str  # "power" or "base_load"
+    start: str
+    reason: str  # unreachable, timeout, garbage, stale, no-data
+    detail: str
+    start_tick: int
+    end: str | None  # None while it lasts
+    end_tick: int | None
+    readings: int
 
 
 class ControllerState:
@@ -283,6 +302,25 @@ class ControllerState:
     def refused(self) -> list[tuple[float, str, str]]:
         rows = self.conn.execute("SELECT time_s, action, reason FROM refused ORDER BY id")
         return [tuple(r) for r in rows.fetchall()]
+
+    # -- live signals -------------------------------------------------------------------------
+
+    @staticmethod
+    def put_episode(conn: sqlite3.Connection, e: EpisodeRow) -> None:
+        """Record (or update) one episode in which a site's live signal was unknown."""
+        conn.execute(
+            "INSERT OR REPLACE INTO signal_episodes (site, signal, start, reason, detail, "
+            "start_tick, end, end_tick, readings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            dataclasses.astuple(e),
+        )
+
+    def episodes(self) -> list[EpisodeRow]:
+        """Every episode of an unknown live signal, in the order they began."""
+        rows = self.conn.execute(
+            "SELECT site, signal, start, reason, detail, start_tick, end, end_tick, readings "
+            "FROM signal_episodes ORDER BY start, site, signal"
+        ).fetchall()
+        return [EpisodeRow(*r) for r in rows]
 
     # -- the ledger ---------------------------------------------------------------------------
 

@@ -1,0 +1,207 @@
+"""The signal interface and the live sources, against real servers and real files.
+
+A replayed Solcast trace answers ``at(now)`` as the simulator reads it; an HTTP meter, a CSV a
+thread appends to, and a real Prometheus scraping a ``prometheus-client`` exporter answer as live
+sources; each fault (unreachable, timeout, garbage, negative, stale) becomes an unknown reading
+and an episode that closes when the source recovers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from signal_servers import (
+    NO_PROMETHEUS,
+    PROMETHEUS,
+    JsonMeter,
+    PrometheusServer,
+    TraceExporter,
+    free_port,
+    json_meter,  # noqa: F401 (a fixture)
+    wait_for,
+)
+
+from greenhop.signals import SignalUnavailable, TraceSignal, Watched
+from greenhop.signals.feed import SiteFeeds
+from greenhop.signals.sources import FileSpec, HttpSpec, PrometheusSpec, make_source
+
+NOW = pd.Timestamp.now
+
+
+def test_a_replayed_trace_answers_as_the_simulator_reads_it(solcast_germany) -> None:  # type: ignore[no-untyped-def]
+    berlin = solcast_germany.actual["Berlin"] * 20_000.0  # a 20 kW array
+    signal = TraceSignal(berlin, name="berlin")
+    grid = berlin.index[100:400]
+    assert np.array_equal(signal.on_grid(grid), berlin.to_numpy()[100:400])
+    mid = grid[10] + pd.Timedelta(minutes=2)  # inside a step: the step's value holds
+    sample = signal.at(mid)
+    assert sample.value == berlin.iloc[110] and sample.time == grid[10]
+    with pytest.raises(SignalUnavailable) as before:
+        signal.at(berlin.index[0] - pd.Timedelta(seconds=1))
+    assert before.value.reason == "no-data"
+    with pytest.raises(SignalUnavailable):
+        signal.at(berlin.index[-1] + pd.Timedelta(minutes=5))
+
+
+def test_an_http_meter_and_each_of_its_faults(json_meter: JsonMeter) -> None:  # noqa: F811
+    spec = HttpSpec(
+        kind="http",
+        url=json_meter.url,
+        field="power.w",
+        time_field="time",
+        unit="kW",
+        timeout_s=0.5,
+        max_age="1min",
+    )
+    watched = Watched(make_source(spec, name="a.power"), pd.Timedelta(spec.max_age))
+    json_meter.value_w = 1.5
+    ok = watched.read(NOW(tz="UTC"))
+    assert ok.known and ok.value == pytest.approx(1500.0)  # kW -> W
+    for mode, reason in [
+        ("garbage", "garbage"),
+        ("nan", "garbage"),
+        ("negative", "garbage"),
+        ("slow", "timeout"),
+        ("stale", "stale"),
+        ("error", "unreachable"),
+    ]:
+        json_meter.mode = mode
+        r = watched.read(NOW(tz="UTC"))
+        assert not r.known and r.reason == reason, (mode, r)
+    json_meter.mode = "ok"
+    assert watched.read(NOW(tz="UTC")).known
+    reasons = [e.reason for e in watched.episodes]
+    assert reasons == ["garbage", "timeout", "stale", "unreachable"]  # garbage x3 is one episode
+    assert watched.episodes[0].readings == 3
+    assert all(not e.open for e in watched.episodes)  # recovered: every episode closed
+    json_meter.close()
+    gone = watched.read(NOW(tz="UTC"))
+    assert gone.reason == "unreachable" and watched.current is not None
+
+
+def test_a_csv_that_a_meter_appends_to(tmp_path: Path, solcast_germany) -> None:  # type: ignore[no-untyped-def]
+    """A thread appends real 5-minute values to a CSV, the last line sometimes half written;
+    the source reads the newest complete row; when the writer stops, the value goes stale."""
+    values = (solcast_germany.actual["Munich"].to_numpy()[144:244] * 8000.0).round(1)
+    path = tmp_path / "meter.csv"
+    path.write_text("time,power_w\n")
+    written = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        for v in values:
+            if stop.is_set():
+                return
+            stamp = pd.Timestamp.now(tz="UTC").isoformat()
+            line = f"{stamp},{v}\n"
+            with path.open("a") as fh:  # in two writes: a reader may see half a line
+                fh.write(line[:10])
+                fh.flush()
+                time.sleep(0.005)
+                fh.write(line[10:])
+            written.append(v)
+            time.sleep(0.02)
+
+    spec = FileSpec(kind="file", path="meter.csv", column="power_w", max_age="2s")
+    source = make_source(spec, name="b.power", base_dir=tmp_path)
+    watched = Watched(source, pd.Timedelta(spec.max_age))
+    assert watched.read(NOW(tz="UTC")).reason == "no-data"  # a header, no rows yet
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen = []
+    while thread.is_alive():
+        r = watched.read(NOW(tz="UTC"))
+        if r.known:
+            seen.append(r.value)
+        time.sleep(0.003)
+    thread.join()
+    assert seen, "the source never read a row"
+    assert set(seen) <= set(values)  # only complete rows, never half a number
+    assert watched.read(NOW(tz="UTC")).value == written[-1]
+    wait_for(lambda: watched.read(NOW(tz="UTC")).reason == "stale", timeout_s=10)
+    # a Parquet file the meter rewrites
+    pq = tmp_path / "meter.parquet"
+    pd.DataFrame({"time": [pd.Timestamp.now(tz="UTC")], "power_w": [values[5]]}).to_parquet(pq)
+    spec_pq = FileSpec(kind="file", path=str(pq), column="power_w")
+    assert make_source(spec_pq, name="b.pq").at(NOW(tz="UTC")).value == values[5]
+
+
+def test_site_feeds_hold_a_blind_sites_last_value_but_book_it_as_dark(
+    json_meter: JsonMeter,  # noqa: F811
+) -> None:
+    spec = HttpSpec(
+        kind="http", url=json_meter.url, field="power.w", time_field="time", timeout_s=0.5
+    )
+    closed = HttpSpec(kind="http", url=f"http://127.0.0.1:{free_port()}/", field="w", timeout_s=0.5)
+    feeds = SiteFeeds(
+        ["a", "b"],
+        [
+            Watched(make_source(spec, name="a"), pd.Timedelta("1min")),
+            Watched(make_source(closed, name="b"), pd.Timedelta("1min")),
+        ],
+        [None, None],
+        [100.0, 50.0],
+    )
+    json_meter.value_w = 900.0
+    first = feeds.read(NOW(tz="UTC"))
+    assert first.seen.tolist() == [True, False]
+    assert first.view_surplus_w.tolist() == [800.0, -50.0]
+    json_meter.mode = "error"
+    dark = feeds.read(NOW(tz="UTC"))
+    assert dark.blind.tolist() == [True, True]
+    assert dark.view_surplus_w[0] == 800.0  # the last good value holds for the view
+    assert dark.settled_surplus_w[0] == -100.0  # but the ledger books no renewable power
+    fc = feeds.forecast_at(first, 60.0, run_left_s=1800.0)
+    assert fc.remaining_window_s(500.0).tolist() == [1800.0, 0.0]  # to the run's end at most
+    assert fc.surplus_w(3)[:, 0].tolist() == [800.0] * 3
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason=NO_PROMETHEUS)
+def test_a_real_prometheus_scraping_a_trace_exporter(tmp_path: Path, solcast_global) -> None:  # type: ignore[no-untyped-def]
+    """A real Prometheus scrapes an exporter replaying two real cities' PV; the source reads
+    each site's value and its scrape time; the exporter's death shows as no-data (the series
+    goes stale) and its return as a recovery."""
+    actual = solcast_global.actual
+    traces = {
+        "berlin": actual["Berlin"].to_numpy()[120:400] * 10_000.0,
+        "sydney": actual["Sydney"].to_numpy()[120:400] * 10_000.0,
+    }
+    port = free_port()
+    exporter = TraceExporter(traces, rows_per_s=2.0, port=port)
+    prom = PrometheusServer(tmp_path, [f"127.0.0.1:{port}"])
+    try:
+        spec = PrometheusSpec(
+            kind="prometheus",
+            url=prom.url,
+            query='greenhop_site_power_w{site="berlin"}',
+            max_age="5s",
+        )
+        watched = Watched(make_source(spec, name="berlin.power"), pd.Timedelta("5s"))
+        first = wait_for(lambda: (r := watched.read(NOW(tz="UTC"))).known and r, timeout_s=30)
+        assert first.value in set(traces["berlin"])
+        assert NOW(tz="UTC") - first.time < pd.Timedelta("5s")
+        both = PrometheusSpec(kind="prometheus", url=prom.url, query="greenhop_site_power_w")
+        r = Watched(make_source(both, name="x"), pd.Timedelta("1min")).read(NOW(tz="UTC"))
+        assert r.reason == "garbage" and "2 series" in r.detail
+        exporter.down()
+        gone = wait_for(
+            lambda: (r := watched.read(NOW(tz="UTC"))).reason in ("no-data", "stale") and r,
+            timeout_s=30,
+        )
+        assert not gone.known
+        exporter.serve()
+        wait_for(lambda: watched.read(NOW(tz="UTC")).known, timeout_s=30)
+        assert watched.episodes and not watched.episodes[-1].open
+        dead = PrometheusSpec(
+            kind="prometheus", url=f"http://127.0.0.1:{free_port()}", query="up", timeout_s=0.5
+        )
+        d = Watched(make_source(dead, name="dead"), pd.Timedelta("1min")).read(NOW(tz="UTC"))
+        assert d.reason == "unreachable"
+    finally:
+        prom.close()
+        exporter.close()
