@@ -316,6 +316,29 @@ class Site(_Table):
             "a Prometheus query, an HTTP JSON endpoint or an appended CSV/Parquet file"
         ),
     )
+    pue: float = Field(
+        1.0,
+        ge=1.0,
+        description=(
+            "power usage effectiveness: facility energy = IT energy x pue (cooling, power "
+            "conversion); 1.0 by default, i.e. no overhead counted"
+        ),
+    )
+    region: str | None = Field(
+        None, description="grid region whose [[grid]] signals (region = ...) apply to the site"
+    )
+    curtailment_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "share of its [[grid]] curtailment signal offered to the site as renewable supply "
+            "(added to pv/wind/trace)"
+        ),
+    )
+    curtailment_cap_kw: float | None = Field(
+        None, gt=0, description="most curtailed power the site takes, kW (none: no cap)"
+    )
 
     @field_validator("max_gap", mode="before")
     @classmethod
@@ -359,7 +382,8 @@ class Site(_Table):
                 (("trace_column",), "give either pv/wind (from weather) or trace_column, not both")
             )
         from_meter = values.get("realtime") is not None
-        if not from_weather and not from_trace and not from_meter:
+        from_curtailment = values.get("curtailment_share") is not None
+        if not from_weather and not from_trace and not from_meter and not from_curtailment:
             problems.append(
                 (
                     (),
@@ -586,6 +610,76 @@ class EnergySource(_Table):
         return problems
 
 
+class GridSignal(_Table):
+    """A grid signal of a site or of a grid region several sites share: carbon intensity, price,
+    curtailment or demand-response events, read by :mod:`greenhop.signals.grid`.
+
+    It applies to the sites named in ``sites``, else to the sites whose ``region`` is its
+    ``region``, else to every site. The file is relative to the scenario file.
+    """
+
+    signal: Literal["carbon", "price", "curtailment", "demand_response"] = Field(
+        description="what the file holds"
+    )
+    file: str = Field(description="CSV or Parquet file (CAISO's layout: .csv or .xlsx)")
+    column: str | None = Field(
+        None, description="column of the value (default: the one column besides time)"
+    )
+    unit: str | None = Field(
+        None,
+        description=(
+            "unit of the values: carbon g/kWh, kg/MWh, lbs/MWh ...; price e.g. 'USD/MWh', "
+            "'$/MWh', 'EUR/kWh'; curtailment W, kW, MW (default), GW; demand response: cap_kw "
+            "column in kW"
+        ),
+    )
+    kind: Literal["average", "marginal"] | None = Field(
+        None, description="carbon only: an average or a marginal intensity (required)"
+    )
+    forecast: str | None = Field(
+        None,
+        description=(
+            "issued forecasts of the signal (columns request_time, forecast_time, value); "
+            "policies read them, else a persistence forecast"
+        ),
+    )
+    format: Literal["table", "caiso"] = Field(
+        "table",
+        description="'table': time and value columns; 'caiso': CAISO's curtailment sheet layout",
+    )
+    which: Literal["total", "solar", "wind"] = Field(
+        "total", description="format = 'caiso': solar, wind or total curtailment"
+    )
+    tz: str = Field("UTC", description="time zone of naive timestamps")
+    label: Literal["start", "end"] = Field(
+        "start", description="a timestamp marks its period's start or end"
+    )
+    region: str | None = Field(None, description="the grid region it describes")
+    sites: list[str] | None = Field(None, description="the sites it applies to (default: all)")
+
+    @classmethod
+    def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:
+        problems: list[Problem] = []
+        signal = values.get("signal")
+        if signal == "carbon" and values.get("kind") is None:
+            problems.append((("kind",), "required for carbon: 'average' or 'marginal'"))
+        if signal != "carbon" and values.get("kind") is not None:
+            problems.append((("kind",), "applies to carbon signals only"))
+        if values.get("format") == "caiso" and signal != "curtailment":
+            problems.append((("format",), "CAISO's layout holds curtailment; set signal"))
+        if values.get("sites") is not None and values.get("region") is not None:
+            problems.append((("sites",), "give sites or region, not both"))
+        return problems
+
+    def applies_to(self, site: Site) -> bool:
+        """Whether the signal applies to ``site``."""
+        if self.sites is not None:
+            return site.name in self.sites
+        if self.region is not None:
+            return site.region == self.region
+        return True
+
+
 class Scenario(_Table):
     """Time range, step, sites, links, jobs, energy source and forecaster of one experiment.
 
@@ -617,6 +711,14 @@ class Scenario(_Table):
         0.2, ge=0, description="relative error of the 'noisy' forecaster (0.2 = 20 %)"
     )
     seed: int = Field(0, description="seed of every random choice (the 'noisy' forecaster)")
+    grid_signals: list[GridSignal] = Field(
+        default_factory=list,
+        alias="grid",
+        description=(
+            "grid signals: carbon intensity, price, curtailment, demand-response events, "
+            "[[grid]] tables"
+        ),
+    )
     _source: Path | None = PrivateAttr(default=None)
     _generation: pd.DataFrame | None = PrivateAttr(default=None)
     _weather: dict[str, SiteWeather] = PrivateAttr(default_factory=dict)
@@ -659,6 +761,7 @@ class Scenario(_Table):
             *_range_problems(values.get("start"), values.get("end"), values.get("step")),
             *_name_problems(values),
             *_source_problems(values),
+            *_grid_problems(values),
         ]
 
     # -- derived views -------------------------------------------------------------------------
@@ -1040,6 +1143,59 @@ def _name_problems(values: Mapping[str, Any]) -> list[Problem]:
         if isinstance(site, str) and site not in known:
             problems.append((("jobs", i, "site"), f"unknown site {site!r}; sites are {listed}"))
     problems += _repeated([_get(job, "name") for job in jobs], "jobs", "job")
+    return problems
+
+
+def _grid_problems(values: Mapping[str, Any]) -> list[Problem]:
+    """[[grid]] signals name known sites, and no site gets two signals of one kind."""
+    sites = _items(values.get("sites"))
+    names = [_get(s, "name") for s in sites]
+    listed = ", ".join(str(n) for n in names)
+    problems: list[Problem] = []
+    seen: dict[tuple[Any, Any], int] = {}
+    signals = _items(values.get("grid_signals", values.get("grid")))
+    for i, sig in enumerate(signals):
+        named = _get(sig, "sites")
+        for name in named or []:
+            if name not in names:
+                problems.append(
+                    (("grid", i, "sites"), f"unknown site {name!r}; sites are {listed}")
+                )
+        for site in sites:
+            name = _get(site, "name")
+            if named is not None:
+                hit = name in named
+            elif _get(sig, "region") is not None:
+                hit = _get(site, "region") == _get(sig, "region")
+            else:
+                hit = True
+            key = (name, _get(sig, "signal"))
+            if hit and key in seen:
+                problems.append(
+                    (
+                        ("grid", i),
+                        f"site {name!r} already has a {key[1]} signal ([[grid]] #{seen[key] + 1}); "
+                        "give each site at most one signal of each kind (sites = [...], region)",
+                    )
+                )
+            elif hit:
+                seen[key] = i
+    for i, site in enumerate(sites):
+        if (
+            _get(site, "curtailment_share") is not None
+            and (
+                _get(site, "name"),
+                "curtailment",
+            )
+            not in seen
+        ):
+            problems.append(
+                (
+                    ("sites", i, "curtailment_share"),
+                    "no [[grid]] curtailment signal applies to this site; add one "
+                    "(signal = 'curtailment') for its region",
+                )
+            )
     return problems
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from greenhop.cli import _names, _output
 from greenhop.cli._commands import NamedCommand
 from greenhop.cli.runs import default_out, policy_names, print_comparison
 from greenhop.errors import InputError
+
+if TYPE_CHECKING:
+    from greenhop.world.inputs import SimInputs
 
 
 def simulate_command(
@@ -120,6 +123,7 @@ def simulate_command(
         *(f"{name} skipped: {why}" for name, why in skipped.items()),
         *(f"Job {name!r} cannot run as given: {why}." for name, why in unrunnable),
         *(f"Weather: {note}." for note in inputs.meta.get("weather_notes", [])),
+        *grid_notes(inputs),
     ]
     comparison = write_run_folder(
         out_dir,
@@ -134,7 +138,75 @@ def simulate_command(
         typer.echo(comparison.to_csv(index=False), nl=False)
     else:
         print_comparison(comparison, f"{title} ({inputs.n_steps} steps)")
+        if grid_notes(inputs):
+            print_grid_table(json.loads((out_dir / "summary.json").read_text())["policies"])
     _output.note(f"wrote {out_dir}/ (report.html, summary.json, tables, plots)")
+
+
+def grid_notes(inputs: SimInputs) -> list[str]:
+    """Lines on the run's grid signals and PUE for the report; none without either."""
+    grid = inputs.grid
+    if grid is None:
+        return []
+    out = []
+    names = inputs.site_names
+    if grid.carbon is not None:
+        sigs = sorted({n for n in grid.carbon.names if n})
+        out.append(
+            f"Carbon: {grid.carbon_kind} intensity (gCO2e/kWh) from {', '.join(sigs)}; "
+            "emissions = grid energy x intensity, transfers at the source's."
+        )
+    if grid.price is not None:
+        sigs = sorted({n for n in grid.price.names if n})
+        out.append(f"Price: {grid.price.unit} from {', '.join(sigs)}.")
+    if grid.dr_cap_w is not None:
+        out.append(
+            "Demand response: events from "
+            + ", ".join(sorted(set(filter(None, grid.dr_names))))
+            + "."
+        )
+    if grid.curtailment_w is not None:
+        out.append(
+            "Curtailment offered as supply: "
+            + ", ".join(
+                f"{n} ({c})" for n, c in zip(names, grid.curtailment_names, strict=True) if c
+            )
+            + "."
+        )
+    if not bool((grid.pue == 1.0).all()):
+        out.append(
+            "PUE: " + ", ".join(f"{n} {p:g}" for n, p in zip(names, grid.pue, strict=True)) + "."
+        )
+    return out
+
+
+def print_grid_table(summaries: list[dict[str, object]]) -> None:
+    """The grid side of the comparison: grid energy, emissions, cost, demand-response excess."""
+    console = _output.stdout_console()
+    table = _output.compact_table(title="grid")
+    table.add_column("metric", no_wrap=True)
+    for s in summaries:
+        table.add_column(str(s["policy"]), justify="right", no_wrap=True)
+
+    def cell(v: object, spec: str) -> str:
+        return "-" if v is None else spec.format(float(v))  # type: ignore[arg-type]
+
+    currency = next((str(s["currency"]) for s in summaries if s.get("currency")), "")
+    rows = [
+        ("grid energy, kWh", "grid_kwh", "{:.1f}"),
+        ("emissions, kg CO2e", "emissions_kgco2e", "{:.2f}"),
+        (f"energy cost, {currency or '-'}", "energy_cost", "{:.2f}"),
+        ("demand-response excess, kWh", "dr_excess_kwh", "{:.2f}"),
+    ]
+    for label, key, spec in rows:
+        table.add_row(label, *(cell(s.get(key), spec) for s in summaries))
+    console.print(table)
+    console.print(
+        "Grid energy: the facility's (IT x PUE); emissions and cost include transfers at the "
+        "source's intensity and price; '-': no such signal in the scenario.",
+        style="dim",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

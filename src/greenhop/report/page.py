@@ -82,6 +82,10 @@ ROWS = (
         "jobs' non-renewable energy",
         "min",
     ),
+    Row("grid_kwh", "Grid energy (kWh)", "kwh", "grid energy", "min"),
+    Row("emissions_kgco2e", "Emissions (kg CO2e)", "kg", "emissions", "min"),
+    Row("energy_cost", "Energy cost", "money", "energy cost", "min"),
+    Row("dr_excess_kwh", "Demand-response excess (kWh)", "kwh", "demand-response excess", "min"),
     Row("renewable_share", "Renewable share", "share", "renewable share", "max"),
     Row("jobs_renewable_share", "Jobs' renewable share", "share", "jobs' non-renewable energy"),
     Row("migration_energy_kwh", "Migration energy (kWh)", "kwh", "migration energy"),
@@ -97,6 +101,10 @@ ROWS = (
     Row("stability_slowdown_std", "Stability (σ of slowdown)", "ratio", "Stability"),
     Row("refused_actions", "Actions refused", "count"),
 )
+
+
+#: Rows left out when no policy has a number for them (the scenario has no such signal).
+GRID_SIGNAL_KEYS = frozenset({"emissions_kgco2e", "energy_cost", "dr_excess_kwh"})
 
 
 LIVE_BYTES_NOTE = (
@@ -117,6 +125,12 @@ def why_missing(key: str, summary: dict[str, Any]) -> str:
         return "the sites drew no IT energy in this run"
     if key == "jobs_renewable_share":
         return "the jobs drew no energy in this run"
+    if key == "emissions_kgco2e":
+        return "the scenario has no carbon signal for this run"
+    if key == "energy_cost":
+        return "the scenario has no price signal for this run"
+    if key == "dr_excess_kwh":
+        return "the scenario has no demand-response events"
     return "not measured in this run"
 
 
@@ -132,6 +146,8 @@ def _formatter(row: Row, values: Sequence[Any]) -> Callable[[Any], str]:
         return lambda v: fmt.number(float(v) / 1e9, d)
     if row.kind == "hours":
         return lambda v: fmt.number(float(v), 1)
+    if row.kind in ("kg", "money"):
+        return lambda v: fmt.number(float(v), 2)
     if row.kind == "ratio":
         return lambda v: fmt.number(float(v), 3)
     return lambda v: fmt.count(float(v))
@@ -146,6 +162,8 @@ def comparison_table(
     for row in ROWS:
         if not any(row.key in s for s in summaries):
             continue
+        if row.key in GRID_SIGNAL_KEYS and all(fmt.is_missing(s.get(row.key)) for s in summaries):
+            continue  # the run has no such signal: the row would only say so
         values: list[Any] = [s.get(row.key) for s in summaries]
         show = _formatter(row, values)
         best_value = None
@@ -175,6 +193,8 @@ def comparison_table(
                 cells.append(Cell(f"{fmt.count(v)} of {fmt.count(s['jobs'])}", note=note))
             elif fmt.is_missing(v):
                 cells.append(Cell.missing(why_missing(row.key, s)))
+            elif row.kind == "money":
+                cells.append(Cell(f"{show(v)} {s.get('currency') or ''}".strip()))
             else:
                 strong = (
                     best_value is not None

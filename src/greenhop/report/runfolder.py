@@ -7,6 +7,8 @@ run of one scenario compare side by side:
 - ``comparison.csv``: the same as a table
 - ``jobs.csv``, ``migrations.csv``: per job and per move, all policies (column ``policy``)
 - ``site_power.parquet``: per step and site: surplus, IT load, renewable, battery, grid, jobs
+  (and, where the scenario has them, the PUE and facility grid power, carbon intensity, price
+  and demand-response cap, so emissions and cost can be recomputed from it)
 - ``placement.parquet``: per step, which job held a slot where
 - ``non_renewable.png``, ``cumulative_non_renewable.png``, ``jct.png``, ``jct_oracle.png`` (when
   the oracle ran), ``sites_<policy>.png``
@@ -42,6 +44,11 @@ COMPARISON_COLUMNS = [
     "policy",
     "non_renewable_kwh",
     "jobs_non_renewable_kwh",
+    "grid_kwh",
+    "emissions_kgco2e",
+    "energy_cost",
+    "currency",
+    "dr_excess_kwh",
     "renewable_share",
     "jobs_renewable_share",
     "migration_energy_kwh",

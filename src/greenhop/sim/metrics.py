@@ -15,6 +15,17 @@ Definitions (docs/results.md repeats them):
   restore for a move (the simulator's counterpart of ``E_mig``).
 - **wasted migration**: one whose job was restored at a destination that, at that moment, had no
   renewable power left for it (it arrived after the window closed).
+- **grid energy**: the facility's grid energy at the sites (``grid_kwh``): IT energy times the
+  site's PUE, after renewables and batteries; equal to the IT load's grid energy when every PUE
+  is 1 (the default).
+- **emissions**: grid energy times the site's carbon intensity over each step, plus transfers'
+  network energy charged at the source site's intensity, kg CO2e (``emissions_kgco2e``;
+  ``carbon_signal`` says average or marginal); ``null`` (absent, not 0) without a carbon signal.
+- **energy cost**: grid energy times the site's price over each step, plus transfers' network
+  energy at the source site's price (``energy_cost`` in ``currency``); ``null`` without a price
+  signal (:func:`greenhop.world.ledger.grid_accounts`).
+- **demand-response excess**: grid energy above a demand-response cap during the events, kWh
+  (``dr_excess_kwh``; 0 when the sites complied); ``null`` when the run has no events.
 - **JCT**: completion minus arrival. **Slowdown**: JCT over the time the job takes alone, started
   at once and never moved (``restart_s + work``). **Stability**: the standard deviation of the
   slowdown across jobs (lower is steadier); p95/p50 of slowdown is reported beside it. All three
@@ -41,6 +52,7 @@ def job_table(result: RunRecord) -> pd.DataFrame:
     n = len(jobs)
     energy_j, grid_j = ledger.job_energy_j(result)
     net_kwh = ledger.job_network_kwh(result)
+    acc = ledger.grid_accounts(result)
     moves = np.zeros(n, dtype=int)
     wasted = np.zeros(n, dtype=int)
     for m in result.migrations:
@@ -78,6 +90,9 @@ def job_table(result: RunRecord) -> pd.DataFrame:
                 out=np.full(n, np.nan),
                 where=energy_j > 0,
             ),
+            "grid_kwh": acc.job_grid_kwh,
+            "emissions_kgco2e": acc.job_emissions_kg,
+            "energy_cost": acc.job_cost,
         }
     )
 
@@ -123,7 +138,8 @@ def summary(result: RunRecord) -> dict[str, Any]:
     p = inp.params
     dt_h = inp.step_s / 3600.0
     it_kwh = float(result.it_load_w.sum() * dt_h / 1000.0)
-    grid_kwh = ledger.grid_kwh(result)
+    acc = ledger.grid_accounts(result)
+    grid_kwh = acc.grid_kwh
     transferred = [m for m in result.migrations if m.transferred]
     completed = [m for m in result.migrations if m.completed]
     network_kwh = ledger.network_kwh(result.migrations, p)
@@ -172,6 +188,13 @@ def summary(result: RunRecord) -> dict[str, Any]:
         "slowdown_mean": float(sd.mean()) if len(sd) else float("nan"),
         "slowdown_p95_over_p50": q(sd, 0.95) / q(sd, 0.5) if len(sd) else float("nan"),
         "stability_slowdown_std": float(sd.std()) if len(sd) else float("nan"),
+        "emissions_kgco2e": acc.emissions_kg,
+        "carbon_signal": acc.carbon_kind,
+        "energy_cost": acc.cost,
+        "currency": acc.currency,
+        "dr_excess_kwh": acc.dr_excess_kwh
+        if inp.grid is not None and inp.grid.dr_cap_w is not None
+        else float("nan"),
         "refused_actions": len(result.refused),
         "wall_s": result.wall_s,
     }
@@ -199,6 +222,16 @@ def site_power_frame(result: RunRecord) -> pd.DataFrame:
             "jobs": result.running_jobs.ravel(),
         }
     )
+    grid = inp.grid
+    if grid is not None and not bool((grid.pue == 1.0).all()):
+        frame["pue"] = np.tile(grid.pue, n_steps)
+        frame["facility_grid_w"] = ledger.facility_grid_w(result).ravel()
+    if grid is not None and grid.carbon is not None:
+        frame["carbon_g_per_kwh"] = grid.carbon.values.ravel()
+    if grid is not None and grid.price is not None:
+        frame[f"price_{grid.currency}_per_mwh"] = grid.price.values.ravel()
+    if grid is not None and grid.dr_cap_w is not None:
+        frame["dr_cap_w"] = grid.dr_cap_w.ravel()
     frame.insert(0, "policy", result.policy)
     return frame
 

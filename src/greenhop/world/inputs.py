@@ -20,6 +20,7 @@ from greenhop.energy.forecast import Forecaster, make_forecaster
 from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
 from greenhop.scenario import Scenario
+from greenhop.world.grid import GridInputs, grid_from_scenario
 from greenhop.world.rules import arrival_steps
 
 FloatArray = NDArray[np.float64]
@@ -70,10 +71,14 @@ class ForecastAdapter:
     forecast, made at ``step``, of the next ``h`` steps' surplus.
     """
 
-    def __init__(self, forecaster: Forecaster, base_load_w: FloatArray) -> None:
+    def __init__(
+        self, forecaster: Forecaster, base_load_w: FloatArray, grid: GridInputs | None = None
+    ) -> None:
         self.forecaster = forecaster
         self.base_load_w = np.asarray(base_load_w, dtype=np.float64)
         self._windows: dict[float, FloatArray] = {}
+        #: the run's grid signals (set by :class:`SimInputs`); None: none
+        self.grid = grid
 
     def remaining_window_s(self, threshold_w: float) -> FloatArray:
         key = float(threshold_w)
@@ -114,6 +119,52 @@ class ForecastAt:
         """Predicted surplus of the next ``horizon_steps`` steps, (horizon, sites), W."""
         return self._adapter.surplus_w(self.step, horizon_steps)
 
+    @property
+    def grid(self) -> GridAt | None:
+        """The grid signals as known at this step (a policy's GridView), or None."""
+        g = self._adapter.grid
+        return None if g is None else GridAt(g, self.step)
+
+
+class GridAt:
+    """The grid signals as known at one step: the
+    :class:`~greenhop.policies.base.GridView` the policies read."""
+
+    __slots__ = ("_grid", "step")
+
+    def __init__(self, grid: GridInputs, step: int) -> None:
+        self._grid = grid
+        self.step = step
+
+    @property
+    def has_carbon(self) -> bool:
+        return self._grid.carbon is not None
+
+    @property
+    def has_price(self) -> bool:
+        return self._grid.price is not None
+
+    @property
+    def has_demand_response(self) -> bool:
+        return self._grid.dr_cap_w is not None
+
+    def carbon_g_per_kwh(self, horizon_steps: int) -> FloatArray:
+        """Forecast intensity of the next steps, (horizon, sites), gCO2e/kWh (row 0: now)."""
+        return self._grid.forecast("carbon", self.step, horizon_steps)
+
+    def price_per_mwh(self, horizon_steps: int) -> FloatArray:
+        """Forecast price of the next steps, (horizon, sites), currency/MWh (row 0: now)."""
+        return self._grid.forecast("price", self.step, horizon_steps)
+
+    def dr_cap_w(self, horizon_steps: int) -> FloatArray:
+        """Demand-response caps of the next steps (announced events), (horizon, sites), W;
+        inf where no event."""
+        caps = self._grid.dr_cap_w
+        assert caps is not None
+        idx = np.minimum(np.arange(self.step, self.step + horizon_steps), caps.shape[0] - 1)
+        res: FloatArray = caps[idx]
+        return res
+
 
 @dataclass
 class SimInputs:
@@ -130,6 +181,7 @@ class SimInputs:
     base_load_w: FloatArray | None = None  # (sites,)
     batteries: list[BatterySpec | None] | None = None
     forecast: ForecastAdapter | None = None  # default: perfect
+    grid: GridInputs | None = None  # grid signals and PUE; default: none, PUE 1
     params: ModelParameters = DEFAULTS
     name: str = "run"
     meta: dict[str, Any] = field(default_factory=dict)
@@ -153,8 +205,11 @@ class SimInputs:
             raise InputError("every link between two sites needs a bandwidth > 0 Gbit/s")
         if self.base_load_w is None:
             self.base_load_w = np.zeros(n_sites)
+        if self.grid is None:
+            self.grid = GridInputs.empty(n_sites, pd.Timestamp(self.start), float(self.step_s))
         if self.forecast is None:
             self.forecast = self.make_forecast("perfect")
+        self.forecast.grid = self.grid
         pref = self.jobs.preferred_site
         bad = np.flatnonzero((pref < -1) | (pref >= n_sites))
         if bad.size:
@@ -221,7 +276,7 @@ class SimInputs:
         """A forecaster of this run's generation by name (perfect, persistence, noisy)."""
         actual = pd.DataFrame(self.generation_w, index=self.time_index(), columns=self.site_names)
         assert self.base_load_w is not None
-        return ForecastAdapter(make_forecaster(name, actual, **kwargs), self.base_load_w)
+        return ForecastAdapter(make_forecaster(name, actual, **kwargs), self.base_load_w, self.grid)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, *, forecast: str | None = None) -> SimInputs:
@@ -233,6 +288,9 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
     """Arrays of ``scenario``: generation on its grid, sites, links, jobs and its forecaster
     (``forecast`` overrides the scenario's forecaster by name)."""
     generation = scenario.generation_w()
+    grid = grid_from_scenario(scenario)
+    if grid.curtailment_w is not None:  # a share of a region's curtailment is supply too
+        generation = generation + grid.curtailment_w
     names = tuple(scenario.site_names)
     start = pd.Timestamp(scenario.start)
     to_s = lambda t: (pd.Timestamp(t) - start).total_seconds()  # noqa: E731
@@ -268,6 +326,7 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
         base_load_w=base,
         batteries=batteries,
         forecast=fc,
+        grid=grid,
         name=scenario.name,
         meta={
             "forecaster": scenario.forecaster_name,

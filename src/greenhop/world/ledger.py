@@ -19,6 +19,22 @@ bound, the metrics, the reports and live runs are judged by: the grid energy of 
 the network energy ``e_net * S`` of every checkpoint that crossed the WAN (a move whose transfer
 completed). The idle power of slots during checkpoints and restores is part of the IT load.
 
+**Grid accounting** (:func:`grid_accounts`), beside non-renewable energy:
+
+- *facility* energy is IT energy times the site's PUE (``[[sites]] pue``, default 1.0: no
+  overhead counted); the facility load is settled like the IT load (renewables, battery, grid).
+  With every PUE at 1 the facility's books are the IT load's, step for step;
+- **grid energy** (``grid_kwh``) is the facility's grid energy at the sites;
+- **emissions** (kg CO2e) and **cost** (currency) are, per step and site, grid energy times the
+  site's carbon intensity and price over that step, plus the network energy ``e_net * S`` of
+  every transferred checkpoint charged at its **source** site's intensity and price in the step
+  the transfer completed (the sending site's grid powers the uplink; a documented choice). A
+  job is charged the facility grid share of every joule it draws, as above;
+- **demand-response excess** (kWh): grid energy of the facility above a demand-response cap,
+  summed over the steps of the events (0 when the sites complied).
+
+Without a carbon (price) signal, emissions (cost) are absent (NaN), never 0.
+
 Units: power W, energy J per step and kWh in totals, durations s.
 """
 
@@ -79,7 +95,11 @@ class Settlement:
 
 
 def settle(
-    surplus_w: FloatArray, it_load_w: FloatArray, bank: Batteries | None = None
+    surplus_w: FloatArray,
+    it_load_w: FloatArray,
+    bank: Batteries | None = None,
+    *,
+    pue: FloatArray | None = None,
 ) -> Settlement:
     """Settle one step (arrays over sites) or a whole trace ((steps, sites) arrays).
 
@@ -88,7 +108,10 @@ def settle(
     (:class:`~greenhop.energy.battery.BatteryBank`): one step moves its state of charge on (the
     simulator and the live controller step it as they go); a whole trace runs from its initial
     state of charge and leaves the bank as it is. None or a bank without capacity: no battery.
+    ``pue`` (per site): settle the facility load ``it_load_w * pue`` instead (None: the IT load).
     """
+    if pue is not None:
+        it_load_w = it_load_w * np.asarray(pue, dtype=np.float64)
     green = np.maximum(surplus_w, 0.0)
     renewable = np.minimum(green, it_load_w)
     if bank is None or not bool((bank.capacity_kwh > 0).any()):
@@ -252,3 +275,111 @@ def check_conservation(record: RunRecord) -> None:
                 f"{record.policy}: the jobs drew {jobs_j[i]:.6g} J at step {i // n_sites}, site "
                 f"{i % n_sites}, more than its IT energy {it_j[i]:.6g} J"
             )
+
+
+# -- grid accounting --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridAccounts:
+    """A run's grid energy, emissions, cost and demand-response excess (see the module
+    docstring). ``*_site`` arrays are per site, ``*_job`` per job; emissions in kg CO2e, cost in
+    ``currency``; NaN where the signal is absent."""
+
+    grid_kwh: float
+    grid_kwh_site: FloatArray
+    emissions_kg: float
+    emissions_kg_site: FloatArray
+    cost: float
+    cost_site: FloatArray
+    currency: str | None
+    carbon_kind: str | None
+    network_emissions_kg: float
+    network_cost: float
+    job_grid_kwh: FloatArray
+    job_emissions_kg: FloatArray
+    job_cost: FloatArray
+    dr_excess_kwh: float
+    dr_excess_kwh_site: FloatArray
+    facility_grid_w: FloatArray  # (steps, sites)
+
+
+def facility_grid_w(record: RunRecord) -> FloatArray:
+    """The facility's grid power per step and site, W: the record's ``grid_w`` when every PUE
+    is 1, else the facility load ``it_load * pue`` settled over the whole run (batteries from
+    their initial state of charge)."""
+    grid = record.inputs.grid
+    pue = None if grid is None else np.asarray(grid.pue, dtype=np.float64)
+    if pue is None or bool((pue == 1.0).all()):
+        return record.grid_w
+    from greenhop.energy.battery import BatteryBank
+
+    inp = record.inputs
+    bank = BatteryBank(inp.batteries or [None] * len(inp.site_names), float(inp.step_s))
+    return settle(inp.surplus_w, record.it_load_w, bank, pue=pue).grid_w
+
+
+def grid_accounts(record: RunRecord) -> GridAccounts:
+    """Grid energy, emissions, cost and demand-response excess of a run, per site and job."""
+    inp = record.inputs
+    n_steps, n_sites = record.it_load_w.shape
+    n_jobs = len(inp.jobs)
+    dt_h = float(inp.step_s) / 3600.0
+    grid_w = facility_grid_w(record)
+    grid_kwh_ks = grid_w * dt_h / 1000.0
+    g = record.inputs.grid
+    carbon = None if g is None or g.carbon is None else g.carbon.values
+    price = None if g is None or g.price is None else g.price.values
+    nan_site = np.full(n_sites, np.nan)
+    nan_job = np.full(n_jobs, np.nan)
+
+    def charged(rate: FloatArray | None, per_kwh: float) -> tuple[FloatArray, float, FloatArray]:
+        """Per site, network, per job: grid kWh times rate * per_kwh."""
+        if rate is None:
+            return nan_site, float("nan"), nan_job
+        r = np.nan_to_num(rate, nan=0.0) * per_kwh
+        site = (grid_kwh_ks * r).sum(axis=0)
+        net = 0.0
+        e_net = inp.params.network_kwh_per_gb
+        for m in record.migrations:
+            if m.transferred:
+                k = min(max(int(m.transfer_done_s // inp.step_s), 0), n_steps - 1)
+                net += e_net * m.size_gb * r[k, m.src]
+        job = np.zeros(n_jobs)
+        if record.job_energy is not None and len(record.job_energy[0]):
+            ks, js, ss, es = record.job_energy
+            share = grid_share(record.it_load_w, grid_w)[ks, ss]  # facility grid per IT joule
+            job = np.bincount(js, weights=es * share * r[ks, ss], minlength=n_jobs) / J_PER_KWH
+        for m in record.migrations:
+            if m.transferred:
+                k = min(max(int(m.transfer_done_s // inp.step_s), 0), n_steps - 1)
+                job[m.job] += e_net * m.size_gb * r[k, m.src]
+        return site, net, job.astype(np.float64)
+
+    _, _, job_grid = charged(np.ones((n_steps, n_sites)), 1.0)
+    job_grid = job_grid - job_network_kwh(record)  # grid kWh at the sites only
+    em_site, em_net, em_job = charged(carbon, 1e-3)  # g/kWh -> kg/kWh
+    cost_site, cost_net, cost_job = charged(price, 1e-3)  # per MWh -> per kWh
+    excess_site = np.zeros(n_sites)
+    if g is not None and g.dr_cap_w is not None:
+        cap = g.dr_cap_w
+        over = np.where(np.isfinite(cap), np.maximum(grid_w - cap, 0.0), 0.0)
+        excess_site = over.sum(axis=0) * dt_h / 1000.0
+    return GridAccounts(
+        grid_kwh=float(grid_kwh_ks.sum()),
+        grid_kwh_site=grid_kwh_ks.sum(axis=0),
+        emissions_kg=float(em_site.sum() + em_net),
+        emissions_kg_site=em_site,
+        cost=float(cost_site.sum() + cost_net),
+        cost_site=cost_site,
+        currency=None if g is None else g.currency,
+        carbon_kind=None if g is None else g.carbon_kind,
+        network_emissions_kg=em_net,
+        network_cost=cost_net,
+        job_grid_kwh=job_grid,
+        job_emissions_kg=em_job,
+        job_cost=cost_job,
+        dr_excess_kwh=float(excess_site.sum()),
+        dr_excess_kwh_site=excess_site,
+        facility_grid_w=grid_w,
+    )

@@ -1,0 +1,244 @@
+"""Grid signals on real data: WattTime's CAISO-North marginal emissions (with the forecasts
+issued at the time) and a CAISO NP15 week of price and curtailment (../shared/data)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greenhop.errors import ScenarioError, TraceError
+from greenhop.runner import run_policies
+from greenhop.scenario import load_scenario
+from greenhop.signals.base import SignalUnavailable
+from greenhop.signals.grid import (
+    G_PER_LB,
+    read_caiso_curtailments,
+    read_carbon,
+    read_curtailment,
+    read_dr_events,
+    read_issued_forecast,
+    read_price,
+)
+from greenhop.sim.metrics import job_table, site_power_frame, summary
+from greenhop.world import ledger
+from greenhop.world.inputs import SimInputs
+
+WATTTIME = "watttime2023_caiso-north"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> Path:
+    """The real files, unpacked into a folder a scenario can point at."""
+    out = tmp_path_factory.mktemp("grid")
+    with zipfile.ZipFile(shared_data_dir / f"{WATTTIME}.zip") as z:
+        z.extractall(out)
+    shutil.copy(shared_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
+    return out
+
+
+def carbon_scenario(folder: Path, *, pue: float = 1.0, extra: str = "") -> Path:
+    text = f"""
+name = "carbon-week"
+start = 2023-06-12T00:00:00Z
+end = 2023-06-14T00:00:00Z
+step = "15min"
+forecaster = "persistence"
+[energy_source]
+kind = "weather"
+[[sites]]
+name = "greensboro"
+gpu_slots = 4
+base_load_w = 6000.0
+pv = {{ peak_kw = 10.0, tilt_deg = 30.0, azimuth_deg = 180.0 }}
+pue = {pue}
+[[sites]]
+name = "piedmont"
+gpu_slots = 4
+base_load_w = 2000.0
+pv = {{ peak_kw = 6.0, tilt_deg = 30.0, azimuth_deg = 180.0 }}
+[[grid]]
+signal = "carbon"
+kind = "marginal"
+file = "{WATTTIME}_actual.csv"
+unit = "lbs/MWh"
+label = "end"
+forecast = "{WATTTIME}_forecast.csv"
+[[jobs]]
+name = "a"
+arrival = 2023-06-12T02:00:00Z
+work_gpu_h = 6.0
+power_w = 400.0
+checkpoint_gb = 2.0
+deadline = 2023-06-13T12:00:00Z
+[[jobs]]
+name = "b"
+arrival = 2023-06-12T20:00:00Z
+work_gpu_h = 8.0
+power_w = 400.0
+checkpoint_gb = 2.0
+{extra}
+"""
+    path = folder / f"carbon-{pue:g}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_watttime_lbs_per_mwh_become_grams_per_kwh(data: Path) -> None:
+    raw = pd.read_csv(data / f"{WATTTIME}_actual.csv")
+    sig = read_carbon(data / f"{WATTTIME}_actual.csv", unit="lbs/MWh", kind="marginal")
+    assert sig.unit == "gCO2e/kWh" and sig.name == "carbon:marginal:Caiso_North"
+    first = sig.at(pd.Timestamp(raw["time"].iloc[0], tz="UTC"))
+    assert first.value == pytest.approx(raw["Caiso_North"].iloc[0] * G_PER_LB / 1000.0)
+    # end labels move back one step (5 min)
+    ended = read_carbon(data / f"{WATTTIME}_actual.csv", unit="lbs/MWh", label="end")
+    assert ended._index[0] == sig._index[0] - pd.Timedelta("5min")
+    with pytest.raises(SignalUnavailable):
+        sig.at(pd.Timestamp("2023-06-01", tz="UTC"))
+
+
+def test_issued_forecasts_are_the_ones_known_then(data: Path) -> None:
+    fc = read_issued_forecast(data / f"{WATTTIME}_forecast.csv", factor=G_PER_LB / 1000.0)
+    raw = pd.read_csv(data / f"{WATTTIME}_forecast.csv", parse_dates=["request_time"])
+    now = pd.Timestamp("2023-06-20 12:02", tz="UTC")
+    targets, values = fc.latest(now)
+    issued = raw["request_time"][raw["request_time"] <= now.tz_localize(None)].max()
+    rows = raw[raw["request_time"] == issued]
+    assert len(values) == len(rows)
+    np.testing.assert_allclose(values, rows["Caiso_North"].to_numpy() * G_PER_LB / 1000.0)
+    assert (targets > now - pd.Timedelta("5min")).all()
+
+
+def test_np15_price_and_curtailment(data: Path) -> None:
+    price = read_price(data / "np15.csv", column="LMP_NP15", unit="$/MWh")
+    assert price.unit == "USD/MWh"
+    raw = pd.read_csv(data / "np15.csv")
+    assert price._values.max() == pytest.approx(raw["LMP_NP15"].max())
+    cur = read_curtailment(data / "np15.csv", column="Total_Curtailment_NP15_MW", unit="MW")
+    assert cur.unit == "W"
+    assert cur._values.max() == pytest.approx(raw["Total_Curtailment_NP15_MW"].max() * 1e6)
+    with pytest.raises(TraceError, match="unknown price unit"):
+        read_price(data / "np15.csv", column="LMP_NP15", unit="dollars")
+    with pytest.raises(TraceError, match="no column 'LMP'"):
+        read_price(data / "np15.csv", column="LMP")
+
+
+def test_a_gap_in_a_signal_is_named_with_its_file_line(data: Path, tmp_path: Path) -> None:
+    lines = (data / "np15.csv").read_text().splitlines()
+    del lines[10]
+    bad = tmp_path / "gap.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TraceError, match=r"gap\.csv: 1 gaps in the 0 days 01:00:00 grid"):
+        read_price(bad, column="LMP_NP15")
+
+
+def test_caiso_curtailment_layout(tmp_path: Path, data: Path) -> None:
+    """CAISO's sheet: Date, Hour (1..24, ending), Interval (1..12), MW; only curtailed
+    intervals listed, one row per reason. Built from the NP15 week's real hourly values."""
+    raw = pd.read_csv(data / "np15.csv", parse_dates=["datetime"])
+    local = raw["datetime"].dt.tz_localize("UTC").dt.tz_convert("America/Los_Angeles")
+    rows = []
+    for t, mw in zip(local, raw["Total_Curtailment_NP15_MW"], strict=True):
+        if mw <= 0:
+            continue
+        for interval in range(1, 13):  # split over two reasons, as the sheet does
+            rows.append((t.strftime("%Y-%m-%d"), t.hour + 1, interval, 0.0, mw / 2, "Local"))
+            rows.append((t.strftime("%Y-%m-%d"), t.hour + 1, interval, 0.0, mw / 2, "System"))
+    sheet = pd.DataFrame(
+        rows,
+        columns=["Date", "Hour", "Interval", "Wind Curtailment", "Solar Curtailment", "Reason"],
+    )
+    sheet.to_csv(tmp_path / "curtail.csv", index=False)
+    sig = read_caiso_curtailments(tmp_path / "curtail.csv")
+    hourly = pd.Series(sig._values, index=sig._index).resample("1h").mean()
+    want = raw.set_index(raw["datetime"].dt.tz_localize("UTC"))["Total_Curtailment_NP15_MW"]
+    both = hourly.reindex(want.index).fillna(0.0)
+    np.testing.assert_allclose(both.to_numpy(), want.to_numpy() * 1e6, rtol=1e-9)
+    sheet.drop(columns=["Interval"]).to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(TraceError, match="missing columns \\['Interval'\\]"):
+        read_caiso_curtailments(tmp_path / "broken.csv")
+
+
+def test_demand_response_events(tmp_path: Path) -> None:
+    path = tmp_path / "dr.csv"
+    path.write_text("start,end,cap_kw\n2023-06-12T18:00Z,2023-06-12T20:00Z,0.5\n")
+    sig = read_dr_events(path)
+    assert sig.at(pd.Timestamp("2023-06-12T19:00Z")).value == 500.0
+    assert math.isinf(sig.at(pd.Timestamp("2023-06-12T21:00Z")).value)
+    path.write_text("start,end,cap_kw\n2023-06-12T18:00Z,2023-06-12T17:00Z,-1\n")
+    with pytest.raises(TraceError, match=r"line 2: end .* is not after start"):
+        read_dr_events(path)
+
+
+def test_scenario_grid_signals_and_the_ledger(data: Path) -> None:
+    sc = load_scenario(carbon_scenario(data))
+    inputs = SimInputs.from_scenario(sc)
+    grid = inputs.grid
+    assert grid is not None and grid.carbon is not None and grid.carbon_kind == "marginal"
+    # 15 min steps average three 5 min values of the real trace
+    raw = read_carbon(data / f"{WATTTIME}_actual.csv", unit="lbs/MWh", label="end")
+    t0 = pd.Timestamp("2023-06-12T00:00Z")
+    three = [raw.at(t0 + pd.Timedelta(minutes=m)).value for m in (0, 5, 10)]
+    assert grid.carbon.values[0, 0] == pytest.approx(np.mean(three))
+    (rec,) = run_policies(inputs, ["stay"])
+    s = summary(rec)
+    acc = ledger.grid_accounts(rec)
+    by_hand = (rec.grid_w * grid.carbon.values).sum() * inputs.step_s / 3.6e6 / 1000.0
+    assert s["emissions_kgco2e"] == pytest.approx(by_hand)  # no transfers under stay
+    assert s["grid_kwh"] == pytest.approx(ledger.grid_kwh(rec))  # PUE 1
+    assert s["energy_cost"] is not None and math.isnan(s["energy_cost"])  # no price: absent
+    assert s["currency"] is None
+    jobs = job_table(rec)
+    assert jobs["emissions_kgco2e"].sum() <= acc.emissions_kg + 1e-9
+    frame = site_power_frame(rec)
+    assert "carbon_g_per_kwh" in frame and "grid_w" in frame
+
+
+def test_pue_scales_the_facility_load(data: Path) -> None:
+    one = SimInputs.from_scenario(load_scenario(carbon_scenario(data, pue=1.0)))
+    more = SimInputs.from_scenario(load_scenario(carbon_scenario(data, pue=1.5)))
+    (r1,) = run_policies(one, ["stay"])
+    (r2,) = run_policies(more, ["stay"])
+    # the same decisions, the same IT load; the facility draws 1.5 x at greensboro
+    np.testing.assert_array_equal(r1.it_load_w, r2.it_load_w)
+    fac = ledger.facility_grid_w(r2)
+    green = np.maximum(more.surplus_w, 0.0)
+    want = np.maximum(r2.it_load_w * np.array([1.5, 1.0]) - green, 0.0)
+    np.testing.assert_allclose(fac, want)
+    assert summary(r2)["grid_kwh"] > summary(r1)["grid_kwh"]
+    assert summary(r2)["non_renewable_kwh"] == pytest.approx(summary(r1)["non_renewable_kwh"])
+
+
+def test_a_signal_that_misses_the_run_is_refused(data: Path) -> None:
+    text = carbon_scenario(data).read_text().replace("2023-06-12T00", "2023-08-12T00")
+    text = text.replace("2023-06-14T00", "2023-08-14T00")
+    path = data / "late.toml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=r"late.toml: \[\[grid\]\] #1 \(carbon, .*cover"):
+        SimInputs.from_scenario(load_scenario(path))
+
+
+def test_default_scenario_has_no_grid_figures() -> None:
+    sc = load_scenario("default")
+    inputs = SimInputs.from_scenario(sc)
+    assert inputs.grid is not None and not inputs.grid.has_signals
+    assert (inputs.grid.pue == 1.0).all()
+
+
+def test_simulate_cli_shows_emissions(data: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    path = carbon_scenario(data)
+    code, out, _ = cli("simulate", str(path), "--policy", "stay", "--out", str(tmp_path / "r"))
+    assert code == 0
+    assert "emissions, kg CO2e" in out
+    saved = json.loads((tmp_path / "r" / "summary.json").read_text())["policies"][0]
+    assert saved["carbon_signal"] == "marginal" and saved["emissions_kgco2e"] > 0
+    assert saved["energy_cost"] is None
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'href="#def-emissions">Emissions (kg CO2e)</a>' in html
+    assert 'href="#def-energy-cost">Energy cost</a>' not in html  # no price: no row
