@@ -205,3 +205,93 @@ def test_a_real_prometheus_scraping_a_trace_exporter(tmp_path: Path, solcast_glo
     finally:
         prom.close()
         exporter.close()
+
+
+def test_forecasts_from_a_file_source_and_from_the_clear_sky(
+    tmp_path: Path, solcast_germany
+) -> None:  # type: ignore[no-untyped-def]
+    """A site's forecast read from a file of real Solcast forecasts (the newest issue is used,
+    held between its points); when the file goes, persistence, with the reason kept. A PV site's
+    clear-sky forecast scales pvlib's clear sky to what is observed."""
+    from greenhop.signals.sources import ForecastFileSpec, SiteFeed, make_forecast_source
+
+    fc = solcast_germany.forecast
+    berlin = fc[fc["site"] == "Berlin"]
+    issues = berlin["issued_at"].drop_duplicates()
+    noon = issues[issues.dt.hour == 10].iloc[:2]  # two issues on the first morning
+    rows = berlin[berlin["issued_at"].isin(noon)]
+    path = tmp_path / "forecast.csv"
+    rows[["period_end", "issued_at", "value"]].to_csv(path, index=False)
+    spec = SiteFeed.model_validate(
+        {
+            "power": {"kind": "file", "path": "meter.csv", "column": "w"},
+            "forecast": "source",
+            "forecast_source": {
+                "kind": "file",
+                "path": "forecast.csv",
+                "column": "value",
+                "issued_column": "issued_at",
+                "unit": "kW",
+                "scale": 20.0,
+            },
+        }
+    )
+    assert isinstance(spec.forecast_source, ForecastFileSpec)
+    now = noon.iloc[1]
+    (tmp_path / "meter.csv").write_text(f"time,w\n{now.isoformat()},7000\n")
+    feeds = SiteFeeds(
+        ["berlin"],
+        [Watched(make_source(spec.power, name="p", base_dir=tmp_path), pd.Timedelta("1h"))],
+        [None],
+        [0.0],
+        forecast=["source"],
+        forecast_sources=[make_forecast_source(spec.forecast_source, name="f", base_dir=tmp_path)],
+    )
+    reading = feeds.read(now)
+    assert reading.seen[0] and reading.generation_w[0] == 7000.0
+    newest = rows[rows["issued_at"] == now].set_index("period_end")["value"] * 20_000.0
+    got = feeds.forecast_at(reading, 300.0, run_left_s=1e9)
+    path_w = got.surplus_w(6)[:, 0]
+    assert path_w[0] == 7000.0  # now is observed
+    expected = newest.reindex(pd.date_range(now, periods=6, freq="5min")).ffill().bfill()
+    assert np.allclose(path_w[1:], expected.to_numpy()[1:])
+    assert feeds.forecast_problem == [""]
+    path.unlink()
+    fallback = feeds.forecast_at(feeds.read(now), 300.0, run_left_s=1e9)
+    assert "does not exist" in feeds.forecast_problem[0]
+    assert fallback.surplus_w(4)[:, 0].tolist() == [7000.0] * 4
+
+
+def test_clear_sky_forecast_scales_the_model_to_what_is_observed() -> None:
+    from greenhop.live.control.realtime import _clear_sky_w
+    from greenhop.scenario import Site
+
+    site = Site.model_validate(
+        {
+            "name": "greensboro",
+            "gpu_slots": 1,
+            "pv": {"peak_kw": 10.0, "tilt_deg": 30.0, "azimuth_deg": 180.0},
+        }
+    )
+    now = pd.Timestamp("2024-06-18T16:00:00Z")  # noon in North Carolina
+    times = pd.date_range(now, periods=4, freq="15min")
+    clear = _clear_sky_w(times, site)
+    assert 5000.0 < clear[0] < 10_000.0  # a 10 kWp array at noon in June under a clear sky
+    model = lambda t: _clear_sky_w(t, site)  # noqa: E731
+    observed = 0.5 * clear[0]
+    feeds = SiteFeeds(
+        ["greensboro"],
+        [
+            Watched(
+                TraceSignal(pd.Series([observed], index=[now]), hold=pd.Timedelta("1h")),
+                pd.Timedelta("1h"),
+            )
+        ],
+        [None],
+        [0.0],
+        forecast=["clear-sky"],
+        clear_sky=[model],
+    )
+    got = feeds.forecast_at(feeds.read(now), 900.0, run_left_s=1e9).surplus_w(4)[:, 0]
+    assert got[0] == pytest.approx(observed)
+    assert np.allclose(got[1:], 0.5 * clear[1:], rtol=1e-9)

@@ -49,12 +49,12 @@ def render(controller: Any, wall_s: float) -> Group:
     inp = c.inputs
     k = min(c.next_tick, c.n_ticks - 1)
     when = pd.Timestamp(c.start_utc) + pd.Timedelta(seconds=c.next_tick * c.step_s)
-    reading = c.reading
+    reading = c.reading if c.realtime else None
     header = Text.assemble(
         (f"greenhop live {c.live.name}", "bold"),
         f"  policy {c.policy.name}  ·  tick {c.next_tick}/{c.n_ticks}  ·  "
         f"{when:%Y-%m-%d %H:%M:%S} UTC  ·  "
-        + ("real time" if c.feed is not None else f"×{c.speedup:g}")
+        + ("real time" if c.realtime else f"×{c.speedup:g}")
         + f"  ·  wall {wall_s:.0f} s",
     )
     sites = Table(title="sites", title_justify="left", expand=False)

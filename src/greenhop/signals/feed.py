@@ -17,6 +17,10 @@ and the surplus two ways:
 
 - ``persistence``: the surplus now holds for :data:`PERSISTENCE_HORIZON_S` (a window ends
   there, so a policy never trusts a value further than that);
+- ``source``: the newest forecast a forecast source gives (an HTTP endpoint or a file, like the
+  power sources), held between its points, over its own span (at most
+  :data:`SOURCE_HORIZON_S`); while the source fails, persistence, and
+  :attr:`SiteFeeds.forecast_problem` says why;
 - ``clear-sky``: the site's PV model under a clear sky (pvlib's Ineichen model at the site's
   place) over the next :data:`CLEAR_SKY_HORIZON_S`, scaled by what is observed now over what the
   model gives now (the ratio is kept between 0 and :data:`MAX_CLEAR_SKY_RATIO`; at night, or
@@ -32,7 +36,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from greenhop.signals.base import utc
+from greenhop.signals.base import SignalUnavailable, TraceSignal, utc
+from greenhop.signals.sources import ForecastSource
 from greenhop.signals.watch import Reading, Watched
 
 FloatArray = NDArray[np.float64]
@@ -43,6 +48,9 @@ PERSISTENCE_HORIZON_S = 3600.0
 
 CLEAR_SKY_HORIZON_S = 12 * 3600.0
 """How far ahead the clear-sky forecast looks, s."""
+
+SOURCE_HORIZON_S = 48 * 3600.0
+"""How far ahead a forecast source is read at most, s."""
 
 MAX_CLEAR_SKY_RATIO = 1.2
 """Largest observed/clear-sky ratio used (cloud-edge enhancement, a model a little low)."""
@@ -90,6 +98,7 @@ class SiteFeeds:
         *,
         forecast: Sequence[str] | None = None,
         clear_sky: Sequence[ClearSkyModel | None] | None = None,
+        forecast_sources: Sequence[ForecastSource | None] | None = None,
     ) -> None:
         n = len(site_names)
         if not (len(power) == len(base_load) == len(default_base_load_w) == n):
@@ -100,9 +109,33 @@ class SiteFeeds:
         self.default_base_load_w = np.asarray(default_base_load_w, dtype=np.float64)
         self.forecast = list(forecast) if forecast is not None else ["persistence"] * n
         self.clear_sky = list(clear_sky) if clear_sky is not None else [None] * n
+        self.forecast_sources = (
+            list(forecast_sources) if forecast_sources is not None else [None] * n
+        )
+        #: per site, the last reason its forecast source failed (persistence was used), or ""
+        self.forecast_problem = [""] * n
         self._last_w = np.zeros(n)
         self._last_base_w = self.default_base_load_w.copy()
         self._ratio = np.ones(n)
+
+    @classmethod
+    def replay(
+        cls,
+        site_names: Sequence[str],
+        index: pd.DatetimeIndex,
+        generation_w: FloatArray,
+        base_load_w: FloatArray | None,
+    ) -> SiteFeeds:
+        """Feeds that replay ``generation_w`` (steps x sites on ``index``, UTC): each site's
+        power is a :class:`~greenhop.signals.base.TraceSignal`, read at a step's start it gives
+        that step's value (what a simulation reads from the same array)."""
+        step = pd.Timedelta(index[1] - index[0]) if len(index) > 1 else pd.Timedelta("1min")
+        power = [
+            Watched(TraceSignal(pd.Series(generation_w[:, s], index=index), name=name), step)
+            for s, name in enumerate(site_names)
+        ]
+        base = np.zeros(len(site_names)) if base_load_w is None else base_load_w
+        return cls(site_names, power, [None] * len(site_names), list(base))
 
     def read(self, now: pd.Timestamp) -> FeedReading:
         """Read every site's sources at ``now`` (never raises for a source's failure)."""
@@ -137,6 +170,21 @@ class SiteFeeds:
         horizon_s = np.full(n, PERSISTENCE_HORIZON_S)
         paths: list[FloatArray | None] = [None] * n
         for s in range(n):
+            source = self.forecast_sources[s]
+            if self.forecast[s] == "source" and source is not None:
+                try:
+                    points = source.path(reading.now)
+                except SignalUnavailable as exc:  # persistence until the source is back
+                    self.forecast_problem[s] = f"{exc.reason}: {exc.detail}"
+                    continue
+                self.forecast_problem[s] = ""
+                span_s = (points.index[-1] - reading.now).total_seconds() + step_s
+                steps = int(min(max(span_s, step_s), SOURCE_HORIZON_S) // step_s)
+                times = pd.date_range(reading.now, periods=steps, freq=pd.Timedelta(seconds=step_s))
+                merged = points.reindex(points.index.union(times)).sort_index().ffill().bfill()
+                paths[s] = merged.reindex(times).to_numpy(dtype=np.float64)
+                horizon_s[s] = steps * step_s
+                continue
             model = self.clear_sky[s]
             if self.forecast[s] != "clear-sky" or model is None:
                 continue

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from greenhop.energy.traces import unit_factor_w
 from greenhop.errors import InputError
@@ -121,6 +121,35 @@ class FileSpec(_Spec):
 SourceSpec = Annotated[PrometheusSpec | HttpSpec | FileSpec, Field(discriminator="kind")]
 
 
+class ForecastHttpSpec(_Spec):
+    """An HTTP endpoint returning a forecast as JSON: a list of points at ``field``."""
+
+    kind: Literal["http"]
+    url: str = Field(description="the endpoint")
+    field: str = Field(
+        "forecast", description="dotted path to the list of points in the JSON reply"
+    )
+    time_key: str = Field("time", description="each point's time (ISO 8601 or POSIX seconds)")
+    value_key: str = Field("value", description="each point's value")
+
+
+class ForecastFileSpec(_Spec):
+    """A CSV or Parquet file of forecasts that is rewritten or appended to."""
+
+    kind: Literal["file"]
+    path: str = Field(description="the file, relative to the scenario file")
+    column: str = Field(min_length=1, description="the column of forecast values")
+    time_column: str | None = Field(
+        None, description="the column of the times forecast (default: the first)"
+    )
+    issued_column: str | None = Field(
+        None, description="the column of issue times; the newest issue is used (default: all)"
+    )
+
+
+ForecastSpec = Annotated[ForecastHttpSpec | ForecastFileSpec, Field(discriminator="kind")]
+
+
 class SiteFeed(BaseModel):
     """What ``greenhop live --realtime`` reads for one site: ``[sites.realtime]``."""
 
@@ -130,14 +159,27 @@ class SiteFeed(BaseModel):
     base_load: SourceSpec | None = Field(
         None, description="the site's other load now (default: the site's base_load_w)"
     )
-    forecast: Literal["persistence", "clear-sky"] = Field(
+    forecast: Literal["persistence", "clear-sky", "source"] = Field(
         "persistence",
         description=(
-            "how the coming hours are forecast from what is observed: 'persistence' (the value "
-            "now holds for the forecast horizon), or 'clear-sky' (the site's PV model under a "
-            "clear sky, scaled to what is observed; needs latitude, longitude and [sites.pv])"
+            "how the coming hours are forecast: 'persistence' (the value now holds for the "
+            "forecast horizon), 'clear-sky' (the site's PV model under a clear sky, scaled to "
+            "what is observed; needs latitude, longitude and [sites.pv]), or 'source' (read "
+            "from forecast_source)"
         ),
     )
+    forecast_source: ForecastSpec | None = Field(
+        None, description="where forecasts of the site's power come from (forecast = 'source')"
+    )
+
+    @model_validator(mode="after")
+    def _source_given(self) -> SiteFeed:
+        if (self.forecast == "source") != (self.forecast_source is not None):
+            raise ValueError(
+                "forecast = 'source' needs a forecast_source table, and a forecast_source "
+                "needs forecast = 'source'"
+            )
+        return self
 
 
 # -- the sources ------------------------------------------------------------------------------
@@ -312,6 +354,74 @@ class FileSource(_Source):
                 "garbage", f"{self.name}: {self.path} has no column {time_col!r}"
             )
         return Sample(self._watts(row[self.spec.column]), _parse_time(row[time_col], self.name))
+
+
+class ForecastSource:
+    """A forecast read live: :meth:`path` gives the newest forecast, W, from ``now`` on."""
+
+    def __init__(
+        self, spec: ForecastHttpSpec | ForecastFileSpec, name: str, path: Path | None = None
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self.file = path
+        self._factor = unit_factor_w(spec.unit) * spec.scale
+
+    def _points(self) -> pd.Series:
+        spec = self.spec
+        if isinstance(spec, ForecastHttpSpec):
+            points = _dig(_get_json(spec.url, spec.timeout_s, self.name), spec.field, self.name)
+            if not isinstance(points, list) or not points:
+                raise SignalUnavailable("garbage", f"{self.name}: {spec.field!r} holds no points")
+            try:
+                times = [_parse_time(p[spec.time_key], self.name) for p in points]
+                values = [check_value(p[spec.value_key], name=self.name) for p in points]
+            except (KeyError, TypeError):
+                raise SignalUnavailable(
+                    "garbage", f"{self.name}: points need {spec.time_key!r} and {spec.value_key!r}"
+                ) from None
+            return pd.Series(values, index=pd.DatetimeIndex(times))
+        assert self.file is not None
+        if not self.file.exists():
+            raise SignalUnavailable("unreachable", f"{self.name}: {self.file} does not exist")
+        try:
+            if self.file.suffix.lower() in (".parquet", ".pq"):
+                frame = pd.read_parquet(self.file)
+            else:
+                frame = pd.read_csv(self.file)
+            time_col = spec.time_column or str(frame.columns[0])
+            if spec.issued_column is not None:
+                issued = pd.to_datetime(frame[spec.issued_column], utc=True)
+                frame = frame[issued == issued.max()]
+            index = pd.DatetimeIndex(pd.to_datetime(frame[time_col], utc=True))
+            values = [check_value(v, name=self.name) for v in frame[spec.column]]
+        except SignalUnavailable:
+            raise
+        except Exception as exc:  # a file half-written, a column missing
+            raise SignalUnavailable("garbage", f"{self.name}: {self.file}: {exc}") from None
+        return pd.Series(values, index=index)
+
+    def path(self, now: pd.Timestamp) -> pd.Series:
+        """The newest forecast's points at or after ``now`` (W, UTC, sorted); raises
+        :class:`SignalUnavailable` when there is none (``stale``: it ends before ``now``)."""
+        points = self._points().sort_index() * self._factor
+        points = points[~points.index.duplicated(keep="last")]
+        ahead = points[points.index >= utc(now) - pd.Timedelta(self.spec.max_age)]
+        if ahead.empty:
+            raise SignalUnavailable("stale", f"{self.name}: the forecast ends before {now}")
+        return ahead
+
+
+def make_forecast_source(
+    spec: ForecastHttpSpec | ForecastFileSpec, *, name: str, base_dir: Path | None = None
+) -> ForecastSource:
+    """The forecast source ``spec`` describes (a file is relative to ``base_dir``)."""
+    path = None
+    if isinstance(spec, ForecastFileSpec):
+        path = Path(spec.path)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+    return ForecastSource(spec, name, path)
 
 
 def make_source(

@@ -183,9 +183,14 @@ class Controller(World):
         self.inputs = inp
         self.jobs = jobs
         self.policy = policy if isinstance(policy, Policy) else policy_for(policy, inp)
-        self.feed = feed
-        if feed is not None:
+        self.realtime = feed is not None
+        if feed is None:  # a replay reads the scenario's trace through the same interface
+            feed = SiteFeeds.replay(
+                inp.site_names, inp.time_index(), inp.generation_w, inp.base_load_w
+            )
+        else:
             speedup = 1.0
+        self.feed: SiteFeeds = feed
         self.clock = clock or ReplayClock(speedup)
         self.speedup = self.clock.speedup
         self.checkpoint_every_s = float(checkpoint_every_s)
@@ -218,7 +223,7 @@ class Controller(World):
         self._started: set[int] = set()  # jobs with an actor started by this controller
         self._events: list[tuple[int, float, int, str, int]] = []  # of the tick, to commit
         self._wall_s: Callable[[], float] = lambda: self.wall_s
-        self.reading: FeedReading | None = None  # the sites' meters at this tick (real time)
+        self.reading: FeedReading | None = None  # the sites' signals at this tick
         self.start_utc: pd.Timestamp = pd.Timestamp(inp.start)  # tick 0 (real time: run start)
         self._open_state(link_weight)
         self.last_it_load_w: FloatArray = self._last_it_load()
@@ -243,9 +248,9 @@ class Controller(World):
                     next_tick=0,
                     wall_s=0.0,
                     speedup=self.speedup,
-                    realtime=self.feed is not None,
+                    realtime=self.realtime,
                 )
-                if self.feed is not None:
+                if self.realtime:
                     self.start_utc = pd.Timestamp.now(tz="UTC").floor("s")
                     ControllerState.set_meta(conn, realtime_start=self.start_utc.isoformat())
                 ControllerState.put_jobs(conn, self.rows)
@@ -258,7 +263,7 @@ class Controller(World):
                 f"state database {str(self.state.path)!r} has schema {meta.get('schema')}, this "
                 f"greenhop writes schema {SCHEMA_VERSION}; give another --db for a new run"
             )
-        if bool(meta.get("realtime", False)) != (self.feed is not None):
+        if bool(meta.get("realtime", False)) != self.realtime:
             self.state.close()
             was = "a real-time run" if meta.get("realtime") else "a replayed run"
             raise InputError(
@@ -317,7 +322,7 @@ class Controller(World):
         """
         end = self.n_ticks if until_tick is None else min(until_tick, self.n_ticks)
         self._recover()
-        if self.feed is not None:  # the wall clock: ticks missed while stopped run back to back
+        if self.realtime:  # the wall clock: ticks missed while stopped run back to back
             behind = (pd.Timestamp.now(tz="UTC") - self.start_utc).total_seconds()
             self.clock.anchor(max(behind, self.next_tick * self.step_s))
         else:
@@ -356,8 +361,14 @@ class Controller(World):
     # -- the World contract -------------------------------------------------------------------
 
     def arrive(self, k: int, now_s: float) -> None:
-        if self.feed is not None:  # the meters, once per tick, before anyone looks
-            self.reading = self.feed.read(pd.Timestamp.now(tz="UTC"))
+        # the sites' signals, once per tick, before anyone looks: the meters now (real time),
+        # or the trace at the tick's time (a replay)
+        when = (
+            pd.Timestamp.now(tz="UTC")
+            if self.realtime
+            else self.start_utc + pd.Timedelta(seconds=now_s)
+        )
+        self.reading = self.feed.read(when)
         for row in self.rows:
             if row.state == _PENDING and self.arrival_tick[row.idx] <= k:
                 row.state = _QUEUED
@@ -388,9 +399,9 @@ class Controller(World):
         the forecast made from it, and no free slot where a site's signal is unknown)."""
         table = self.job_table()
         free = self.free_slots()
-        surplus = forecast = None
-        if self.feed is not None and self.reading is not None:
-            surplus = self.reading.view_surplus_w
+        surplus = None if self.reading is None else self.reading.view_surplus_w
+        forecast = None
+        if self.realtime and self.reading is not None:
             left_s = (self.n_ticks - k) * self.step_s
             forecast = self.feed.forecast_at(self.reading, self.step_s, left_s)
             free = np.where(self.reading.blind, 0, free)
@@ -452,7 +463,7 @@ class Controller(World):
             )
             until[row.idx] = math.ceil(row.granted_steps - 1e-9)
             self.jobs.resume(row.name, until=until[row.idx])
-        if running or self.feed is not None:  # real time waits for the wall clock, always
+        if running or self.realtime:  # real time waits for the wall clock, always
             self.clock.wait_until(t + self.step_s)
             for row in running:  # and for the jobs to train what they were granted
                 self.jobs.wait(row.name, steps=until[row.idx], timeout_s=self.job_wait_s)
@@ -504,8 +515,9 @@ class Controller(World):
         self._drop_stale_checkpoints()
 
     def surplus_to_settle(self, k: int) -> NDArray[np.float64]:
-        """The surplus the ledger books at tick ``k``: the replayed trace, or in real time what
-        the meters showed (a site whose power signal is unknown counts 0 W of generation)."""
+        """The surplus the ledger books at tick ``k``: what the sites' signals showed (the
+        replayed trace, or the meters in real time, where a site whose power signal is unknown
+        counts 0 W of generation)."""
         if self.reading is not None:
             return self.reading.settled_surplus_w
         row: NDArray[np.float64] = self.inputs.surplus_w[k]
@@ -513,7 +525,7 @@ class Controller(World):
 
     def _episodes(self, k: int) -> list[EpisodeRow]:
         """The live signals' episodes that began or changed at this tick, as state rows."""
-        if self.feed is None or self.reading is None:
+        if not self.realtime or self.reading is None:
             return []
         now = self.reading.now
         out = []

@@ -22,7 +22,7 @@ import pandas as pd
 from greenhop.errors import InputError
 from greenhop.scenario import Scenario, Site
 from greenhop.signals.feed import ClearSkyModel, FloatArray, SiteFeeds
-from greenhop.signals.sources import make_source
+from greenhop.signals.sources import make_forecast_source, make_source
 from greenhop.signals.watch import Watched
 
 
@@ -58,7 +58,7 @@ def site_feeds(scenario: Scenario) -> SiteFeeds:
             "'prometheus' | 'http' | 'file', ... }}, see docs/deploy.md)"
         )
     base_dir = scenario.source.parent if scenario.source is not None else Path.cwd()
-    power, base, kinds, models = [], [], [], []
+    power, base, kinds, models, sources = [], [], [], [], []
     for site in scenario.sites:
         feed = site.realtime
         assert feed is not None
@@ -88,6 +88,12 @@ def site_feeds(scenario: Scenario) -> SiteFeeds:
             model = partial(_clear_sky_w, site=site)
         kinds.append(feed.forecast)
         models.append(model)
+        fs = feed.forecast_source
+        sources.append(
+            None
+            if fs is None
+            else make_forecast_source(fs, name=f"{site.name}.forecast", base_dir=base_dir)
+        )
     return SiteFeeds(
         scenario.site_names,
         power,
@@ -95,4 +101,5 @@ def site_feeds(scenario: Scenario) -> SiteFeeds:
         [s.base_load_w for s in scenario.sites],
         forecast=kinds,
         clear_sky=models,
+        forecast_sources=sources,
     )
