@@ -8,6 +8,7 @@ and an episode that closes when the source recovers.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -295,3 +296,44 @@ def test_clear_sky_forecast_scales_the_model_to_what_is_observed() -> None:
     got = feeds.forecast_at(feeds.read(now), 900.0, run_left_s=1e9).surplus_w(4)[:, 0]
     assert got[0] == pytest.approx(observed)
     assert np.allclose(got[1:], 0.5 * clear[1:], rtol=1e-9)
+
+
+def test_scenario_meters_reads_every_sites_sources_once(
+    tmp_path: Path,
+    json_meter: JsonMeter,  # noqa: F811
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    """`greenhop scenario meters` shows what each site's source gives now, and exits 1 when
+    one gives nothing usable."""
+    scenario = tmp_path / "sites.toml"
+    dead = f"http://127.0.0.1:{free_port()}/"
+    scenario.write_text(
+        f"""
+name = "meters"
+start = 2024-06-18T00:00:00Z
+end = 2024-06-18T01:00:00Z
+step = "1min"
+[[sites]]
+name = "a"
+gpu_slots = 1
+[sites.realtime.power]
+kind = "http"
+url = "{json_meter.url}"
+field = "power.w"
+time_field = "time"
+unit = "kW"
+[[sites]]
+name = "b"
+gpu_slots = 1
+realtime = {{ power = {{ kind = "http", url = "{dead}", field = "w", timeout_s = 0.5 }} }}
+"""
+    )
+    json_meter.value_w = 2.5
+    code, out, err = cli("scenario", "meters", str(scenario), "--json")
+    assert code == 1, err
+    doc = json.loads(out)
+    by_site = {r["site"]: r for r in doc["readings"]}
+    assert by_site["a"]["ok"] and by_site["a"]["value_w"] == 2500.0
+    assert by_site["b"]["reason"] == "unreachable" and not doc["ok"]
+    code, out, err = cli("scenario", "meters", str(scenario))
+    assert code == 1 and "unreachable" in out and "2.500" in out

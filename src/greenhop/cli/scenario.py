@@ -332,3 +332,73 @@ def validate_command(
         print(json.dumps({"ok": True, **summary}, indent=2))
         return
     print_summary(summary, Console(soft_wrap=False))
+
+
+@app.command("meters")
+def meters_command(
+    file: Annotated[str, typer.Argument(help="A scenario TOML file with [sites.realtime] tables.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the readings as JSON.")] = False,
+) -> None:
+    """Read every site's live sources once (power, base load, forecast) and show what each
+    gives now: value, age, or why it has none. Exit 1 when any source has no usable value."""
+    import pandas as pd
+
+    from greenhop.live.control.realtime import site_feeds
+    from greenhop.scenario import load_scenario
+
+    feeds = site_feeds(load_scenario(file))
+    now = pd.Timestamp.now(tz="UTC")
+    reading = feeds.read(now)
+    rows: list[dict[str, Any]] = []
+    for s, name in enumerate(feeds.site_names):
+        pairs = [("power", reading.power[s], feeds.power[s].signal.describe())]
+        base = reading.base_load[s]
+        if base is not None and feeds.base_load[s] is not None:
+            pairs.append(("base_load", base, feeds.base_load[s].signal.describe()))  # type: ignore[union-attr]
+        for signal, got, source in pairs:
+            rows.append(
+                {
+                    "site": name,
+                    "signal": signal,
+                    "source": source,
+                    "ok": got.known,
+                    "value_w": got.value,
+                    "age_s": None if got.time is None else (now - got.time).total_seconds(),
+                    "reason": got.reason,
+                    "detail": got.detail,
+                }
+            )
+    feeds.forecast_at(reading, 300.0, run_left_s=float("inf"))
+    for s, name in enumerate(feeds.site_names):
+        if feeds.forecast[s] == "source":
+            problem = feeds.forecast_problem[s]
+            rows.append(
+                {
+                    "site": name,
+                    "signal": "forecast",
+                    "source": "forecast_source",
+                    "ok": not problem,
+                    "value_w": None,
+                    "age_s": None,
+                    "reason": problem.split(":", 1)[0] or None,
+                    "detail": problem,
+                }
+            )
+    ok = all(r["ok"] for r in rows)
+    if as_json:
+        print(json.dumps({"ok": ok, "time": now.isoformat(), "readings": rows}, indent=2))
+    else:
+        table = Table(title=f"live sources at {now:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
+        for col in ("site", "signal", "value kW", "age s", "status"):
+            table.add_column(col, justify="right" if col in ("value kW", "age s") else "left")
+        for r in rows:
+            table.add_row(
+                r["site"],
+                r["signal"],
+                "-" if r["value_w"] is None else f"{r['value_w'] / 1000:.3f}",
+                "-" if r["age_s"] is None else f"{r['age_s']:.0f}",
+                "ok" if r["ok"] else f"{r['reason']}: {r['detail']}",
+            )
+        Console(soft_wrap=False).print(table)
+    if not ok:
+        raise typer.Exit(1)
