@@ -156,6 +156,7 @@ def test_realtime_follows_prometheus_moves_a_job_and_survives_a_dark_source(
     assert moves and moves[0]["src"] == "west-a" and moves[0]["dest"] == "east-b"
     assert "down" in dark and "up" in dark, "the exporter was never taken down"
     episodes = live["signal_episodes"]
+    print(json.dumps({"moves": moves, "episodes": episodes, "dark": dark}, indent=1))
     assert {e["site"] for e in episodes} == {"west-a", "east-b"}
     assert all(e["reason"] in ("no-data", "stale", "unreachable") for e in episodes)
     assert all(e["end"] is not None for e in episodes), "a source never recovered"

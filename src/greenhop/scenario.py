@@ -395,7 +395,7 @@ class Site(_Table):
         weather = values.get("weather")
         name = values.get("name")
         files = ", ".join(WEATHER_SUFFIXES)
-        if from_weather and weather is None and name not in bundled:
+        if from_weather and weather is None and name not in bundled and not from_meter:
             problems.append(
                 (
                     ("weather",),
@@ -430,12 +430,15 @@ class Site(_Table):
         return problems
 
     def _complete(self) -> None:
-        from greenhop.energy.sites import site_metadata
+        from greenhop.energy.sites import bundled_sites, site_metadata
 
-        if self.pv is not None or self.wind is not None:
+        meter_only = self.realtime is not None and self.weather is None
+        if meter_only and self.name not in bundled_sites():
+            pass  # pv/wind describe the plant (a clear-sky forecast); the meter gives the power
+        elif self.pv is not None or self.wind is not None:
             self.weather = self.name if self.weather is None else self.weather
-        if self.weather_file is None and (self.pv is not None or self.wind is not None):
-            assert self.weather is not None
+        plant = self.pv is not None or self.wind is not None
+        if plant and self.weather is not None and self.weather_file is None:
             meta = site_metadata(self.weather)
             self.latitude = meta["latitude"] if self.latitude is None else self.latitude
             self.longitude = meta["longitude"] if self.longitude is None else self.longitude
@@ -862,7 +865,8 @@ class Scenario(_Table):
                     wind=None if site.wind is None else site.wind.model_dump(),
                 ).to_numpy()
                 continue
-            if site.pv is None and site.wind is None:  # a live meter only: no replayed supply
+            if (site.pv is None and site.wind is None) or site.weather is None:
+                # a live meter only: no replayed supply
                 out[site.name] = 0.0
                 continue
             assert site.weather is not None and site.latitude is not None

@@ -122,6 +122,9 @@ def _supply(site: Any) -> str:
     parts = [f"PV {site.pv.peak_kw:g} kW"] if site.pv is not None else []
     if site.wind is not None:
         parts.append(f"wind {site.wind.count} × {site.wind.turbine_type}")
+    if site.weather is None:  # a live meter gives the power
+        kind = site.realtime.power.kind if site.realtime is not None else "?"
+        return " + ".join([*parts, f"live {kind} meter (0 W when replayed)"])
     return " + ".join(parts) + f" ({site.weather} weather)"
 
 
@@ -380,8 +383,8 @@ def meters_command(
                     "ok": not problem,
                     "value_w": None,
                     "age_s": None,
-                    "reason": problem.split(":", 1)[0] or None,
-                    "detail": problem,
+                    "reason": problem.split(": ", 1)[0] or None,
+                    "detail": problem.split(": ", 1)[-1],
                 }
             )
     ok = all(r["ok"] for r in rows)
