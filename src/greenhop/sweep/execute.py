@@ -13,9 +13,10 @@ Ray is the ``live`` extra: it is imported only when a sweep runs on it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +193,7 @@ def run_sweep(
     all_keys = [k for c in keys.values() for k in c.values()]
     try:
         if todo:
-            scenario = load_scenario(spec.scenario_path)
+            scenario = spec.scenario or load_scenario(spec.scenario_path)
             bases = build_bases(spec, scenario, todo)
             models = scenario_job_models(scenario)
             run.prepare_s = time.perf_counter() - t0
@@ -213,8 +214,10 @@ def run_sweep(
             else:
                 with ray_session(address, cpus, object_store_mb) as info:
                     run.ray = info
-                    for batch in _ray_cells(spec, bases, models, jobs, keys, int(info["cpus"])):
-                        rows += batch
+                    cells = _ray_cells(spec, bases, models, jobs, keys, int(info["cpus"]))
+                    with contextlib.closing(cells):  # cancels what is in flight, on any exit
+                        for batch in cells:
+                            rows += batch
                         run.ran += 1
                         note(done_before + run.ran, total, "running")
                         flush()
@@ -236,12 +239,12 @@ def _ray_cells(
     jobs: list[tuple[Cell, str, list[str]]],
     keys: dict[int, dict[str, str]],
     cpus: int,
-) -> Iterator[list[dict[str, Any]]]:
+) -> Generator[list[dict[str, Any]], None, None]:
     """Run the cells as Ray tasks, at most ``2 × cpus`` in flight; yield each cell's rows as it
     finishes. Stopping the iteration cancels the cells still in flight."""
     ray = import_ray()
     refs = {key: ray.put(base) for key, base in bases.items()}  # each base once in the store
-    spec_ref = ray.put(spec)
+    spec_ref = ray.put(dataclasses.replace(spec, scenario=None))  # the workers need no scenario
     task = ray.remote(num_cpus=1, max_retries=1)(_cell_task)
     limit = max(2, 2 * cpus)
     queue = list(reversed(jobs))

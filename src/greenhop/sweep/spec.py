@@ -227,6 +227,8 @@ class SweepSpec:
     report: ReportSettings = field(default_factory=ReportSettings)
     description: str = ""
     text: str = ""
+    #: The base scenario as loaded when the file was checked (not sent to Ray's workers).
+    scenario: Any = field(default=None, compare=False, repr=False)
 
     @property
     def generates_jobs(self) -> bool:
@@ -343,14 +345,14 @@ class _Problems:
         self.lines.append(f"{self.file}: {': '.join(where) or 'top level'}: {message}")
 
     def unknown(self, table: str | None, keys: Any, known: Sequence[str], what: str) -> None:
+        """A problem for each of ``keys`` not in ``known`` (``what``: 'field' or 'axis')."""
+        plural = "axes" if what == "axis" else f"{what}s"
         for key in keys:
             if key in known:
                 continue
             close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known {what}: {', '.join(known)}"
-            self.add(
-                table, str(key), f"unknown {what[:-1] if what.endswith('s') else what}; {hint}"
-            )
+            hint = f"did you mean {close[0]!r}?" if close else f"known {plural}: {', '.join(known)}"
+            self.add(table, str(key), f"unknown {what}; {hint}")
 
 
 def _is_number(v: Any) -> bool:
@@ -389,7 +391,7 @@ def _check_range(p: _Problems, axis: Axis, how: Any) -> Range | tuple[Value, ...
             f"(got {how!r})",
         )
         return None
-    p.unknown(f"sample.{axis.name}", how, _RANGE, "fields")
+    p.unknown(f"sample.{axis.name}", how, _RANGE, "field")
     lo, hi, scale = how.get("min"), how.get("max"), how.get("scale", "linear")
     ok = True
     for key, v in (("min", lo), ("max", hi)):
@@ -417,7 +419,7 @@ def _check_workload(p: _Problems, raw: Any) -> Workload | None:
     if not isinstance(raw, dict):
         p.add(None, "workload", f"must be a table [workload] (got {raw!r})")
         return None
-    p.unknown("workload", raw, _WORKLOAD, "fields")
+    p.unknown("workload", raw, _WORKLOAD, "field")
     w = Workload()
     jobs, mix = raw.get("jobs", w.jobs), raw.get("mix", w.mix)
     work, share = (
@@ -462,7 +464,7 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
     from greenhop.scenario import load_scenario
 
     p = _Problems(source.name)
-    p.unknown(None, raw, _TOP, "fields")
+    p.unknown(None, raw, _TOP, "field")
     name = raw.get("name", source.stem)
     if not isinstance(name, str) or not name.strip():
         p.add(None, "name", f"must be a non-empty string (got {name!r})")
@@ -500,6 +502,7 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
             p.add(None, "policies", "lists a policy twice")
 
     seeds = raw.get("seeds", [0])
+    seeds_ok = False
     if (
         not isinstance(seeds, list)
         or not seeds
@@ -509,6 +512,8 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         seeds = [0]
     elif len(set(seeds)) != len(seeds):
         p.add(None, "seeds", "lists a seed twice")
+    else:
+        seeds_ok = True
 
     workload = _check_workload(p, raw["workload"]) if "workload" in raw else None
 
@@ -523,7 +528,7 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         if not isinstance(g, dict):
             p.add(None, "grid", f"must be a table [grid] of axes (got {g!r})")
         else:
-            p.unknown("grid", g, list(AXES), "axes")
+            p.unknown("grid", g, list(AXES), "axis")
             grid = {}
             for key, values in g.items():
                 if key in AXES:
@@ -536,7 +541,7 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         if not isinstance(s, dict):
             p.add(None, "sample", f"must be a table [sample] of axes (got {s!r})")
         else:
-            p.unknown("sample", s, [*AXES, "n", "seed"], "axes")
+            p.unknown("sample", s, [*AXES, "n", "seed"], "axis")
             n = s.get("n")
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
                 p.add(
@@ -568,7 +573,9 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         except GreenhopError as exc:
             p.lines.append(str(exc))
     if scenario is not None:
-        _check_against_scenario(p, scenario, grid, sample, workload, axes, seeds)
+        _check_against_scenario(
+            p, scenario, grid, sample, workload, axes, seeds if seeds_ok else [0]
+        )
         if not p.lines and not scenario.jobs and not (workload or set(axes) & set(WORKLOAD_AXES)):
             p.add(
                 None,
@@ -594,6 +601,7 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         report=report,
         description=description,
         text=text,
+        scenario=scenario,
     )
 
 
@@ -621,7 +629,7 @@ def _check_report(p: _Problems, raw: Any, axes: list[str], policies: list[str]) 
     if not isinstance(raw, dict):
         p.add(None, "report", f"must be a table [report] (got {raw!r})")
         return ReportSettings()
-    p.unknown("report", raw, _REPORT, "fields")
+    p.unknown("report", raw, _REPORT, "field")
     x, y = raw.get("x"), raw.get("y")
     numeric = [a for a in axes if AXES[a].kind != "choice"]
     for key, v in (("x", x), ("y", y)):
@@ -736,7 +744,7 @@ def _check_against_scenario(
             None,
             "seeds",
             f"{len(seeds)} seeds would run the same cells {len(seeds)} times: nothing in this "
-            f"sweep is random (scenario {scenario.name!r}'s own jobs, forecaster "
+            f"sweep is random (the jobs of scenario {scenario.name!r}, forecaster "
             f"{scenario.forecaster_name!r}); generate jobs with a [workload] table, sweep the "
             "'noisy' forecaster, or give one seed",
         )
