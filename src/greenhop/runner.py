@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from greenhop.errors import InputError
 from greenhop.oracle import oracle_policy
-from greenhop.policies import POLICIES, Policy, make_policy
+from greenhop.policies import GRID_POLICIES, POLICIES, WITH_OBJECTIVE, Policy, make_policy
 from greenhop.sim.engine import Simulator
 from greenhop.world.inputs import SimInputs
 from greenhop.world.record import RunRecord
@@ -29,10 +29,36 @@ def available_policies() -> list[str]:
     return [*POLICIES, *OFFLINE]
 
 
+def is_grid_policy(name: str) -> bool:
+    """A policy name that ``all`` leaves out: one that needs grid signals (``carbon-aware``)
+    or an objective given with the name (``lookahead:carbon``, ``feasibility-aware:cost``)."""
+    base, sep, objective = name.partition(":")
+    return name in GRID_POLICIES or (bool(sep) and base in WITH_OBJECTIVE and bool(objective))
+
+
+def _needs(name: str) -> str | None:
+    """The grid signal a policy name needs: 'carbon', 'price' or None."""
+    if name == "carbon-aware" or name.endswith(":carbon"):
+        return "carbon"
+    if name.endswith(":cost"):
+        return "price"
+    return None
+
+
 def policy_for(name: str, inputs: SimInputs) -> Policy:
-    """A policy for a run on ``inputs`` (the oracle solves its program on them first)."""
+    """A policy for a run on ``inputs`` (the oracle solves its program on them first).
+
+    Raises :class:`~greenhop.errors.InputError` when the policy needs a grid signal the run
+    does not have (``carbon-aware`` and ``:carbon`` a carbon signal, ``:cost`` a price)."""
     if name == "oracle":
         return oracle_policy(inputs)
+    need = _needs(name)
+    grid = inputs.grid
+    if need is not None and (grid is None or grid.series(need) is None):
+        raise InputError(
+            f"policy {name!r} needs a {need} signal: add a [[grid]] table with "
+            f"signal = '{need}' to the scenario"
+        )
     return make_policy(name)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,7 +31,11 @@ def simulate_command(
     policy: Annotated[
         str,
         typer.Option(
-            help="'all', or comma-separated policy names: {policies}.",
+            help=(
+                "'all', or comma-separated policy names: {policies}; also carbon-aware "
+                "(needs a carbon signal) and feasibility-aware or lookahead with an objective: "
+                "lookahead:carbon, lookahead:cost."
+            ),
             autocompletion=_names.complete_policies,
         ),
     ] = "all",
@@ -64,7 +68,7 @@ def simulate_command(
     from greenhop.world.inputs import SimInputs
 
     fmt = _output.output_format(as_json, as_csv)
-    names = policy_names(policy)
+    names = simulate_policy_names(policy)
     sc = load_scenario(scenario)
     if not sc.jobs:
         raise InputError(
@@ -143,6 +147,20 @@ def simulate_command(
     _output.note(f"wrote {out_dir}/ (report.html, summary.json, tables, plots)")
 
 
+def simulate_policy_names(spec: str) -> list[str]:
+    """``policy_names`` plus the policies ``all`` leaves out (:func:`greenhop.runner.
+    is_grid_policy`: ``carbon-aware``, ``lookahead:carbon`` ...), in the order given."""
+    from greenhop.runner import is_grid_policy
+
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    grid = [p for p in parts if is_grid_policy(p)]
+    rest = [p for p in parts if not is_grid_policy(p)]
+    if not grid:
+        return policy_names(spec)
+    known = policy_names(",".join(rest)) if rest else []
+    return [p for p in parts if p in grid or p in known] if spec.strip() != "all" else known
+
+
 def grid_notes(inputs: SimInputs) -> list[str]:
     """Lines on the run's grid signals and PUE for the report; none without either."""
     grid = inputs.grid
@@ -180,30 +198,37 @@ def grid_notes(inputs: SimInputs) -> list[str]:
     return out
 
 
-def print_grid_table(summaries: list[dict[str, object]]) -> None:
-    """The grid side of the comparison: grid energy, emissions, cost, demand-response excess."""
+def print_grid_table(summaries: list[dict[str, Any]]) -> None:
+    """The grid side of the comparison: grid energy, emissions, cost, demand-response excess
+    (policies as columns, split over several tables when they do not fit side by side)."""
     console = _output.stdout_console()
-    table = _output.compact_table(title="grid")
-    table.add_column("metric", no_wrap=True)
-    for s in summaries:
-        table.add_column(str(s["policy"]), justify="right", no_wrap=True)
-
-    def cell(v: object, spec: str) -> str:
-        return "-" if v is None else spec.format(float(v))  # type: ignore[arg-type]
-
+    by_policy = {str(s["policy"]): s for s in summaries}
     currency = next((str(s["currency"]) for s in summaries if s.get("currency")), "")
     rows = [
-        ("grid energy, kWh", "grid_kwh", "{:.1f}"),
-        ("emissions, kg CO2e", "emissions_kgco2e", "{:.2f}"),
-        (f"energy cost, {currency or '-'}", "energy_cost", "{:.2f}"),
-        ("demand-response excess, kWh", "dr_excess_kwh", "{:.2f}"),
+        ("grid kWh", "grid_kwh", "{:.1f}"),
+        ("kg CO2e", "emissions_kgco2e", "{:.2f}"),
+        (f"cost {currency or '-'}", "energy_cost", "{:.2f}"),
+        ("DR excess kWh", "dr_excess_kwh", "{:.2f}"),
     ]
-    for label, key, spec in rows:
-        table.add_row(label, *(cell(s.get(key), spec) for s in summaries))
-    console.print(table)
+
+    def cell(v: Any, spec: str) -> str:
+        return "-" if v is None else spec.format(float(v))
+
+    def build(names: list[str]) -> Any:
+        table = _output.compact_table(title="grid side")
+        table.add_column("metric", no_wrap=True)
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True)
+        for label, key, spec in rows:
+            table.add_row(label, *(cell(by_policy[n].get(key), spec) for n in names))
+        return table
+
+    for table in _output.fitting_tables(build, list(by_policy), console):
+        console.print(table)
     console.print(
-        "Grid energy: the facility's (IT x PUE); emissions and cost include transfers at the "
-        "source's intensity and price; '-': no such signal in the scenario.",
+        "grid: the facility's grid energy (IT x PUE); kg CO2e and cost: grid energy x the "
+        "site's intensity and price, transfers at the source's; DR excess: grid energy above "
+        "demand-response caps; '-': no such signal in the scenario.",
         style="dim",
         highlight=False,
     )

@@ -17,11 +17,12 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from greenhop.errors import InputError
 from greenhop.feasibility import DEFAULTS, ModelParameters
 
 FloatArray = NDArray[np.float64]
@@ -122,6 +123,146 @@ class ForecastView(Protocol):
         ...
 
 
+class GridView(Protocol):
+    """The grid signals as known at ``now`` (``view.forecast.grid``; None in a run without)."""
+
+    @property
+    def has_carbon(self) -> bool: ...
+
+    @property
+    def has_price(self) -> bool: ...
+
+    @property
+    def has_demand_response(self) -> bool: ...
+
+    def carbon_g_per_kwh(self, horizon_steps: int) -> FloatArray:
+        """Forecast carbon intensity, (horizon, sites), gCO2e/kWh; row 0 is now."""
+        ...
+
+    def price_per_mwh(self, horizon_steps: int) -> FloatArray:
+        """Forecast price, (horizon, sites), currency/MWh; row 0 is now."""
+        ...
+
+    def dr_cap_w(self, horizon_steps: int) -> FloatArray:
+        """Announced demand-response caps, (horizon, sites), W; inf where no event."""
+        ...
+
+
+Objective = Literal["non-renewable", "carbon", "cost"]
+OBJECTIVES: tuple[Objective, ...] = ("non-renewable", "carbon", "cost")
+
+
+def grid_view(view: View) -> GridView | None:
+    """The run's grid signals as known now, or None (a world without them)."""
+    grid: GridView | None = getattr(view.forecast, "grid", None)
+    return grid
+
+
+def check_objective(objective: str) -> Objective:
+    """``objective`` if it is one of :data:`OBJECTIVES`, else :class:`InputError`."""
+    if objective not in OBJECTIVES:
+        raise InputError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    return objective
+
+
+def grid_weight(view: View, objective: Objective, horizon_steps: int = 1) -> FloatArray | None:
+    """What one kWh from each site's grid costs under ``objective``, averaged over the next
+    ``horizon_steps`` of the forecast: gCO2e/kWh (carbon) or currency/MWh (cost); None for
+    ``non-renewable`` (every grid kWh weighs the same). Raises :class:`InputError` when the run
+    has no such signal."""
+    if objective == "non-renewable":
+        return None
+    grid = grid_view(view)
+    if objective == "carbon":
+        if grid is None or not grid.has_carbon:
+            raise InputError(
+                "objective 'carbon' needs a carbon signal: add a [[grid]] table with "
+                "signal = 'carbon' to the scenario"
+            )
+        values = grid.carbon_g_per_kwh(max(1, horizon_steps))
+    else:
+        if grid is None or not grid.has_price:
+            raise InputError(
+                "objective 'cost' needs a price signal: add a [[grid]] table with "
+                "signal = 'price' to the scenario"
+            )
+        values = grid.price_per_mwh(max(1, horizon_steps))
+    out: FloatArray = np.nan_to_num(values.mean(axis=0), nan=np.inf)  # no signal: avoid
+    return out
+
+
+def dr_blocked(view: View, lead_steps: int) -> tuple[FloatArray, IntArray] | None:
+    """Sites with a demand-response event now or within ``lead_steps``: ``(cap_w, steps until
+    it begins)`` per site (cap inf and steps -1 where none), or None without events."""
+    grid = grid_view(view)
+    if grid is None or not grid.has_demand_response:
+        return None
+    caps = grid.dr_cap_w(lead_steps + 1)
+    on = np.isfinite(caps)
+    if not on.any():
+        return None
+    first = np.where(on.any(axis=0), np.argmax(on, axis=0), -1).astype(np.int64)
+    cap = np.where(on, caps, np.inf).min(axis=0)
+    return cap, first
+
+
+def shed_for_demand_response(
+    view: View, actions: list[Action], *, lead_h: float = 1.0
+) -> tuple[list[Action], NDArray[np.bool_]]:
+    """Before a demand-response event begins, shed the jobs a site cannot carry under its cap.
+
+    For each site with an event now or within ``lead_h``: its grid draw during the event is
+    reckoned as its IT load now less its renewable surplus now (floored at 0). While that
+    exceeds the cap, a running job there moves to a site with a free slot and no event ahead,
+    where the model says the move (checkpoint, transfer, restore) finishes before the event
+    begins, the site with the most renewable power left first; else it pauses (checkpoint only).
+    Returns the actions and the sites blocked (no job should start or resume there)."""
+    lead = max(1, round(lead_h * 3600.0 / view.step_s))
+    got = dr_blocked(view, lead)
+    blocked = np.zeros(len(view.site_names), dtype=bool)
+    if got is None:
+        return [], blocked
+    cap, first = got
+    blocked = np.isfinite(cap)
+    out: list[Action] = []
+    jobs = view.jobs
+    p = view.params
+    free = free_slots_after(view, actions)
+    avail = view.available_w().astype(np.float64)
+    busy = {a.job for a in actions}
+    running = jobs.in_state(JobState.RUNNING)
+    for site in np.flatnonzero(blocked):
+        s = int(site)
+        draw = max(float(view.it_load_w[s] - max(view.surplus_w[s], 0.0)), 0.0)
+        until_s = max(int(first[s]), 0) * view.step_s
+        here = [int(j) for j in running if jobs.site[j] == s and int(j) not in busy]
+        here.sort(key=lambda j: -jobs.power_w[j])
+        for j in here:
+            if draw <= cap[s] + 1e-9:
+                break
+            size = float(jobs.size_gb[j])
+            ckpt = size / p.disk_write_gb_per_s
+            dest = -1
+            order = np.argsort(-avail, kind="stable")
+            for d in order:
+                d = int(d)
+                if d == s or blocked[d] or free[d] <= 0:
+                    continue
+                bw = float(view.bandwidth_gbps[s, d])
+                move_s = ckpt + 8.0 * size / bw + size / p.disk_read_gb_per_s + p.restart_s
+                if move_s <= until_s:
+                    dest = d
+                    break
+            if dest >= 0:
+                out.append(Migrate(j, dest))
+                free[dest] -= 1
+                avail[dest] -= jobs.power_w[j]
+            else:
+                out.append(Pause(j))
+            draw -= float(jobs.power_w[j] - view.idle_slot_power_w[s])
+    return out, blocked
+
+
 @dataclass(slots=True)
 class View:
     """The world at ``now`` as a real orchestrator could know it (read it, do not change it)."""
@@ -167,17 +308,29 @@ class Policy(abc.ABC):
         return {"name": self.name}
 
 
-def admit_queued(view: View, *, exclude: frozenset[int] = frozenset()) -> list[Action]:
+def admit_queued(
+    view: View,
+    *,
+    exclude: frozenset[int] = frozenset(),
+    weight: FloatArray | None = None,
+    blocked: NDArray[np.bool_] | None = None,
+) -> list[Action]:
     """Start every queued job that fits, the rule shared by all online policies.
 
     A job with a preferred site goes there when it has a free slot; any other job goes to the
     free site with the most renewable power left for it now (ties: the lower index). Jobs are
     admitted in order of arrival; ``exclude`` holds jobs the policy defers.
+
+    With ``weight`` (per site, what a grid kWh costs there: :func:`grid_weight`) a job goes to
+    the free site where its grid draw ``max(power - renewable left, 0)`` weighs least (ties: the
+    most renewable power left). ``blocked`` sites (a demand-response event ahead) take no job.
     """
     queued = view.jobs.in_state(JobState.QUEUED)
     if queued.size == 0:
         return []
     free = view.free_slots.copy()
+    if blocked is not None:
+        free = np.where(blocked, 0, free)
     avail = view.available_w().astype(np.float64)
     actions: list[Action] = []
     for j in queued[np.argsort(view.jobs.arrival_s[queued], kind="stable")]:
@@ -192,7 +345,13 @@ def admit_queued(view: View, *, exclude: frozenset[int] = frozenset()) -> list[A
         else:
             if not (free > 0).any():
                 break
-            site = int(np.argmax(np.where(free > 0, avail, -np.inf)))
+            if weight is None:
+                site = int(np.argmax(np.where(free > 0, avail, -np.inf)))
+            else:
+                short = np.maximum(view.jobs.power_w[j] - avail, 0.0)
+                need = np.where(short > 0, short * weight, 0.0)
+                score = np.where(free > 0, need - 1e-9 * avail, np.inf)
+                site = int(np.argmin(score))
         actions.append(Start(j, site))
         free[site] -= 1
         avail[site] -= view.jobs.power_w[j]

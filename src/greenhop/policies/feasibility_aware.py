@@ -7,7 +7,21 @@ from typing import Any
 import numpy as np
 
 from greenhop import feasibility
-from greenhop.policies.base import Action, Migrate, Policy, View, admit_queued, jobs_in_deficit
+from greenhop.policies.base import (
+    Action,
+    JobState,
+    Migrate,
+    Objective,
+    Policy,
+    Resume,
+    View,
+    admit_queued,
+    check_objective,
+    free_slots_after,
+    grid_weight,
+    jobs_in_deficit,
+    shed_for_demand_response,
+)
 
 
 class FeasibilityAwarePolicy(Policy):
@@ -21,12 +35,36 @@ class FeasibilityAwarePolicy(Policy):
     one with the **largest slack** ``alpha W - D`` (the move that leaves the most margin, which
     favours long windows and fast links); ties go to the lower site index. Jobs at the sites
     with the largest deficit choose first. No candidate: the job stays.
+
+    **Objective** (``non-renewable``, the paper's and the default; ``carbon``; ``cost``): with
+    ``carbon`` or ``cost`` what a grid kWh weighs at each site is the forecast intensity or price
+    over the next ``horizon_h`` (:func:`~greenhop.policies.base.grid_weight`): a queued job starts
+    where its grid draw weighs least, jobs at the sites where the deficit weighs most choose
+    first, and a job with no renewable destination may move to a site whose grid is cleaner
+    (cheaper) when the saving over the shorter of its remaining work and ``horizon_h`` repays
+    the move's energy at the source's weight ``gain_factor`` times and the move is
+    time-feasible for that span.
+
+    **Demand response**: before an event begins at a site, the jobs it cannot carry under the
+    cap move where the move finishes in time, else pause
+    (:func:`~greenhop.policies.base.shed_for_demand_response`); they resume after it.
     """
 
     name = "feasibility-aware"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        objective: Objective = "non-renewable",
+        *,
+        horizon_h: float = 2.0,
+        gain_factor: float = 2.0,
+    ) -> None:
         self._params_cache: dict[float, feasibility.ModelParameters] = {}
+        self.objective = check_objective(objective)
+        self.horizon_h = horizon_h
+        self.gain_factor = gain_factor
+        if objective != "non-renewable":
+            self.name = f"feasibility-aware:{objective}"
 
     def _params_for(self, view: View, power_w: float) -> feasibility.ModelParameters:
         # the break-even is repaid by this job's power
@@ -35,14 +73,26 @@ class FeasibilityAwarePolicy(Policy):
         return self._params_cache[power_w]
 
     def decide(self, now: float, view: View) -> list[Action]:
-        actions = admit_queued(view)
+        horizon = max(1, round(self.horizon_h * 3600.0 / view.step_s))
+        weight = grid_weight(view, self.objective, horizon)
+        shed, blocked = shed_for_demand_response(view, [])
+        shed_jobs = {a.job for a in shed}
+        actions: list[Action] = [*shed, *self._resume_paused(view, shed, blocked)]
+        actions += admit_queued(view, weight=weight, blocked=blocked if blocked.any() else None)
         deficit = jobs_in_deficit(view, actions, whole_job=True)
         if deficit is None:
+            if weight is not None:
+                actions += self._grid_moves(view, actions, weight, shed_jobs, blocked)
             return actions
+        if blocked.any():
+            deficit.free[blocked] = 0
         jobs = view.jobs
         avail, free = deficit.available_w, deficit.free
+        movers = [j for j in deficit.movers if j not in shed_jobs]
+        if weight is not None:  # where the deficit weighs most, first
+            movers.sort(key=lambda j: deficit.own_w[jobs.site[j]] * weight[jobs.site[j]])
         windows: dict[float, np.ndarray] = {}
-        for j in deficit.movers:
+        for j in movers:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
             ok = (free > 0) & (avail >= p)
@@ -64,7 +114,77 @@ class FeasibilityAwarePolicy(Policy):
             d = int(dests[int(np.argmax(np.where(feasible, slack, -np.inf)))])
             actions.append(Migrate(j, d))
             deficit.moved(p, s, d)
+        if weight is not None:
+            actions += self._grid_moves(view, actions, weight, shed_jobs, blocked)
         return actions
 
+    def _resume_paused(self, view: View, shed: list[Action], blocked: np.ndarray) -> list[Action]:
+        """Jobs paused for a demand-response event resume at the free site (no event ahead)
+        with the most renewable power left for them, their own first."""
+        paused = view.jobs.in_state(JobState.PAUSED)
+        if paused.size == 0:
+            return []
+        free = free_slots_after(view, shed)
+        free[blocked] = 0
+        avail = view.available_w().astype(np.float64)
+        out: list[Action] = []
+        for j in paused:
+            j = int(j)
+            own = int(view.jobs.site[j])
+            if own >= 0 and free[own] > 0:
+                d = own
+            elif (free > 0).any():
+                d = int(np.argmax(np.where(free > 0, avail, -np.inf)))
+            else:
+                break
+            out.append(Resume(j, d))
+            free[d] -= 1
+            avail[d] -= view.jobs.power_w[j]
+        return out
+
+    def _grid_moves(
+        self,
+        view: View,
+        actions: list[Action],
+        weight: np.ndarray,
+        skip: set[int],
+        blocked: np.ndarray,
+    ) -> list[Action]:
+        """Moves from a dirtier (dearer) grid to a cleaner (cheaper) one that repay in time."""
+        jobs = view.jobs
+        busy = skip | {a.job for a in actions}
+        free = free_slots_after(view, actions)
+        free[blocked] = 0
+        avail = view.available_w()
+        out: list[Action] = []
+        for j in jobs.in_state(JobState.RUNNING):
+            j = int(j)
+            s = int(jobs.site[j])
+            p = float(jobs.power_w[j])
+            if j in busy or avail[s] - view.idle_slot_power_w[s] >= 0:
+                continue  # on renewables where it runs
+            ok = (free > 0) & (weight < weight[s])
+            ok[s] = False
+            dests = np.flatnonzero(ok)
+            if dests.size == 0:
+                continue
+            rest_s = (jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0
+            span_s = min(rest_s, self.horizon_h * 3600.0)
+            params = self._params_for(view, p)
+            d_s = feasibility.disruption_s(jobs.size_gb[j], view.bandwidth_gbps[s, dests], params)
+            e_mig = params.network_kwh_per_gb * jobs.size_gb[j] + params.idle_power_w * d_s / 3.6e6
+            gain = p * np.maximum(span_s - d_s, 0.0) / 3.6e6 * (weight[s] - weight[dests])
+            good = (gain > self.gain_factor * e_mig * weight[s]) & (d_s < params.alpha * span_s)
+            if not good.any():
+                continue
+            d = int(dests[int(np.argmax(np.where(good, gain, -np.inf)))])
+            out.append(Migrate(j, d))
+            free[d] -= 1
+        return out
+
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "rule": "largest slack among time- and energy-feasible"}
+        return {
+            "name": self.name,
+            "rule": "largest slack among time- and energy-feasible",
+            "objective": self.objective,
+        }

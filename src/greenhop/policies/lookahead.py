@@ -18,6 +18,17 @@ real orchestrator knows and the paper's policy does not use:
    destination's window and its remaining work) exceeds ``gain_factor`` times the move's energy.
 
 Destinations are ranked by predicted renewable hours for the job, then by slack.
+
+**Objective** (``non-renewable``, the default; ``carbon``; ``cost``): with ``carbon`` or
+``cost`` a queued job starts where its grid draw weighs least now (forecast intensity or price,
+:func:`~greenhop.policies.base.grid_weight`), and a deferrable job that would draw from the grid
+waits (queued) or pauses (running, with nowhere green to go) while the forecast over its slack
+(at most ``shift_h``) holds a step at least ``margin`` cheaper than now at a free site, the
+carbon-aware rule; the forecast is the signal's (issued, or daily persistence).
+
+**Demand response**: as :class:`~greenhop.policies.feasibility_aware.FeasibilityAwarePolicy`,
+jobs are shed before an event (:func:`~greenhop.policies.base.shed_for_demand_response`) and
+no job starts or resumes at a site with an event ahead.
 """
 
 from __future__ import annotations
@@ -31,13 +42,18 @@ from greenhop.policies.base import (
     Action,
     JobState,
     Migrate,
+    Objective,
     Pause,
     Policy,
     Resume,
     Start,
     View,
     admit_queued,
+    check_objective,
     free_slots_after,
+    grid_view,
+    grid_weight,
+    shed_for_demand_response,
 )
 
 
@@ -54,7 +70,15 @@ class LookaheadPolicy(Policy):
         gain_factor: float = 2.0,
         battery_cover_h: float = 0.5,
         safety_h: float = 1.0,
+        objective: Objective = "non-renewable",
+        shift_h: float = 12.0,
+        margin: float = 0.05,
     ) -> None:
+        self.objective = check_objective(objective)
+        self.shift_h = shift_h
+        self.margin = margin
+        if objective != "non-renewable":
+            self.name = f"lookahead:{objective}"
         self.patience_h = patience_h
         self.min_dwell_h = min_dwell_h
         self.gain_factor = gain_factor
@@ -70,6 +94,7 @@ class LookaheadPolicy(Policy):
             "gain_factor": self.gain_factor,
             "battery_cover_h": self.battery_cover_h,
             "safety_h": self.safety_h,
+            "objective": self.objective,
         }
 
     # -- helpers ---------------------------------------------------------------------------
@@ -94,9 +119,29 @@ class LookaheadPolicy(Policy):
 
     # -- the decision ------------------------------------------------------------------------
 
+    def _cheaper_later(self, view: View, j: int, free: np.ndarray) -> bool:
+        """Whether the forecast within the job's slack (at most ``shift_h``) holds a step
+        ``margin`` cheaper than the best free site now (carbon and cost objectives)."""
+        if self.objective == "non-renewable":
+            return True
+        grid = grid_view(view)
+        if grid is None:
+            return True
+        slack = min(self._slack_s(view, j), self.shift_h * 3600.0)
+        h = max(2, int(slack // view.step_s))
+        ahead = grid.carbon_g_per_kwh(h) if self.objective == "carbon" else grid.price_per_mwh(h)
+        ahead = np.where(np.isnan(ahead), np.inf, ahead)
+        now_best = float(np.where(free > 0, ahead[0], np.inf).min())
+        later = float(ahead[1:].min())
+        return bool(later < now_best - self.margin * abs(now_best))
+
     def decide(self, now: float, view: View) -> list[Action]:
         jobs = view.jobs
         green = self._green_w(view)
+        weight = grid_weight(view, self.objective)
+        shed, blocked = shed_for_demand_response(view, [])
+        shed_jobs = {a.job for a in shed}
+        free0 = np.where(blocked, 0, view.free_slots)
         # deferrable queued jobs wait for renewables while their deadline allows
         deferred = frozenset(
             int(j)
@@ -104,9 +149,14 @@ class LookaheadPolicy(Policy):
             if np.isfinite(jobs.deadline_s[j])
             and self._slack_s(view, int(j)) > view.step_s
             and not (green >= jobs.power_w[j]).any()
+            and self._cheaper_later(view, int(j), free0)
         )
-        actions: list[Action] = admit_queued(view, exclude=deferred)
+        actions: list[Action] = [*shed]
+        actions += admit_queued(
+            view, exclude=deferred, weight=weight, blocked=blocked if blocked.any() else None
+        )
         free = free_slots_after(view, actions)
+        free[blocked] = 0
         green = green.copy()
         for a in actions:
             if isinstance(a, Start):
@@ -120,7 +170,11 @@ class LookaheadPolicy(Policy):
             d = int(np.argmax(cand))
             if cand[d] == -np.inf:
                 continue
-            if cand[d] >= p or self._slack_s(view, j) <= view.step_s:
+            if (
+                cand[d] >= p
+                or self._slack_s(view, j) <= view.step_s
+                or not np.isfinite(jobs.deadline_s[j])  # paused for a demand-response event
+            ):
                 actions.append(Resume(j, d))
                 free[d] -= 1
                 green[d] -= p
@@ -129,7 +183,7 @@ class LookaheadPolicy(Policy):
         if running.size == 0:
             return actions
         own = green - view.idle_slot_power_w  # left at each job's own site, its draw included
-        in_deficit = [int(j) for j in running if own[jobs.site[j]] < 0]
+        in_deficit = [int(j) for j in running if own[jobs.site[j]] < 0 and int(j) not in shed_jobs]
         if not in_deficit:
             return actions
         in_deficit.sort(key=lambda j: own[jobs.site[j]])
@@ -157,6 +211,7 @@ class LookaheadPolicy(Policy):
                 np.isfinite(jobs.deadline_s[j])
                 and self._slack_s(view, j) > 2 * view.step_s
                 and not (green >= p).any()
+                and self._cheaper_later(view, j, free)
             ):
                 actions.append(Pause(j))
                 own[s] += p

@@ -188,13 +188,14 @@ def summary(result: RunRecord) -> dict[str, Any]:
         "slowdown_mean": float(sd.mean()) if len(sd) else float("nan"),
         "slowdown_p95_over_p50": q(sd, 0.95) / q(sd, 0.5) if len(sd) else float("nan"),
         "stability_slowdown_std": float(sd.std()) if len(sd) else float("nan"),
-        "emissions_kgco2e": acc.emissions_kg,
+        # absent (None, null in JSON), never 0, when the run has no such signal
+        "emissions_kgco2e": acc.emissions_kg if acc.carbon_kind is not None else None,
         "carbon_signal": acc.carbon_kind,
-        "energy_cost": acc.cost,
+        "energy_cost": acc.cost if acc.currency is not None else None,
         "currency": acc.currency,
         "dr_excess_kwh": acc.dr_excess_kwh
         if inp.grid is not None and inp.grid.dr_cap_w is not None
-        else float("nan"),
+        else None,
         "refused_actions": len(result.refused),
         "wall_s": result.wall_s,
     }

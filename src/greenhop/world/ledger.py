@@ -366,7 +366,7 @@ def grid_accounts(record: RunRecord) -> GridAccounts:
         over = np.where(np.isfinite(cap), np.maximum(grid_w - cap, 0.0), 0.0)
         excess_site = over.sum(axis=0) * dt_h / 1000.0
     return GridAccounts(
-        grid_kwh=float(grid_kwh_ks.sum()),
+        grid_kwh=float(grid_w.sum()) * float(inp.step_s) / J_PER_KWH,  # as grid_kwh()
         grid_kwh_site=grid_kwh_ks.sum(axis=0),
         emissions_kg=float(em_site.sum() + em_net),
         emissions_kg_site=em_site,
