@@ -646,6 +646,13 @@ class GridSignal(_Table):
             "policies read them, else a persistence forecast"
         ),
     )
+    known_ahead: timedelta | None = Field(
+        None,
+        description=(
+            "how far ahead the values are known when they hold, a duration like '24h' (a "
+            "day-ahead price is published the day before); the forecast reads them that far"
+        ),
+    )
     format: Literal["table", "caiso"] = Field(
         "table",
         description="'table': time and value columns; 'caiso': CAISO's curtailment sheet layout",
@@ -659,6 +666,16 @@ class GridSignal(_Table):
     )
     region: str | None = Field(None, description="the grid region it describes")
     sites: list[str] | None = Field(None, description="the sites it applies to (default: all)")
+
+    @field_validator("known_ahead", mode="before")
+    @classmethod
+    def _parse_ahead(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return pd.Timedelta(value).to_pytimedelta()
+            except ValueError:
+                raise ValueError("not a duration; write e.g. '24h'") from None
+        return value
 
     @classmethod
     def _problems(cls, values: Mapping[str, Any]) -> list[Problem]:

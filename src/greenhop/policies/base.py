@@ -322,8 +322,9 @@ def admit_queued(
     admitted in order of arrival; ``exclude`` holds jobs the policy defers.
 
     With ``weight`` (per site, what a grid kWh costs there: :func:`grid_weight`) a job goes to
-    the free site where its grid draw ``max(power - renewable left, 0)`` weighs least (ties: the
-    most renewable power left). ``blocked`` sites (a demand-response event ahead) take no job.
+    the free site where its grid draw ``max(power - max(renewable left, 0), 0)`` weighs least
+    (ties: the most renewable power left). ``blocked`` sites (a demand-response event ahead)
+    take no job.
     """
     queued = view.jobs.in_state(JobState.QUEUED)
     if queued.size == 0:
@@ -348,7 +349,9 @@ def admit_queued(
             if weight is None:
                 site = int(np.argmax(np.where(free > 0, avail, -np.inf)))
             else:
-                short = np.maximum(view.jobs.power_w[j] - avail, 0.0)
+                # the job's own grid draw: what renewables left do not cover (the base
+                # load is served first and is not the job's)
+                short = np.maximum(view.jobs.power_w[j] - np.maximum(avail, 0.0), 0.0)
                 need = np.where(short > 0, short * weight, 0.0)
                 score = np.where(free > 0, need - 1e-9 * avail, np.inf)
                 site = int(np.argmin(score))

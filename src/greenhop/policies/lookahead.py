@@ -120,8 +120,9 @@ class LookaheadPolicy(Policy):
     # -- the decision ------------------------------------------------------------------------
 
     def _cheaper_later(self, view: View, j: int, free: np.ndarray) -> bool:
-        """Whether the forecast within the job's slack (at most ``shift_h``) holds a step
-        ``margin`` cheaper than the best free site now (carbon and cost objectives)."""
+        """Whether waiting may pay (carbon and cost objectives): the generation forecast holds
+        renewables for the job within its slack (at most ``shift_h``), or the grid forecast a
+        step ``margin`` cheaper than the best free site now. Always True for non-renewable."""
         if self.objective == "non-renewable":
             return True
         grid = grid_view(view)
@@ -129,6 +130,10 @@ class LookaheadPolicy(Policy):
             return True
         slack = min(self._slack_s(view, j), self.shift_h * 3600.0)
         h = max(2, int(slack // view.step_s))
+        surplus = view.forecast.surplus_w(h)
+        room = surplus - view.it_load_w[None, :] + view.idle_slot_power_w[None, :]
+        if (np.nan_to_num(room[1:], nan=-np.inf) >= view.jobs.power_w[j]).any():
+            return True
         ahead = grid.carbon_g_per_kwh(h) if self.objective == "carbon" else grid.price_per_mwh(h)
         ahead = np.where(np.isnan(ahead), np.inf, ahead)
         now_best = float(np.where(free > 0, ahead[0], np.inf).min())

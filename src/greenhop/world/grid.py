@@ -13,7 +13,8 @@ persistence: the value at the same time one day earlier (known at ``k``), and th
 where a day earlier lies before the run; the step ``k`` itself is the value measured now. With
 the trace's own **issued** forecasts (``forecast = 'file.csv'``) the newest forecast issued at
 or before ``k`` gives the steps it reaches (WattTime's reach 5..85 min), and daily persistence
-the steps beyond. ``perfect`` reads the actual values (a bound, for tests and comparisons).
+the steps beyond. A signal declared ``known_ahead`` (a day-ahead price: ``'24h'``) gives its
+actual values that far ahead. ``perfect`` reads the actual values (a bound, for comparisons).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class GridSeries:
     unit: str
     names: list[str | None]
     issued: list[IssuedForecast | None] = field(default_factory=list)
+    known_ahead_steps: list[int] = field(default_factory=list)  # per site; 0: only now
 
     def covers(self) -> NDArray[np.bool_]:
         """Sites the signal applies to."""
@@ -131,6 +133,10 @@ class GridInputs:
                 k = np.round((targets.asi8 - now.value) / (self.step_s * 1e9)).astype(np.int64)
                 ok = (k >= 1) & (k < horizon_steps)
                 out[k[ok], s] = values[ok]
+            for s, ahead in enumerate(ser.known_ahead_steps):
+                if ahead > 0:
+                    reach = min(horizon_steps, ahead + 1)
+                    out[:reach, s] = vals[idx[:reach], s]
         if len(self._cache) > 4096:
             self._cache.clear()
         self._cache[key] = out
@@ -169,6 +175,8 @@ def grid_from_scenario(scenario: Scenario) -> GridInputs:
     price_names: list[str | None] = [None] * n_sites
     carbon_issued: list[IssuedForecast | None] = [None] * n_sites
     price_issued: list[IssuedForecast | None] = [None] * n_sites
+    carbon_ahead = [0] * n_sites
+    price_ahead = [0] * n_sites
     dr = np.full((n_steps, n_sites), np.inf)
     dr_names: list[str | None] = [None] * n_sites
     curtail = np.zeros((n_steps, n_sites))
@@ -236,15 +244,18 @@ def grid_from_scenario(scenario: Scenario) -> GridInputs:
             if not isinstance(exc, GreenhopError):
                 raise
             raise ScenarioError(f"{where}: {exc}") from None
+        ahead = 0 if sig.known_ahead is None else int(pd.Timedelta(sig.known_ahead) // step)
         for s in cols:
             if sig.signal == "carbon":
                 carbon[:, s] = values
                 carbon_names[s] = signal.name
                 carbon_issued[s] = issued
+                carbon_ahead[s] = ahead
             elif sig.signal == "price":
                 price[:, s] = values
                 price_names[s] = signal.name
                 price_issued[s] = issued
+                price_ahead[s] = ahead
             else:
                 site = sites[s]
                 share = site.curtailment_share if site.curtailment_share is not None else 0.0
@@ -264,10 +275,12 @@ def grid_from_scenario(scenario: Scenario) -> GridInputs:
             f"({', '.join(sorted(currencies))}); convert them to one"
         )
     if any(n is not None for n in carbon_names):
-        out.carbon = GridSeries(carbon, "gCO2e/kWh", carbon_names, carbon_issued)
+        out.carbon = GridSeries(carbon, "gCO2e/kWh", carbon_names, carbon_issued, carbon_ahead)
         out.carbon_kind = kinds.pop()
     if any(n is not None for n in price_names):
-        out.price = GridSeries(price, f"{next(iter(currencies))}/MWh", price_names, price_issued)
+        out.price = GridSeries(
+            price, f"{next(iter(currencies))}/MWh", price_names, price_issued, price_ahead
+        )
         out.currency = currencies.pop()
     if any(n is not None for n in dr_names):
         out.dr_cap_w = dr
