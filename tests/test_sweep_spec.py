@@ -167,3 +167,18 @@ def test_the_cli_prints_a_bad_file_as_an_error_exit_2_and_writes_nothing(
     assert not out.exists()
     code, _, err = cli("sweep", str(tmp_path / "missing.toml"))
     assert code == 2 and "missing.toml: cannot read" in err
+
+
+def test_the_guide_lists_every_axis_and_value_and_shows_the_example_file() -> None:
+    from greenhop.checkpoints import SETUPS
+    from greenhop.energy.forecast import FORECASTERS
+    from greenhop.sweep.spec import job_mixes
+
+    guide = (ROOT / "docs" / "sweeps.md").read_text()
+    for axis in AXES:
+        assert f"| `{axis}` |" in guide, axis
+    for name in [*SETUPS, *FORECASTERS, *job_mixes()]:
+        assert f"`{name}`" in guide, name
+    block = guide.split("```toml\n", 1)[1].split("```", 1)[0]
+    example = EXAMPLE.read_text()
+    assert block.strip() in example
