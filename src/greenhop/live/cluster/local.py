@@ -256,6 +256,9 @@ class LocalCluster:
         env = dict(os.environ)
         env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"  # stop at once, nothing to drain
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # an embedded cluster on loopback: no token auth, whatever a local ray.init() elsewhere
+        # left in ~/.ray/auth_token (Ray 2.60 enables tokens for new local clusters)
+        env["RAY_AUTH_MODE"] = "disabled"
         port = _free_port()
         names = list(self.site_slots)
         self.address = f"{self._node_ip(names[0])}:{port}"
