@@ -410,18 +410,59 @@ TABLE_WINDOWS_H = (2.5, 9.5)
 
 
 def move_verdicts(
-    size_gb: float,
+    size_gb: float | FloatArray,
     bandwidth_gbps: FloatArray,
     window_s: FloatArray,
     params: ModelParameters = DEFAULTS,
+    *,
+    speed_ratio: FloatArray | float = 1.0,
+    dest_power_w: FloatArray | float | None = None,
 ) -> tuple[FloatArray, NDArray[np.bool_], NDArray[np.bool_]]:
     """``(slack_s, time_feasible, energy_feasible)`` of moving one checkpoint to many sites.
 
     The same equations as :func:`assess`, for a policy's inner loop: no input validation and no
     regime, so it costs a few microseconds. Callers pass positive sizes and bandwidths.
+
+    On heterogeneous sites, ``speed_ratio`` (destination over source speed) turns the
+    disruption into the time the move costs (:func:`lost_time_s`), and ``dest_power_w`` (the
+    job's draw at the destination) repays the move's energy; the defaults are the paper's
+    equal sites. ``size_gb`` may be one size per destination (what each lacks).
     """
     s = np.asarray(size_gb, dtype=np.float64)
     d = _disruption(s, bandwidth_gbps, params)
-    slack = params.alpha * window_s - d
-    t_be = _energy_kwh(s, bandwidth_gbps, params) * 3.6e6 / params.job_power_w
-    return slack, slack > 0, d + t_be < window_s
+    lost = (
+        d
+        if np.all(np.asarray(speed_ratio) == 1.0)
+        else (d + (1.0 - np.asarray(speed_ratio)) * np.maximum(window_s - d, 0.0))
+    )
+    slack = params.alpha * window_s - lost
+    power = params.job_power_w if dest_power_w is None else np.asarray(dest_power_w)
+    t_be = _energy_kwh(s, bandwidth_gbps, params) * 3.6e6 / power
+    return slack, slack > 0, lost + t_be < window_s
+
+
+def lost_time_s(
+    size_gb: ArrayLike,
+    bandwidth_gbps: ArrayLike,
+    window_s: ArrayLike,
+    speed_ratio: ArrayLike = 1.0,
+    params: ModelParameters = DEFAULTS,
+) -> Any:
+    """Time a move costs the job over the destination's window, against staying, s.
+
+    ``speed_ratio`` is the destination's training speed over the source's
+    (:func:`greenhop.accelerators.speed_factor`). Over the window ``W`` the job makes no
+    progress for the disruption ``D``, then runs at the destination's speed for ``W - D``;
+    staying, it would have run at the source's speed all along. In source-seconds of progress:
+
+        lost = D + (1 - speed_ratio) · (W - D)
+
+    For equal speeds this is ``D``, the model's disruption; a slower destination adds the
+    progress it gives up over the rest of the window, a faster one gives some back (negative:
+    the move gains time). A move is time-feasible on heterogeneous sites when
+    ``lost < alpha · W`` (:func:`move_verdicts` with ``speed_ratio``).
+    """
+    s, b, w = _size(size_gb), _bandwidth(bandwidth_gbps), _window(window_s)
+    r = _positive("speed_ratio", speed_ratio)
+    d = _disruption(s, b, params)
+    return _out(d + (1.0 - r) * np.maximum(w - d, 0.0))
