@@ -242,3 +242,31 @@ def test_simulate_cli_shows_emissions(data: Path, tmp_path: Path, cli) -> None: 
     html = (tmp_path / "r" / "report.html").read_text()
     assert 'href="#def-emissions">Emissions (kg CO2e)</a>' in html
     assert 'href="#def-energy-cost">Energy cost</a>' not in html  # no price: no row
+    assert "<th>PUE</th>" in html or ">PUE<" in html  # the settings name the grid signals
+    sites = pd.read_csv(tmp_path / "r" / "grid_sites.csv")
+    assert list(sites["site"]) == ["greensboro", "piedmont"]
+    assert sites["emissions_kgco2e"].sum() == pytest.approx(saved["emissions_kgco2e"])
+    assert sites["energy_cost"].isna().all()
+
+
+def test_a_live_source_serves_the_same_carbon_signal(data: Path, tmp_path: Path) -> None:
+    """WattTime's rows appended to a file a live source reads: the same g/kWh as the trace."""
+    from greenhop.signals.grid import live_grid_signal
+    from greenhop.signals.sources import FileSpec
+
+    rows = (data / f"{WATTTIME}_actual.csv").read_text().splitlines()
+    meter = tmp_path / "moer-live.csv"
+    meter.write_text("\n".join(rows[:101]) + "\n")  # the header and 100 readings so far
+    spec = FileSpec(kind="file", path=str(meter), column="Caiso_North", time_column="time")
+    live = live_grid_signal(spec, signal="carbon", unit="lbs/MWh", kind="marginal", name="moer")
+    trace = read_carbon(data / f"{WATTTIME}_actual.csv", unit="lbs/MWh", kind="marginal")
+    sample = live.at(pd.Timestamp("2023-06-20", tz="UTC"))
+    assert live.unit == "gCO2e/kWh" and live.name == "carbon:marginal:moer"
+    assert sample.value == pytest.approx(trace.at(sample.time).value)
+    with pytest.raises(TraceError, match="unit = 'W' and scale = 1"):
+        live_grid_signal(
+            FileSpec(kind="file", path=str(meter), column="Caiso_North", unit="kW"),
+            signal="carbon",
+            unit="lbs/MWh",
+            name="moer",
+        )

@@ -462,7 +462,8 @@ def write_report(
     w(
         "<p class='sub'>The numbers behind this page are in the same folder: "
         "<code>summary.json</code>, <code>comparison.csv</code>, <code>jobs.csv</code>, "
-        "<code>migrations.csv</code>, <code>site_power.parquet</code>.</p>"
+        "<code>migrations.csv</code>, <code>grid_sites.csv</code>, "
+        "<code>site_power.parquet</code>.</p>"
     )
     w("</body></html>")
     path = folder / "report.html"

@@ -6,6 +6,7 @@ run of one scenario compare side by side:
 - ``summary.json``: one summary per policy (see :func:`greenhop.sim.metrics.summary`)
 - ``comparison.csv``: the same as a table
 - ``jobs.csv``, ``migrations.csv``: per job and per move, all policies (column ``policy``)
+- ``grid_sites.csv``: per policy and site: grid energy, emissions, cost, demand-response excess
 - ``site_power.parquet``: per step and site: surplus, IT load, renewable, battery, grid, jobs
   (and, where the scenario has them, the PUE and facility grid power, carbon intensity, price
   and demand-response cap, so emissions and cost can be recomputed from it)
@@ -32,6 +33,7 @@ import pandas as pd
 
 from greenhop.errors import OutputError
 from greenhop.sim.metrics import (
+    grid_site_table,
     job_table,
     migration_table,
     placement_frame,
@@ -163,6 +165,9 @@ def write_run_folder(
         pd.concat(
             [migration_table(r).assign(policy=r.policy) for r in results], ignore_index=True
         ).to_csv(tmp / "migrations.csv", index=False)
+        pd.concat([grid_site_table(r) for r in results], ignore_index=True).to_csv(
+            tmp / "grid_sites.csv", index=False
+        )
         pd.concat([site_power_frame(r) for r in results], ignore_index=True).to_parquet(
             tmp / "site_power.parquet", index=False
         )

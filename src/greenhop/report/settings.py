@@ -75,11 +75,16 @@ def model_table(params: ModelParameters) -> Table:
 
 
 def sites_table(inputs: SimInputs) -> Table:
-    """Per site: slots, idle power, base load, battery, and the renewable surplus it had."""
+    """Per site: slots, idle power, base load, battery, and the renewable surplus it had; with
+    grid signals or a PUE other than 1, the PUE and the site's grid signals too."""
     surplus = np.maximum(inputs.surplus_w, 0.0)
     step_h = inputs.step_s / 3600.0
     base = inputs.base_load_w if inputs.base_load_w is not None else np.zeros(len(inputs.slots))
     batteries = inputs.batteries or [None] * len(inputs.site_names)
+    grid = inputs.grid
+    gridded = grid is not None and (
+        grid.has_signals or grid.curtailment_w is not None or bool((grid.pue != 1.0).any())
+    )
     rows = []
     for i, name in enumerate(inputs.site_names):
         b = batteries[i]
@@ -94,6 +99,19 @@ def sites_table(inputs: SimInputs) -> Table:
                 fmt.number(float(surplus[:, i].sum()) * step_h / 1000.0, 0),
             ]
         )
+        if gridded and grid is not None:
+            names = [
+                n
+                for ser, k in ((grid.carbon, "carbon"), (grid.price, "price"))
+                if ser is not None
+                for n in [ser.names[i]]
+                if n
+            ]
+            if grid.dr_cap_w is not None and grid.dr_names[i]:
+                names.append(str(grid.dr_names[i]))
+            if grid.curtailment_w is not None and grid.curtailment_names[i]:
+                names.append(f"supply from {grid.curtailment_names[i]}")
+            rows[-1] += [fmt.number(float(grid.pue[i]), 2), ", ".join(names) or "none"]
     return Table(
         [
             "Site",
@@ -103,6 +121,7 @@ def sites_table(inputs: SimInputs) -> Table:
             "Battery",
             "Peak surplus (kW)",
             "Surplus over the run (kWh)",
+            *(["PUE", "Grid signals"] if gridded else []),
         ],
         rows,
         caption="Surplus: renewable generation minus the site's base load, when positive.",

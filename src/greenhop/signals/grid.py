@@ -19,6 +19,11 @@ source can serve the same quantity on the wall clock later:
   site must keep its grid draw at or under a cap (kW, possibly 0);
   :class:`DemandResponseSignal` answers ``at(now)`` with the cap in W, or ``inf`` outside events.
 
+**Live**: :func:`live_grid_signal` serves the same quantity on the wall clock from a live source
+(:mod:`greenhop.signals.sources`: Prometheus, HTTP JSON, an appended CSV/Parquet file) read in
+its raw unit (``unit = 'W'``, ``scale = 1``: the number as it comes) and converted here like a
+file's values. (A live source refuses negative values, so a live price cannot go below 0.)
+
 An issued forecast (:func:`read_issued_forecast`: the forecasts a provider published at the
 time, one row per issue time and target time, as WattTime's ``request_time``/``forecast_time``)
 is kept beside the actual signal as :class:`IssuedForecast`.
@@ -46,6 +51,7 @@ from greenhop.energy.traces import (
 )
 from greenhop.errors import TraceError
 from greenhop.signals.base import FloatArray, Sample, Signal, SignalUnavailable, TraceSignal, utc
+from greenhop.signals.sources import FileSpec, HttpSpec, PrometheusSpec, make_source
 
 Label = Literal["start", "end"]
 CarbonKind = Literal["average", "marginal"]
@@ -432,6 +438,49 @@ def read_issued_forecast(
     )
 
 
+class Converted(Signal):
+    """A signal's values times ``factor``, in ``unit`` (a live source's raw numbers as a grid
+    signal: lbs/MWh as gCO2e/kWh, $/kWh as USD/MWh)."""
+
+    def __init__(self, inner: Signal, *, factor: float, unit: str, name: str) -> None:
+        self.inner = inner
+        self.factor = float(factor)
+        self.unit = unit
+        self.name = name
+
+    def at(self, now: pd.Timestamp) -> Sample:
+        sample = self.inner.at(now)
+        return Sample(sample.value * self.factor, sample.time)
+
+
+def live_grid_signal(
+    spec: PrometheusSpec | HttpSpec | FileSpec,
+    *,
+    signal: Literal["carbon", "price", "curtailment"],
+    unit: str,
+    name: str,
+    kind: CarbonKind = "average",
+    base_dir: Path | None = None,
+) -> Signal:
+    """A live source of a grid signal: ``spec`` (a ``[sites.realtime]``-style source table)
+    read as raw numbers and converted from ``unit`` as :func:`read_carbon`, :func:`read_price`
+    and :func:`read_curtailment` convert a file's. Raises :class:`TraceError` for a source that
+    converts units itself (give it ``unit = 'W'`` and ``scale = 1``) or an unknown unit."""
+    if signal == "curtailment":
+        return make_source(spec, name=f"curtailment:{name}", base_dir=base_dir)
+    if spec.unit != "W" or spec.scale != 1.0:
+        raise TraceError(
+            f"live {signal} source {name!r}: give the source unit = 'W' and scale = 1 (the raw "
+            f"number) and the {signal} unit here ({unit!r})"
+        )
+    raw = make_source(spec, name=name, base_dir=base_dir)
+    if signal == "carbon":
+        factor = carbon_factor(unit, source=f"live source {name!r}")
+        return Converted(raw, factor=factor, unit=CARBON_UNIT, name=f"carbon:{kind}:{name}")
+    currency, factor = price_unit(unit, source=f"live source {name!r}")
+    return Converted(raw, factor=factor, unit=f"{currency}/MWh", name=f"price:{name}")
+
+
 def signal_on_grid(signal: Signal, index: pd.DatetimeIndex, step: pd.Timedelta) -> FloatArray:
     """A signal's value over each step ``[t, t + step)`` of ``index``.
 
@@ -451,11 +500,13 @@ def signal_on_grid(signal: Signal, index: pd.DatetimeIndex, step: pd.Timedelta) 
 __all__ = [
     "CARBON_UNIT",
     "CARBON_UNITS",
+    "Converted",
     "DemandResponseEvents",
     "DemandResponseSignal",
     "IssuedForecast",
     "SignalUnavailable",
     "carbon_factor",
+    "live_grid_signal",
     "price_unit",
     "read_caiso_curtailments",
     "read_carbon",

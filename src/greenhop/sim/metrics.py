@@ -205,6 +205,26 @@ def summary(result: RunRecord) -> dict[str, Any]:
     return out
 
 
+def grid_site_table(result: RunRecord) -> pd.DataFrame:
+    """One row per site: facility grid energy (kWh), emissions (kg CO2e), cost (currency) and
+    demand-response excess (kWh) over the run; NaN where the run has no such signal."""
+    inp = result.inputs
+    acc = ledger.grid_accounts(result)
+    has_dr = inp.grid is not None and inp.grid.dr_cap_w is not None
+    return pd.DataFrame(
+        {
+            "policy": result.policy,
+            "site": list(inp.site_names),
+            "pue": inp.grid.pue if inp.grid is not None else np.ones(len(inp.site_names)),
+            "grid_kwh": acc.grid_kwh_site,
+            "emissions_kgco2e": acc.emissions_kg_site,
+            "energy_cost": acc.cost_site,
+            "currency": acc.currency,
+            "dr_excess_kwh": acc.dr_excess_kwh_site if has_dr else np.nan,
+        }
+    )
+
+
 def site_power_frame(result: RunRecord) -> pd.DataFrame:
     """Per step and site (long): surplus, IT load, renewable, battery, grid (W), jobs held."""
     inp = result.inputs
