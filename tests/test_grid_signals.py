@@ -270,3 +270,71 @@ def test_a_live_source_serves_the_same_carbon_signal(data: Path, tmp_path: Path)
             unit="lbs/MWh",
             name="moer",
         )
+
+
+def test_grid_forecast_is_issued_then_daily_persistence(data: Path) -> None:
+    """Row 0 is the value now; WattTime's own forecast where it reaches (85 min); the value a
+    day earlier beyond it."""
+    inputs = SimInputs.from_scenario(load_scenario(carbon_scenario(data)))
+    grid = inputs.grid
+    assert grid is not None and grid.carbon is not None
+    actual = grid.carbon.values[:, 0]
+    k = 4 * 30  # 2023-06-13 06:00, a day and a half in
+    fc = grid.forecast("carbon", k, 16)
+    assert fc[0, 0] == actual[k]
+    issued = grid.carbon.issued[0]
+    assert issued is not None
+    now = inputs.start + pd.Timedelta(seconds=k * inputs.step_s)
+    targets, values = issued.latest(now)
+    lo, hi = now + pd.Timedelta("30min"), now + pd.Timedelta("45min")
+    in_step = values[(targets >= lo) & (targets < hi)]
+    assert len(in_step) == 3  # three 5 min periods in the 15 min step
+    assert fc[2, 0] == pytest.approx(in_step.mean())  # two steps ahead: issued, averaged
+    assert fc[10, 0] == actual[k + 10 - 96]  # 150 min ahead: the same time yesterday
+    grid.forecast_method = "perfect"
+    grid._cache.clear()
+    np.testing.assert_array_equal(grid.forecast("carbon", k, 16)[:, 0], actual[k : k + 16])
+
+
+def test_grid_tables_are_checked(tmp_path: Path) -> None:
+    text = """
+name = "bad"
+start = 2023-06-12T00:00:00Z
+end = 2023-06-13T00:00:00Z
+step = "15min"
+[[sites]]
+name = "greensboro"
+gpu_slots = 2
+pv = { peak_kw = 4.0, tilt_deg = 30.0, azimuth_deg = 180.0 }
+curtailment_share = 0.5
+[[grid]]
+signal = "carbon"
+file = "x.csv"
+sites = ["nowhere"]
+[[grid]]
+signal = "price"
+file = "x.csv"
+[[grid]]
+signal = "price"
+file = "y.csv"
+"""
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(tmp_path / "bad.toml")
+    lines = str(err.value).splitlines()
+    assert any("field 'kind': required for carbon: 'average' or 'marginal'" in x for x in lines)
+    assert any("unknown site 'nowhere'; sites are greensboro" in x for x in lines)
+    assert any("already has a price signal ([[grid]] #2)" in x for x in lines)
+    assert any(
+        "'curtailment_share': no [[grid]] curtailment signal applies to this site" in x
+        for x in lines
+    )
+    assert all(x.startswith("bad.toml: ") for x in lines)
+
+
+def test_a_grid_policy_without_its_signal_is_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(
+        "simulate", "default", "--policy", "stay,lookahead:carbon", "--out", str(tmp_path / "r")
+    )
+    assert code == 2
+    assert "needs a carbon signal" in err and len(err.strip().splitlines()) == 1

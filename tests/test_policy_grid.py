@@ -142,9 +142,11 @@ file = "dr.csv"
 sites = ["greensboro"]
 """
     inputs = SimInputs.from_scenario(load_scenario(two_regions(data, jobs=job, extra=dr)))
-    stay, fa = run_policies(inputs, ["stay", "feasibility-aware"])
+    stay, fa, look = run_policies(inputs, ["stay", "feasibility-aware", "lookahead"])
     assert summary(stay)["dr_excess_kwh"] > 0  # the job kept drawing through the event
     assert summary(fa)["dr_excess_kwh"] == pytest.approx(0.0)
+    assert summary(look)["dr_excess_kwh"] == pytest.approx(0.0)
+    assert look.migrations[0].dest == 1
     move = fa.migrations[0]
     assert move.src == 0 and move.dest == 1
     assert move.restored_s <= 3 * 3600  # done before the event (07:00, run starts 04:00)

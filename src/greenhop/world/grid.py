@@ -12,9 +12,10 @@ steps' intensity or price. ``persistence`` (the default without issued forecasts
 persistence: the value at the same time one day earlier (known at ``k``), and the value now
 where a day earlier lies before the run; the step ``k`` itself is the value measured now. With
 the trace's own **issued** forecasts (``forecast = 'file.csv'``) the newest forecast issued at
-or before ``k`` gives the steps it reaches (WattTime's reach 5..85 min), and daily persistence
-the steps beyond. A signal declared ``known_ahead`` (a day-ahead price: ``'24h'``) gives its
-actual values that far ahead. ``perfect`` reads the actual values (a bound, for comparisons).
+or before ``k`` gives the steps it reaches (WattTime's reach 5..85 min; the issued values whose
+periods start within a run step are averaged), and daily persistence the steps beyond. A
+signal declared ``known_ahead`` (a day-ahead price: ``'24h'``) gives its actual values that far
+ahead. ``perfect`` reads the actual values (a bound, for comparisons).
 """
 
 from __future__ import annotations
@@ -130,9 +131,14 @@ class GridInputs:
                 if got is None:
                     continue
                 targets, values = got
-                k = np.round((targets.asi8 - now.value) / (self.step_s * 1e9)).astype(np.int64)
+                # the issued values whose periods start within each run step, averaged
+                k = np.floor((targets.asi8 - now.value) / (self.step_s * 1e9)).astype(np.int64)
                 ok = (k >= 1) & (k < horizon_steps)
-                out[k[ok], s] = values[ok]
+                if ok.any():
+                    total = np.bincount(k[ok], weights=values[ok], minlength=horizon_steps)
+                    count = np.bincount(k[ok], minlength=horizon_steps)
+                    have = count > 0
+                    out[have, s] = total[have] / count[have]
             for s, ahead in enumerate(ser.known_ahead_steps):
                 if ahead > 0:
                     reach = min(horizon_steps, ahead + 1)
