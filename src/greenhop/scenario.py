@@ -339,6 +339,32 @@ class Site(_Table):
     curtailment_cap_kw: float | None = Field(
         None, gt=0, description="most curtailed power the site takes, kW (none: no cap)"
     )
+    accelerator: str | None = Field(
+        None,
+        description=(
+            "the part of the site's GPU slots (greenhop.accelerators: h100-sxm, h100-pcie, a100, "
+            "a100-pcie, l40s, l4, rtx-4090, jetson-agx-orin, v100); a job trains at its speed "
+            "and draws its power relative to the scenario's reference_accelerator; none: the "
+            "reference part"
+        ),
+    )
+    accelerator_speed: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "the site's measured training speed relative to the reference part, instead of the "
+            "catalog's datasheet proxy"
+        ),
+    )
+
+    @field_validator("accelerator")
+    @classmethod
+    def _known_accelerator(cls, value: str | None) -> str | None:
+        from greenhop.accelerators import accelerator
+
+        if value is not None:
+            accelerator(value)
+        return value
 
     @field_validator("max_gap", mode="before")
     @classmethod
@@ -730,6 +756,33 @@ class Scenario(_Table):
     forecaster_sigma: float = Field(
         0.2, ge=0, description="relative error of the 'noisy' forecaster (0.2 = 20 %)"
     )
+    reference_accelerator: str = Field(
+        "h100-sxm",
+        description=(
+            "the part the jobs' work_gpu_h and power_w refer to (sites with another "
+            "accelerator scale both)"
+        ),
+    )
+
+    @field_validator("reference_accelerator")
+    @classmethod
+    def _known_reference(cls, value: str) -> str:
+        from greenhop.accelerators import accelerator
+
+        accelerator(value)
+        return value
+
+    def site_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per site ``(speed, power factor)`` against :attr:`reference_accelerator`
+        (:func:`greenhop.accelerators.site_factors`); all 1 when no site names a part."""
+        from greenhop.accelerators import site_factors
+
+        return site_factors(
+            [s.accelerator for s in self.sites],
+            reference=self.reference_accelerator,
+            speeds=[s.accelerator_speed for s in self.sites],
+        )
+
     seed: int = Field(0, description="seed of every random choice (the 'noisy' forecaster)")
     grid_signals: list[GridSignal] = Field(
         default_factory=list,
@@ -899,6 +952,43 @@ class Scenario(_Table):
             ).to_numpy()
         self._generation = out
         return out.copy()
+
+    def grid_problems(self) -> list[str]:
+        """Problems of the ``[[grid]]`` signals' files: unreadable, or not covering the run
+        (``greenhop scenario validate``; :func:`greenhop.world.grid.grid_from_scenario` reads
+        them for a run)."""
+        from greenhop.signals.base import SignalUnavailable
+        from greenhop.signals.grid import read_grid_signal, signal_on_grid
+
+        problems: list[str] = []
+        index, step = self.grid(), pd.Timedelta(self.step)
+        for i, sig in enumerate(self.grid_signals):
+            where = f"{self._label()}: [[grid]] #{i + 1} ({sig.signal}, {sig.file})"
+            path = Path(sig.file)
+            if not path.is_absolute() and self._source is not None:
+                path = self._source.parent / path
+            try:
+                signal = read_grid_signal(
+                    sig.signal,
+                    path,
+                    column=sig.column,
+                    unit=sig.unit,
+                    kind=sig.kind or "average",
+                    tz=sig.tz,
+                    label=sig.label,
+                    format=sig.format,
+                    which=sig.which,
+                )
+                if sig.signal != "demand_response":
+                    signal_on_grid(signal, index, step)
+            except SignalUnavailable as exc:
+                problems.append(
+                    f"{where}: the signal does not cover the run ({exc.detail}); give a file "
+                    "that covers it, or move start/end"
+                )
+            except GreenhopError as exc:
+                problems.append(f"{where}: {exc}")
+        return problems
 
     def weather_path(self, site: Site) -> Path | None:
         """The weather file of ``site`` (relative paths from the scenario file's folder), or None
@@ -1348,6 +1438,7 @@ def check_scenario(
     if scenario is not None and data:
         problems += scenario.trace_problems()
         problems += scenario.weather_problems()
+        problems += scenario.grid_problems()
     return ScenarioCheck(file, scenario, tuple(problems))
 
 
