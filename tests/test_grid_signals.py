@@ -338,3 +338,15 @@ def test_a_grid_policy_without_its_signal_is_one_line(cli, tmp_path: Path) -> No
     )
     assert code == 2
     assert "needs a carbon signal" in err and len(err.strip().splitlines()) == 1
+
+
+def test_scenario_validate_reads_the_grid_files(data: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    good = carbon_scenario(data)
+    code, _, _ = cli("scenario", "validate", str(good))
+    assert code == 0
+    bad = data / "bad-grid.toml"
+    bad.write_text(good.read_text().replace('unit = "lbs/MWh"', 'unit = "lbs/kWh"'))
+    code, out, err = cli("scenario", "validate", str(bad))
+    assert code == 2
+    assert "bad-grid.toml: [[grid]] #1 (carbon, " in out + err
+    assert "unknown carbon intensity unit 'lbs/kWh'" in out + err

@@ -438,6 +438,31 @@ def read_issued_forecast(
     )
 
 
+def read_grid_signal(
+    signal: Literal["carbon", "price", "curtailment", "demand_response"],
+    path: str | Path,
+    *,
+    column: str | None = None,
+    unit: str | None = None,
+    kind: CarbonKind = "average",
+    tz: str = "UTC",
+    label: Label = "start",
+    format: Literal["table", "caiso"] = "table",
+    which: Literal["total", "solar", "wind"] = "total",
+) -> Signal:
+    """One grid signal as a scenario's ``[[grid]]`` table declares it (default units: g/kWh,
+    USD/MWh, MW; demand-response caps in kW)."""
+    if signal == "demand_response":
+        return read_dr_events(path, tz=tz)
+    if signal == "carbon":
+        return read_carbon(path, column=column, unit=unit or "g/kWh", kind=kind, tz=tz, label=label)
+    if signal == "price":
+        return read_price(path, column=column, unit=unit or "USD/MWh", tz=tz, label=label)
+    if format == "caiso":
+        return read_caiso_curtailments(path, which=which)
+    return read_curtailment(path, column=column, unit=unit or "MW", tz=tz, label=label)
+
+
 class Converted(Signal):
     """A signal's values times ``factor``, in ``unit`` (a live source's raw numbers as a grid
     signal: lbs/MWh as gCO2e/kWh, $/kWh as USD/MWh)."""
@@ -512,6 +537,7 @@ __all__ = [
     "read_carbon",
     "read_curtailment",
     "read_dr_events",
+    "read_grid_signal",
     "read_issued_forecast",
     "read_price",
     "signal_on_grid",

@@ -29,17 +29,14 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from greenhop.errors import ScenarioError
-from greenhop.signals.base import SignalUnavailable
+from greenhop.signals.base import SignalUnavailable, TraceSignal
 from greenhop.signals.grid import (
+    DemandResponseSignal,
     IssuedForecast,
     carbon_factor,
     price_unit,
-    read_caiso_curtailments,
-    read_carbon,
-    read_curtailment,
-    read_dr_events,
+    read_grid_signal,
     read_issued_forecast,
-    read_price,
     signal_on_grid,
 )
 
@@ -194,39 +191,33 @@ def grid_from_scenario(scenario: Scenario) -> GridInputs:
         cols = [s for s, site in enumerate(sites) if sig.applies_to(site)]
         path = _path(scenario, sig.file)
         try:
-            if sig.signal == "demand_response":
-                events = read_dr_events(path, tz=sig.tz)
-                cap = events.events.cap_on_grid(index, step)
+            signal = read_grid_signal(
+                sig.signal,
+                path,
+                column=sig.column,
+                unit=sig.unit,
+                kind=sig.kind or "average",
+                tz=sig.tz,
+                label=sig.label,
+                format=sig.format,
+                which=sig.which,
+            )
+            if isinstance(signal, DemandResponseSignal):
+                cap = signal.events.cap_on_grid(index, step)
                 for s in cols:
                     dr[:, s] = cap
-                    dr_names[s] = events.name
+                    dr_names[s] = signal.name
                 continue
+            factor = 1.0
             if sig.signal == "carbon":
-                unit = sig.unit or "g/kWh"
-                signal = read_carbon(
-                    path,
-                    column=sig.column,
-                    unit=unit,
-                    kind=sig.kind or "average",
-                    tz=sig.tz,
-                    label=sig.label,
-                )
                 kinds.add(sig.kind or "average")
-                factor = carbon_factor(unit)
+                factor = carbon_factor(sig.unit or "g/kWh")
             elif sig.signal == "price":
-                unit = sig.unit or "USD/MWh"
-                signal = read_price(path, column=sig.column, unit=unit, tz=sig.tz, label=sig.label)
-                currency, factor = price_unit(unit)
+                currency, factor = price_unit(sig.unit or "USD/MWh")
                 currencies.add(currency)
-            elif sig.format == "caiso":
-                signal = read_caiso_curtailments(path, which=sig.which)
-            else:
-                signal = read_curtailment(
-                    path, column=sig.column, unit=sig.unit or "MW", tz=sig.tz, label=sig.label
-                )
             values = signal_on_grid(signal, index, step)
             issued = None
-            if sig.forecast is not None:
+            if sig.forecast is not None and isinstance(signal, TraceSignal):
                 own_step = pd.Timedelta(signal._index[1] - signal._index[0])
                 issued = read_issued_forecast(
                     _path(scenario, sig.forecast),
