@@ -350,3 +350,12 @@ def test_scenario_validate_reads_the_grid_files(data: Path, cli) -> None:  # typ
     assert code == 2
     assert "bad-grid.toml: [[grid]] #1 (carbon, " in out + err
     assert "unknown carbon intensity unit 'lbs/kWh'" in out + err
+
+
+def test_a_parquet_signal_reads_as_its_csv(data: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(data / "np15.csv")
+    table.to_parquet(tmp_path / "np15.parquet", index=False)
+    from_csv = read_price(data / "np15.csv", column="LMP_NP15", unit="$/MWh")
+    from_parquet = read_price(tmp_path / "np15.parquet", column="LMP_NP15", unit="$/MWh")
+    np.testing.assert_array_equal(from_parquet._values, from_csv._values)
+    assert (from_parquet._index == from_csv._index).all()
