@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from conftest import Cli
 from greenhop.runner import run_policies
 from greenhop.scenario import load_scenario
 from greenhop.sim import metrics, with_overrides
-from greenhop.sweep import load_sweep, run_sweep
+from greenhop.sweep import load_sweep, run_sweep, write_report
 from greenhop.sweep.report import compare_table, t_interval
 from greenhop.sweep.store import done_keys
 from greenhop.world.inputs import inputs_from_scenario
@@ -164,10 +165,11 @@ def test_on_ray_the_rows_are_the_same_and_ctrl_c_leaves_no_ray_process(tmp_path:
     assert stop.processes - before, "the embedded Ray ran no process of its own"
     assert not ray.is_initialized()
     assert _children() <= before, "the embedded Ray left processes behind"
+    # the cell that finished is kept; the one still running was cancelled
     on_ray = pd.read_parquet(out / "results.parquet")
-    assert len(on_ray) >= 2
+    assert len(on_ray) == 2 and len(done_keys(out)) == 2
     rest = run_sweep(spec, out, inline=True)
-    assert rest.skipped_done == len(on_ray) // 2 and rest.ran == 4 - rest.skipped_done
+    assert (rest.skipped_done, rest.ran) == (1, 3)
     inline = run_sweep(spec, tmp_path / "inline", inline=True)
     _same_rows(rest.results, inline.results)
 
@@ -212,6 +214,25 @@ def test_the_cli_writes_one_table_and_a_report_and_resumes(tmp_path: Path, cli: 
     assert code == 0 and "8 done" in stdout and "0 to run" in stdout
 
 
+def test_a_policy_a_cell_cannot_run_gives_a_skipped_row_with_the_reason(tmp_path: Path) -> None:
+    # germany has no grid signals: the carbon objective cannot be built, energy-only runs
+    path = _write(
+        tmp_path,
+        'scenario = "germany"\npolicies = ["energy-only", "lookahead:carbon"]\n'
+        '[grid]\nalpha = [0.2]\n[report]\nmetrics = ["emissions_kgco2e", "migrations"]\n',
+    )
+    spec = load_sweep(path)
+    run = run_sweep(spec, tmp_path / "out", inline=True)
+    rows = run.results.set_index("policy")
+    assert rows.loc["energy-only", "status"] == "ok"
+    assert rows.loc["lookahead:carbon", "status"] == "skipped"
+    assert "needs a carbon signal" in rows.loc["lookahead:carbon", "reason"]
+    page = write_report(tmp_path / "out", spec, run.results).read_text()
+    assert "1 simulated, 1 skipped" in page
+    # a skipped row is done: a rerun runs nothing
+    assert run_sweep(spec, tmp_path / "out", inline=True).ran == 0
+
+
 def test_a_folder_that_is_not_a_sweep_folder_is_refused(tmp_path: Path, cli: Cli) -> None:
     path = _write(tmp_path, 'scenario = "germany"\npolicies = ["stay"]\n')
     other = tmp_path / "other"
@@ -220,6 +241,21 @@ def test_a_folder_that_is_not_a_sweep_folder_is_refused(tmp_path: Path, cli: Cli
     code, _, err = cli("sweep", str(path), "--out", str(other), "--inline")
     assert code == 2 and "is not a sweep folder" in err
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
+def test_an_address_where_no_ray_answers_is_one_line_and_writes_nothing(
+    tmp_path: Path, cli: Cli
+) -> None:
+    pytest.importorskip("ray")
+    path = _write(tmp_path, 'scenario = "germany"\npolicies = ["stay"]\n')
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    code, _, err = cli("sweep", str(path), "--out", str(out), "--address", f"127.0.0.1:{port}")
+    assert code == 2
+    assert err.startswith(f"greenhop: error: --address 127.0.0.1:{port}: no Ray cluster answers")
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_the_t_interval_over_seeds() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -51,13 +52,15 @@ class SweepRun:
 
 # ----------------------------------------------------------------------------- worker side
 
-#: Bases a worker process has read from the object store, by key (kept for the next cells).
+#: Bases a worker process has read from the object store, by object id, most recent last.
 _WORKER_BASES: dict[str, Any] = {}
+
+#: How many bases a worker keeps (a sweep over forecasters has one per forecaster).
+WORKER_BASES_KEPT = 8
 
 
 def _cell_task(
     spec: SweepSpec,
-    key: str,
     base_ref: list[Any],
     models: tuple[str | None, ...],
     cell: Cell,
@@ -65,14 +68,18 @@ def _cell_task(
     keys: dict[str, str],
 ) -> list[dict[str, Any]]:
     """A Ray task: one cell. ``base_ref`` is ``[ObjectRef]``, wrapped in a list so that Ray
-    passes the reference rather than a fresh copy of the base to every task."""
-    base = _WORKER_BASES.get(key)
+    passes the reference rather than a fresh copy of the base to every task; the worker reads
+    the base once and keeps it (by the object's id, unique across sweeps) for later cells."""
+    ref = base_ref[0]
+    oid = ref.hex()
+    base = _WORKER_BASES.pop(oid, None)
     if base is None:
         import ray
 
-        base = ray.get(base_ref[0])
-        _WORKER_BASES.clear()  # bases of an earlier sweep in this worker are not needed
-        _WORKER_BASES[key] = base
+        base = ray.get(ref)
+        while len(_WORKER_BASES) >= WORKER_BASES_KEPT:
+            _WORKER_BASES.pop(next(iter(_WORKER_BASES)))  # the least recently used
+    _WORKER_BASES[oid] = base
     return run_cell(spec, base, models, cell, policies, keys)
 
 
@@ -87,6 +94,23 @@ def import_ray() -> Any:
     return ray
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, naming the address, when nothing listens at ``host:port`` (Ray itself
+    would retry for minutes). Other forms (``ray://...``, ``auto``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or "/" in address:
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); give "
+            "the head node's HOST:PORT (ray start --head prints it), or leave --address out "
+            "for an embedded Ray"
+        ) from None
+
+
 @contextmanager
 def ray_session(
     address: str | None, cpus: int | None, object_store_mb: int
@@ -99,6 +123,7 @@ def ray_session(
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
+        _probe(address)
         try:
             ray.init(address=address, logging_level="WARNING", log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -159,19 +184,17 @@ def run_sweep(
     from greenhop.scenario import load_scenario
 
     t0 = time.perf_counter()
-    store.prepare(
-        out,
-        {
-            "sweep": spec.name,
-            "source": str(spec.source),
-            "scenario": str(spec.scenario_path),
-            "policies": list(spec.policies),
-            "seeds": list(spec.seeds),
-            "axes": list(spec.axes),
-            "cells": len(spec.cells()),
-            "file": spec.text,
-        },
-    )
+    store.check(out)  # nothing is written until the cells can run (Ray connected, bases built)
+    about = {
+        "sweep": spec.name,
+        "source": str(spec.source),
+        "scenario": str(spec.scenario_path),
+        "policies": list(spec.policies),
+        "seeds": list(spec.seeds),
+        "axes": list(spec.axes),
+        "cells": len(spec.cells()),
+        "file": spec.text,
+    }
     todo, keys, done_before = pending_cells(spec, out)
     total = done_before + len(todo)
     run = SweepRun(out, total, done_before, 0)
@@ -206,6 +229,7 @@ def run_sweep(
                 for c in todo
             ]
             if inline:
+                store.prepare(out, about)
                 for cell, key, policies in jobs:
                     rows += run_cell(spec, bases[key], models, cell, policies, keys[cell.index])
                     run.ran += 1
@@ -214,18 +238,28 @@ def run_sweep(
             else:
                 with ray_session(address, cpus, object_store_mb) as info:
                     run.ray = info
-                    cells = _ray_cells(spec, bases, models, jobs, keys, int(info["cpus"]))
-                    with contextlib.closing(cells):  # cancels what is in flight, on any exit
-                        for batch in cells:
-                            rows += batch
-                        run.ran += 1
-                        note(done_before + run.ran, total, "running")
-                        flush()
+                    store.prepare(out, about)
+                    cells = _ray_cells(
+                        spec, bases, models, jobs, keys, int(info["cpus"]), cancel=bool(address)
+                    )
+                    with contextlib.closing(cells):  # what is in flight stops, on any exit
+                        try:
+                            for batch in cells:
+                                rows += batch
+                                run.ran += 1
+                                note(done_before + run.ran, total, "running")
+                                flush()
+                        except BaseException:
+                            flush(force=True)  # first, whatever Ray does while it stops
+                            raise
+        else:
+            store.prepare(out, about)
         flush(force=True)
     except KeyboardInterrupt:
         flush(force=True)
         run.interrupted = True
-        run.results = store.merge(out, all_keys, spec.policies)
+        if (out / store.MARKER).is_file():  # stopped before it began, there is nothing to merge
+            run.results = store.merge(out, all_keys, spec.policies)
         raise
     run.results = store.merge(out, all_keys, spec.policies)
     run.wall_s = time.perf_counter() - t0
@@ -239,30 +273,32 @@ def _ray_cells(
     jobs: list[tuple[Cell, str, list[str]]],
     keys: dict[int, dict[str, str]],
     cpus: int,
+    *,
+    cancel: bool,
 ) -> Generator[list[dict[str, Any]], None, None]:
     """Run the cells as Ray tasks, at most ``2 × cpus`` in flight; yield each cell's rows as it
-    finishes. Stopping the iteration cancels the cells still in flight."""
+    finishes. Stopping the iteration cancels the cells still in flight when ``cancel`` (on a
+    cluster that outlives the sweep; an embedded Ray stops its workers when it shuts down)."""
     ray = import_ray()
     refs = {key: ray.put(base) for key, base in bases.items()}  # each base once in the store
     spec_ref = ray.put(dataclasses.replace(spec, scenario=None))  # the workers need no scenario
     task = ray.remote(num_cpus=1, max_retries=1)(_cell_task)
     limit = max(2, 2 * cpus)
-    queue = list(reversed(jobs))
+    # cells of one base run together, so that a worker seldom reads a base it let go
+    queue = sorted(jobs, key=lambda job: (job[1], job[0].index), reverse=True)
     in_flight: list[Any] = []
     try:
         while queue or in_flight:
             while queue and len(in_flight) < limit:
                 cell, key, policies = queue.pop()
                 in_flight.append(
-                    task.remote(
-                        spec_ref, key, [refs[key]], models, cell, policies, keys[cell.index]
-                    )
+                    task.remote(spec_ref, [refs[key]], models, cell, policies, keys[cell.index])
                 )
             ready, in_flight = ray.wait(in_flight, num_returns=1)
             for ref in ready:
                 yield ray.get(ref)
     finally:
-        for ref in in_flight:
+        for ref in in_flight if cancel else ():
             # a task that finished meanwhile cannot be cancelled, and need not be
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)

@@ -44,6 +44,8 @@ _UNITS = {
     "jct_mean_h": "h",
     "jct_p50_h": "h",
     "jct_p95_h": "h",
+    "emissions_kgco2e": "kg CO2e",
+    "dr_excess_kwh": "kWh",
 }
 
 
@@ -79,7 +81,9 @@ def point_table(results: pd.DataFrame, spec: SweepSpec, metrics: Sequence[str]) 
         row.update({a: group[a].iloc[0] for a in spec.axes if a in group})
         row["seeds"] = len(group)
         for m in metrics:
-            mean, half, _ = t_interval(group[m].to_numpy(dtype=float))
+            if m not in group:
+                continue
+            mean, half, _ = t_interval(pd.to_numeric(group[m], errors="coerce").to_numpy())
             row[m], row[f"{m}_ci95"] = mean, half
         rows.append(row)
     return pd.DataFrame(rows)
@@ -92,7 +96,11 @@ def paired(results: pd.DataFrame, a: str, b: str, metric: str) -> pd.DataFrame:
     right = ok[ok["policy"] == b].set_index("cell")
     common = left.index.intersection(right.index)
     frame = left.loc[common].drop(columns=["policy"]).copy()
-    frame["diff"] = left.loc[common, metric].astype(float) - right.loc[common, metric].astype(float)
+    if metric not in ok:  # a metric no run had (emissions without a carbon signal)
+        frame["diff"] = np.nan
+        return frame.reset_index()
+    number = lambda side: pd.to_numeric(side.loc[common, metric], errors="coerce")  # noqa: E731
+    frame["diff"] = number(left) - number(right)
     return frame.reset_index()
 
 

@@ -330,6 +330,9 @@ REPORT_METRICS = (
     "slowdown_p95_over_p50",
     "stability_slowdown_std",
     "refused_actions",
+    "emissions_kgco2e",
+    "energy_cost",
+    "dr_excess_kwh",
 )
 
 
@@ -496,8 +499,9 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         policies = []
     else:
         for x in policies:
-            if x not in known:
-                p.add(None, "policies", f"unknown policy {x!r}; use some of {', '.join(known)}")
+            why = _policy_problem(x, known)
+            if why:
+                p.add(None, "policies", why)
         if len(set(policies)) != len(policies):
             p.add(None, "policies", "lists a policy twice")
 
@@ -603,6 +607,24 @@ def sweep_from_dict(raw: dict[str, Any], *, source: Path, text: str = "") -> Swe
         text=text,
         scenario=scenario,
     )
+
+
+def _policy_problem(name: str, known: list[str]) -> str | None:
+    """What is wrong with a policy name, or None: the online and offline policies, and those of
+    the grid side (``carbon-aware``, ``NAME:carbon``, ``NAME:cost``), which need the scenario's
+    grid signals (a cell without them gets a row with ``status = 'skipped'``)."""
+    from greenhop.policies import GRID_POLICIES, WITH_OBJECTIVE, make_policy
+
+    if name in known:
+        return None
+    if ":" not in name and name not in GRID_POLICIES:
+        grid = [*GRID_POLICIES, *(f"{b}:carbon" for b in WITH_OBJECTIVE)]
+        return f"unknown policy {name!r}; use some of {', '.join(known)}, or {', '.join(grid)}"
+    try:
+        make_policy(name)
+    except GreenhopError as exc:
+        return str(exc)
+    return None
 
 
 def _scenario_file(p: _Problems, source: Path, arg: str) -> Path | None:

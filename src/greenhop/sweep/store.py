@@ -27,8 +27,9 @@ RESULTS = "results.parquet"
 MARKER = "sweep.json"
 
 
-def prepare(out: Path, about: Mapping[str, Any]) -> None:
-    """Make ``out`` a sweep folder (or reuse one); refuse a folder that holds something else."""
+def check(out: Path) -> None:
+    """Refuse ``out`` if it is a file, or a folder that holds something other than a sweep;
+    writes nothing."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file; give --out a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
@@ -36,6 +37,11 @@ def prepare(out: Path, about: Mapping[str, Any]) -> None:
             f"{out} exists and is not a sweep folder (no {MARKER}); give --out a new or empty "
             "folder, or the folder of an earlier run of this sweep to resume it"
         )
+
+
+def prepare(out: Path, about: Mapping[str, Any]) -> None:
+    """Make ``out`` a sweep folder (or reuse one), recording ``about`` in ``sweep.json``."""
+    check(out)
     try:
         (out / PARTS).mkdir(parents=True, exist_ok=True)
         write_atomic(out / MARKER, json.dumps(dict(about), indent=2, default=str).encode())
