@@ -18,16 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from greenhop.live._extras import import_ray
 from greenhop.live.errors import LiveError
 from greenhop.live.jobs.checkpoint import Checkpoint
+from greenhop.live.jobs.chunks import digest
 from greenhop.live.jobs.trainer import TrainerFactory
-from greenhop.live.jobs.transfer import (
-    CheckpointManifest,
-    ChunkVerifier,
-    chunk_digests,
-    split_chunks,
-)
+from greenhop.live.jobs.transfer import CheckpointManifest, ChunkAssembler
+
+_DEPOSIT_BATCH_BYTES = 64 * 2**20
+"""Chunks handed to a store per call (they pass through the node's object store)."""
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,31 @@ class JobProgress:
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What the destination measured: pulling and verifying, then parsing and loading (s)."""
+    """What the destination measured: pulling and verifying, then parsing and loading (s);
+    ``wire_duration_s`` and ``bytes_received``: the chunks that crossed the network."""
 
     node_id: str
     steps_done: int
     transfer_duration_s: float
     load_duration_s: float
+    wire_duration_s: float = 0.0
+    bytes_received: int = 0
+
+
+@dataclass
+class _Blob:
+    """A checkpoint this actor made or restored, kept for its site's chunk store."""
+
+    data: bytes
+    lengths: tuple[int, ...]
+    digests: tuple[str, ...]
+
+    def chunks(self) -> list[memoryview]:
+        out, offset, view = [], 0, memoryview(self.data)
+        for n in self.lengths:
+            out.append(view[offset : offset + n])
+            offset += n
+        return out
 
 
 class TrainingActor:
@@ -86,6 +106,7 @@ class TrainingActor:
         self._run_until: int | None = None
         self._stopped = False
         self._outbox: tuple[Any, ...] = ()
+        self._blob: _Blob | None = None
         self._cv = threading.Condition()  # guards the flags and counters above
         self._step_lock = threading.Lock()  # held during a step and while snapshotting
         self._thread = threading.Thread(target=self._loop, name=f"train-{job_id}", daemon=True)
@@ -199,48 +220,64 @@ class TrainingActor:
                 steps = self._steps_done
             return Checkpoint.capture(self._trainer, steps_done=steps).to_bytes()
 
-    def checkpoint(self, chunk_bytes: int) -> CheckpointManifest:
+    def checkpoint(
+        self, chunk_bytes: int, dest_store: Any = None, pin_key: str | None = None
+    ) -> CheckpointManifest:
         """Pause at a step boundary and put the checkpoint into this node's object store in
-        chunks; the job stays paused (resume it if the migration fails)."""
+        chunks cut at tensor boundaries; the job stays paused (resume it if the migration
+        fails). With ``dest_store`` (the destination's chunk store), the chunks it holds are
+        pinned there under ``pin_key`` and not put: their refs are None."""
         ray = import_ray()
         start = time.perf_counter()
         with self._cv:
             self._paused = True
         with self._step_lock:
             steps = self._steps_done
-            data = Checkpoint.capture(self._trainer, steps_done=steps).to_bytes()
-        chunks = split_chunks(data, chunk_bytes)
-        digests = chunk_digests(chunks)
-        refs = tuple(ray.put(c) for c in chunks)
+            blob = Checkpoint.capture(self._trainer, steps_done=steps).chunked(chunk_bytes)
+        views = [blob.chunk(i) for i in range(len(blob.chunks))]
+        digests, whole = _hash_chunks(views, blob.data)
+        present = [False] * len(views)
+        if dest_store is not None:
+            present = _reserve(dest_store, pin_key, digests)
+        refs = tuple(
+            None if held else ray.put(np.frombuffer(v, dtype=np.uint8))
+            for v, held in zip(views, present, strict=True)
+        )
         self._outbox = refs  # keep the chunks alive until released
-
+        lengths = tuple(c.length for c in blob.chunks)
+        self._blob = _Blob(blob.data, lengths, digests)
         return CheckpointManifest(
             job_id=self.job_id,
             source_site=self.site,
             source_node_id=self.node_id,
             steps_done=steps,
             total_steps=self._total_steps,
-            size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(blob.data),
+            sha256=whole,
             chunk_bytes=chunk_bytes,
             chunk_sha256=digests,
             chunk_refs=refs,
             checkpoint_duration_s=time.perf_counter() - start,
+            chunk_lengths=lengths,
+            chunk_immutable=tuple(c.immutable for c in blob.chunks),
         )
 
     def release_checkpoint(self) -> None:
         """Drop this actor's references to the chunks of its last checkpoint."""
         self._outbox = ()
 
-    def restore(self, manifest: CheckpointManifest, window: int = 4) -> RestoreReport:
+    def restore(
+        self, manifest: CheckpointManifest, window: int = 4, store: Any = None
+    ) -> RestoreReport:
         """Pull the checkpoint's chunks to this node, verify them (ChecksumError on mismatch,
         nothing loaded) and load it; the job stays paused until :meth:`resume`.
 
         Up to ``window`` chunks are pulled at once, so the link stays busy while a chunk that
         arrived is hashed and the next one is requested (memory: ``window`` chunks in flight).
+        Chunks without a ref are taken from ``store``, this site's chunk store.
         """
         start = time.perf_counter()
-        data = pull_verified(manifest, window)  # ChecksumError before anything is parsed
+        data, wire_s, received = assemble(manifest, window, store)  # ChecksumError: nothing parsed
         pulled = time.perf_counter()
         checkpoint = Checkpoint.from_bytes(data)
         with self._cv:
@@ -251,36 +288,135 @@ class TrainingActor:
                 self._steps_done = steps
                 self._total_steps = manifest.total_steps
                 self._last_metrics = {}
+        self._blob = _Blob(data, manifest.lengths(), manifest.chunk_sha256)
         return RestoreReport(
             node_id=self.node_id,
             steps_done=steps,
             transfer_duration_s=pulled - start,
             load_duration_s=time.perf_counter() - pulled,
+            wire_duration_s=wire_s if wire_s is not None else pulled - start,
+            bytes_received=received,
         )
+
+    def deposit(self, store: Any, pin_key: str | None = None) -> int:
+        """Give this site's chunk store the chunks of the last checkpoint this actor made or
+        restored that it lacks (pinned under ``pin_key``); return the bytes it kept."""
+        blob = self._blob
+        if blob is None:
+            return 0
+        return _deposit(store, pin_key, blob.chunks(), blob.digests)
+
+    def stage_immutable(
+        self, chunk_bytes: int, store: Any, pin_key: str
+    ) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """Put the chunks of the job's frozen tensors into this site's chunk store, pinned
+        under ``pin_key``, for a pre-stage; return their digests and sizes. The job pauses only
+        while its frozen tensors are copied (it keeps its place)."""
+        with self._step_lock:
+            with self._cv:
+                steps = self._steps_done
+            chunks = Checkpoint.capture(self._trainer, steps_done=steps).immutable_chunks(
+                chunk_bytes
+            )
+        digests = tuple(digest(c) for c in chunks)
+        _deposit(store, pin_key, [memoryview(c) for c in chunks], digests)
+        held = import_ray().get(store.reserve.remote(pin_key, list(digests)))
+        if not all(held):
+            missing = sum(len(c) for c, h in zip(chunks, held, strict=True) if not h)
+            raise LiveError(
+                f"The chunk store of site {self.site!r} cannot hold job {self.job_id!r}'s "
+                f"immutable chunks ({missing} bytes do not fit beside what is pinned there); "
+                "give the stores more capacity (chunk_store_bytes)."
+            )
+        return digests, tuple(len(c) for c in chunks)
+
+
+def _hash_chunks(views: list[memoryview], data: bytes) -> tuple[tuple[str, ...], str]:
+    """SHA-256 of each chunk and of the whole blob, the chunks in a second thread (hashlib
+    releases the GIL on large buffers)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") as pool:
+        per_chunk = pool.submit(lambda: tuple(digest(v) for v in views))
+        whole = hashlib.sha256(data).hexdigest()
+        return per_chunk.result(), whole
+
+
+def _reserve(store: Any, pin_key: str | None, digests: tuple[str, ...]) -> list[bool]:
+    """Which chunks ``store`` holds (pinned under ``pin_key``); none if the store is gone."""
+    ray = import_ray()
+    try:
+        return list(ray.get(store.reserve.remote(pin_key, list(digests)), timeout=60))
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        return [False] * len(digests)
+
+
+def _deposit(
+    store: Any, pin_key: str | None, chunks: list[memoryview], digests: tuple[str, ...]
+) -> int:
+    """Hand ``store`` the chunks it lacks, in batches; return the bytes it kept."""
+    ray = import_ray()
+    held = ray.get(store.contains.remote(list(digests)))
+    kept, batch, batch_digests, size = 0, [], [], 0
+    todo = [(c, d) for c, d, h in zip(chunks, digests, held, strict=True) if not h]
+    for i, (chunk, d) in enumerate(todo):
+        batch.append(np.frombuffer(chunk, dtype=np.uint8))
+        batch_digests.append(d)
+        size += len(chunk)
+        if size >= _DEPOSIT_BATCH_BYTES or i == len(todo) - 1:
+            kept += ray.get(store.add.remote(pin_key, batch, batch_digests))
+            batch, batch_digests, size = [], [], 0
+    return kept
+
+
+def assemble(
+    manifest: CheckpointManifest, window: int = 4, store: Any = None
+) -> tuple[bytes, float | None, int]:
+    """The checkpoint blob of ``manifest``: chunks with a ref pulled to this node, ``window``
+    at a time, each verified as it arrives; chunks without one from ``store``. Returns the
+    blob (verified whole), the time the pulls took (None when every chunk was pulled: the
+    whole transfer) and the bytes pulled."""
+    ray = import_ray()
+    assembler = ChunkAssembler(manifest)
+    refs = list(manifest.chunk_refs)
+    remote = [i for i, r in enumerate(refs) if r is not None]
+    local = [i for i, r in enumerate(refs) if r is None]
+    if local and store is None:
+        raise LiveError(
+            f"The manifest of job {manifest.job_id!r} leaves {len(local)} chunks to the "
+            "destination's chunk store, but there is none."
+        )
+    window = max(1, window)
+    received = 0
+    start = time.perf_counter()
+    wire_s = 0.0
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="pull") as pool:
+        pending = deque((i, pool.submit(ray.get, refs[i])) for i in remote[:window])
+        nxt = len(pending)
+        try:
+            if local:  # from this node's store while the first pulls are under way
+                chunks = ray.get(store.get.remote([manifest.chunk_sha256[i] for i in local]))
+                for i, chunk in zip(local, chunks, strict=True):
+                    assembler.put(i, chunk, verify=False)
+                del chunks
+            while pending:
+                i, fut = pending.popleft()
+                chunk = fut.result()
+                if nxt < len(remote):
+                    pending.append((remote[nxt], pool.submit(ray.get, refs[remote[nxt]])))
+                    nxt += 1
+                assembler.put(i, chunk)
+                received += len(chunk)
+                wire_s = time.perf_counter() - start
+                del chunk
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+    return assembler.finish(), (wire_s if local else None), received
 
 
 def pull_verified(manifest: CheckpointManifest, window: int = 4) -> bytes:
     """Pull every chunk of ``manifest`` to this node, ``window`` at a time, verifying each as it
-    arrives and then the whole blob (:class:`~greenhop.live.jobs.transfer.ChunkVerifier`)."""
-    ray = import_ray()
-    verifier = ChunkVerifier(manifest)
-    refs = list(manifest.chunk_refs)
-    window = max(1, window)
-    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="pull") as pool:
-        pending = deque(pool.submit(ray.get, ref) for ref in refs[:window])
-        nxt = len(pending)
-        try:
-            while pending:
-                chunk = pending.popleft().result()
-                if nxt < len(refs):
-                    pending.append(pool.submit(ray.get, refs[nxt]))
-                    nxt += 1
-                verifier.add(chunk)
-                del chunk
-        finally:
-            for fut in pending:
-                fut.cancel()
-    return verifier.finish()
+    arrives and then the whole blob."""
+    return assemble(manifest, window)[0]
 
 
 _REMOTE: Any = None

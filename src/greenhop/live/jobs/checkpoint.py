@@ -7,9 +7,16 @@ generators, the data position), the process-wide random states (torch, CUDA if p
 Format (version 1): one safetensors blob. Every tensor of the state (and every numpy array, as
 raw bytes) is a safetensors tensor named by its path in the state (``trainer/model/fc.weight``);
 everything else is JSON in the safetensors header's ``__metadata__["greenhop"]``
-(``{"format": ..., "version": 1, "state": ...}``), with each tensor replaced by
+(``{"format": ..., "version": 1, "state": ..., "frozen": [...]}``), with each tensor replaced by
 ``{"__gh_tensor__": name}``. Loading parses the JSON and the tensors
-and nothing else: no pickle, no code runs. The SHA-256 of the blob identifies the checkpoint;
+and nothing else: no pickle, no code runs.
+
+The trainer's **frozen tensors** (:meth:`~greenhop.live.jobs.trainer.FreezingTrainer.frozen_keys`,
+the checkpoint's immutable part) are listed in ``"frozen"`` and written first in the data buffer,
+each group sorted by name, so the immutable part is a prefix whose bytes depend on the frozen
+tensors alone. :meth:`Checkpoint.chunked` cuts the blob at tensor boundaries
+(:func:`~greenhop.live.jobs.chunks.plan_chunks`): an unchanged tensor gives unchanged chunks,
+whatever changed around it. The SHA-256 of the blob identifies the checkpoint;
 :meth:`Checkpoint.save` writes the blob (``*.safetensors``) and a JSON sidecar with its size,
 SHA-256 and step (``*.json``), each atomically (temporary file, fsync, rename).
 """
@@ -33,7 +40,8 @@ import numpy as np
 from greenhop.errors import InputError
 from greenhop.live._extras import import_torch
 from greenhop.live.errors import ChecksumError
-from greenhop.live.jobs.trainer import Trainer
+from greenhop.live.jobs.chunks import ChunkSpec, plan_chunks
+from greenhop.live.jobs.trainer import Trainer, frozen_keys_of
 
 FORMAT = "greenhop.live.jobs.checkpoint"
 VERSION = 1
@@ -53,17 +61,41 @@ def sha256_hex(data: bytes | bytearray | memoryview) -> str:
 
 
 @dataclass(frozen=True)
+class ChunkedBlob:
+    """A checkpoint's blob and its chunks (offsets into ``data``), cut at tensor boundaries."""
+
+    data: bytes
+    chunks: tuple[ChunkSpec, ...]
+
+    def chunk(self, i: int) -> memoryview:
+        """The bytes of chunk ``i`` (a view into ``data``)."""
+        c = self.chunks[i]
+        return memoryview(self.data)[c.offset : c.offset + c.length]
+
+    @property
+    def immutable_bytes(self) -> int:
+        """Bytes of the chunks that hold frozen tensors only."""
+        return sum(c.length for c in self.chunks if c.immutable)
+
+
+@dataclass(frozen=True)
 class Checkpoint:
-    """A job's complete state at a step boundary; see the module docstring for the format."""
+    """A job's complete state at a step boundary; see the module docstring for the format.
+
+    ``frozen``: names of the state's tensors (paths such as ``trainer/model/embed.weight``) that
+    the trainer marked frozen: the checkpoint's immutable part.
+    """
 
     state: dict[str, Any]
+    frozen: frozenset[str] = frozenset()
 
     # -- capture and restore ------------------------------------------------------------------
 
     @classmethod
     def capture(cls, trainer: Trainer, *, steps_done: int) -> Checkpoint:
         """Snapshot ``trainer`` and the process-wide RNGs after ``steps_done`` steps."""
-        return cls({"steps_done": steps_done, "rng": rng_state(), "trainer": trainer.state_dict()})
+        state = {"steps_done": steps_done, "rng": rng_state(), "trainer": trainer.state_dict()}
+        return cls(state, frozen=frozenset(f"trainer/{k}" for k in frozen_keys_of(trainer)))
 
     def restore(self, trainer: Trainer) -> int:
         """Load the state into ``trainer`` and set the process-wide RNGs; return steps done."""
@@ -80,14 +112,73 @@ class Checkpoint:
 
     def to_bytes(self) -> bytes:
         """Serialise to one safetensors blob (deterministic: equal states give equal bytes)."""
-        from safetensors.torch import save
+        header, parts = self._layout()
+        return b"".join([header, *(view for _, view, _ in parts)])
 
+    def chunked(self, chunk_bytes: int) -> ChunkedBlob:
+        """The blob and its chunks: the header (JSON state, steps, RNG) alone, then runs of
+        tensors of one kind (frozen or not) packed up to ``chunk_bytes``, a larger tensor cut
+        into pieces of ``chunk_bytes`` from its own start."""
+        header, parts = self._layout()
+        data = b"".join([header, *(view for _, view, _ in parts)])
+        sizes = [(view.nbytes, frozen) for _, view, frozen in parts]
+        chunks = plan_chunks(sizes, chunk_bytes, start=len(header))
+        return ChunkedBlob(data, (ChunkSpec(0, len(header), False), *chunks))
+
+    def immutable_chunks(self, chunk_bytes: int) -> list[bytes]:
+        """The bytes of the chunks of the frozen tensors alone, equal to the immutable chunks of
+        :meth:`chunked` (the frozen tensors are a prefix of the data buffer), without
+        serialising the rest. Each is a copy, so the trainer may go on afterwards."""
+        tensors = self._tensors_checked()
+        parts = [(n, _raw(tensors[n])) for n in sorted(self.frozen)]
+        specs = plan_chunks([(v.nbytes, True) for _, v in parts], chunk_bytes)
+        flat = b"".join(v for _, v in parts)
+        return [flat[c.offset : c.offset + c.length] for c in specs]
+
+    def _tensors_checked(self) -> dict[str, Any]:
+        tensors: dict[str, Any] = {}
+        _encode(self.state, "", tensors, {})
+        self._check_frozen(tensors)
+        return tensors
+
+    def _check_frozen(self, tensors: Mapping[str, Any]) -> None:
+        missing = sorted(self.frozen - tensors.keys())
+        if missing:
+            known = ", ".join(sorted(k for k in tensors if k.startswith("trainer/"))[:8])
+            raise InputError(
+                f"The trainer marks {missing[0]!r} frozen (frozen_keys), but its state has no "
+                f"such tensor; its tensors include {known}. Give paths in the trainer's "
+                "state_dict, e.g. 'model/embed.weight'."
+            )
+
+    def _layout(self) -> tuple[bytes, list[tuple[str, memoryview, bool]]]:
+        """The safetensors header and each tensor's bytes in data order: frozen tensors first,
+        then the others, each group by name."""
         tensors: dict[str, Any] = {}
         tree = _encode(self.state, "", tensors, {})
-        # one metadata key: safetensors writes __metadata__ from a hash map, in random order
-        header = {"format": FORMAT, "version": VERSION, "state": tree}
-        text = json.dumps(header, separators=(",", ":"), allow_nan=False)
-        return bytes(save(tensors, metadata={_METADATA_KEY: text}))
+        self._check_frozen(tensors)
+        # one metadata key: the JSON text is the checkpoint's header, in a fixed key order
+        meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "state": tree}
+        if self.frozen:
+            meta["frozen"] = sorted(self.frozen)
+        text = json.dumps(meta, separators=(",", ":"), allow_nan=False)
+        order = sorted(self.frozen & tensors.keys()) + sorted(tensors.keys() - self.frozen)
+        entries: dict[str, Any] = {"__metadata__": {_METADATA_KEY: text}}
+        parts: list[tuple[str, memoryview, bool]] = []
+        offset = 0
+        for name in order:
+            t = tensors[name]
+            view = _raw(t)
+            entries[name] = {
+                "dtype": _dtype_code(t),
+                "shape": list(t.shape),
+                "data_offsets": [offset, offset + view.nbytes],
+            }
+            offset += view.nbytes
+            parts.append((name, view, name in self.frozen))
+        head = json.dumps(entries, separators=(",", ":")).encode()
+        head += b" " * (-len(head) % 8)  # the data buffer starts 8-byte aligned, as safetensors
+        return struct.pack("<Q", len(head)) + head, parts
 
     @classmethod
     def from_bytes(
@@ -112,7 +203,7 @@ class Checkpoint:
             )
         tensors = load(bytes(data))
         state = _decode(header["state"], tensors)
-        return cls(state)
+        return cls(state, frozen=frozenset(header.get("frozen", ())))
 
     def sha256(self) -> str:
         """SHA-256 of :meth:`to_bytes`."""
@@ -158,6 +249,37 @@ class Checkpoint:
         out: dict[str, Any] = {}
         _encode(self.state, "", out, {})
         return out
+
+
+_DTYPE_CODES: dict[Any, str] = {}
+
+
+def _dtype_code(t: Any) -> str:
+    """The safetensors name of ``t``'s dtype (``F32``, ``BF16``, ...)."""
+    if not _DTYPE_CODES:
+        torch = import_torch()
+        names = {
+            "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
+            "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8",
+            "bool": "BOOL", "uint16": "U16", "uint32": "U32", "uint64": "U64",
+            "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2",
+        }  # fmt: skip
+        for attr, code in names.items():
+            if hasattr(torch, attr):
+                _DTYPE_CODES[getattr(torch, attr)] = code
+    try:
+        return _DTYPE_CODES[t.dtype]
+    except KeyError:
+        raise InputError(f"A checkpoint cannot hold tensors of dtype {t.dtype}.") from None
+
+
+def _raw(t: Any) -> memoryview:
+    """The bytes of a contiguous CPU tensor, without a copy."""
+    torch = import_torch()
+    flat = t.reshape(-1)
+    if flat.dtype != torch.uint8:
+        flat = flat.view(torch.uint8)
+    return memoryview(flat.numpy()).cast("B")
 
 
 def _blob_path(path: str | os.PathLike[str]) -> Path:

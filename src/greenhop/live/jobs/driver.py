@@ -7,16 +7,23 @@ then pauses the source at a step boundary, sends its checkpoint in verified chun
 at the destination and resumes there; only then is the source actor killed. If anything fails
 on the way (a corrupted chunk, a dead destination) the destination actor is killed and the job
 resumes at its source.
+
+With chunk stores (``LiveJobs(..., chunk_store_bytes=...)``, :mod:`~greenhop.live.jobs.chunks`)
+a checkpoint is content-addressed: each site keeps the chunks of the checkpoints that left or
+reached it, and a migration sends only the chunks the destination's store lacks (a job that
+returns, or whose frozen tensors were pre-staged with :meth:`LiveJobs.prestage`, sends only its
+mutable part). Without, every chunk is sent, as a link measurement wants.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +33,13 @@ from greenhop.live.cluster.local import SiteNode, site_resource
 from greenhop.live.errors import ChecksumError, MigrationError
 from greenhop.live.jobs.actor import JobProgress, RestoreReport, remote_training_actor
 from greenhop.live.jobs.checkpoint import Checkpoint
+from greenhop.live.jobs.chunks import Pacer, PrestageResult, StoreStats, chunk_store, digest
 from greenhop.live.jobs.store import CheckpointStore
 from greenhop.live.jobs.trainer import TrainerFactory
 from greenhop.live.jobs.transfer import (
     DEFAULT_CHUNK_BYTES,
     CheckpointManifest,
     TransferResult,
-    chunk_digests,
-    split_chunks,
 )
 
 _log = logging.getLogger(__name__)
@@ -107,6 +113,148 @@ class _Running:
     actor: Any
 
 
+class _Gate:
+    """Migrations before pre-stages: while a migration runs, no pre-stage starts a chunk, and
+    the migration waits for the chunks already in flight before it pauses its job."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._migrating = 0
+        self._active = 0
+
+    @contextlib.contextmanager
+    def migration(self) -> Iterator[None]:
+        with self._cv:
+            self._migrating += 1
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._migrating -= 1
+                self._cv.notify_all()
+
+    def wait_idle(self) -> None:
+        """Block until no pre-stage chunk is in flight."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._active == 0)
+
+    def enter(self, cancelled: threading.Event) -> float | None:
+        """Wait until no migration runs; count a chunk in flight. Returns the seconds waited,
+        None if cancelled meanwhile."""
+        start = time.monotonic()
+        with self._cv:
+            while self._migrating and not cancelled.is_set():
+                self._cv.wait(0.2)
+            if cancelled.is_set():
+                return None
+            self._active += 1
+        return time.monotonic() - start
+
+    def leave(self) -> None:
+        with self._cv:
+            self._active -= 1
+            self._cv.notify_all()
+
+
+class Prestage:
+    """A pre-stage under way (:meth:`LiveJobs.start_prestage`): copies a job's immutable chunks
+    from its site's chunk store to another site's, one chunk at a time, paced to
+    ``rate_bytes_per_s`` on average and paused while any migration runs."""
+
+    def __init__(
+        self,
+        jobs: LiveJobs,
+        job_id: str,
+        source: str,
+        dest: str,
+        rate_bytes_per_s: float,
+    ) -> None:
+        self.job_id, self.source_site, self.dest_site = job_id, source, dest
+        self.rate_bytes_per_s = float(rate_bytes_per_s)
+        self._jobs = jobs
+        self._pacer = Pacer(rate_bytes_per_s)
+        self._cancelled = threading.Event()
+        self._reason: str | None = None
+        self._result: PrestageResult | None = None
+        self._done = threading.Event()
+        self._key = f"{job_id}/prestage/{dest}/{secrets.token_hex(4)}"
+        self._thread = threading.Thread(target=self._run, name=f"prestage-{job_id}", daemon=True)
+
+    def start(self, digests: tuple[str, ...], lengths: tuple[int, ...]) -> Prestage:
+        self._digests, self._lengths = digests, lengths
+        self._thread.start()
+        return self
+
+    def done(self) -> bool:
+        """True once it completed, was cancelled or failed."""
+        return self._done.is_set()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop after the chunk in flight (the chunks already copied stay)."""
+        if not self._cancelled.is_set():
+            self._reason = reason
+            self._cancelled.set()
+
+    def result(self, timeout_s: float | None = None) -> PrestageResult:
+        """Wait for the end; TimeoutError after ``timeout_s``."""
+        if not self._done.wait(timeout_s):
+            raise TimeoutError(f"The pre-stage of job {self.job_id!r} to {self.dest_site!r} "
+                               f"is still under way after {timeout_s} s.")  # fmt: skip
+        assert self._result is not None
+        return self._result
+
+    def _run(self) -> None:
+        jobs, ray = self._jobs, import_ray()
+        start = time.monotonic()
+        sent = n_sent = present_bytes = 0
+        error: str | None = None
+        src = dst = None
+        try:
+            src, dst = jobs._chunk_store(self.source_site), jobs._chunk_store(self.dest_site)
+            held = ray.get(dst.reserve.remote(self._key, list(self._digests)))
+            present_bytes = sum(n for n, h in zip(self._lengths, held, strict=True) if h)
+            for d, n, h in zip(self._digests, self._lengths, held, strict=True):
+                if h:
+                    continue
+                if self._cancelled.wait(self._pacer.delay_s()):
+                    break
+                waited = jobs._gate.enter(self._cancelled)
+                if waited is None:
+                    break
+                try:
+                    self._pacer.paused_s += waited
+                    ray.get(dst.fetch.remote(self._key, src, [d]))
+                finally:
+                    jobs._gate.leave()
+                sent += n
+                n_sent += 1
+                self._pacer.sent += n
+        except Exception as exc:  # reported in the result
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            for store in (src, dst):
+                if store is not None:
+                    with contextlib.suppress(Exception):
+                        ray.get(store.release.remote(self._key), timeout=30)
+            self._result = PrestageResult(
+                job_id=self.job_id,
+                source_site=self.source_site,
+                dest_site=self.dest_site,
+                rate_bytes_per_s=self.rate_bytes_per_s,
+                immutable_bytes=sum(self._lengths),
+                n_chunks=len(self._digests),
+                present_bytes=present_bytes,
+                bytes_sent=sent,
+                chunks_sent=n_sent,
+                duration_s=time.monotonic() - start,
+                paused_s=self._pacer.paused_s,
+                completed=error is None and not self._cancelled.is_set(),
+                reason=self._reason if self._cancelled.is_set() else None,
+                error=error,
+            )
+            self._done.set()
+
+
 class LiveJobs:
     """The training jobs on one cluster, by job id.
 
@@ -134,6 +282,12 @@ class LiveJobs:
         each job's last good checkpoints, off the sites: a job whose source dies in a migration
         resumes from the newest one that verifies. A controller gives its own
         (:meth:`use_store`).
+    chunk_store_bytes:
+        Capacity of each site's chunk store (:mod:`greenhop.live.jobs.chunks`), bytes of the
+        site node's memory; None (the default): no stores, every migration sends every chunk.
+        With stores, a migration sends only the chunks the destination lacks, and
+        :meth:`prestage` can copy a job's immutable chunks ahead of time. Give at least the
+        immutable bytes of the jobs that may come to a site.
     """
 
     def __init__(
@@ -148,7 +302,10 @@ class LiveJobs:
         transfer_timeout_s: float | None = None,
         actor_start_timeout_s: float = 120.0,
         store: CheckpointStore | None = None,
+        chunk_store_bytes: int | None = None,
     ) -> None:
+        if chunk_store_bytes is not None and chunk_store_bytes < 0:
+            raise InputError(f"chunk_store_bytes must be >= 0, got {chunk_store_bytes}.")
         if chunk_bytes < 1:
             raise InputError(f"chunk_bytes must be >= 1, got {chunk_bytes}.")
         self.sites = dict(sites)
@@ -163,6 +320,11 @@ class LiveJobs:
         self.actor_start_timeout_s = actor_start_timeout_s
         self.events: list[MigrationEvent] = []
         self._jobs: dict[str, _Running] = {}
+        self.chunk_store_bytes = chunk_store_bytes
+        self._stores: dict[str, Any] = {}
+        self._stores_lock = threading.Lock()
+        self._gate = _Gate()
+        self._prestages: list[Prestage] = []
         self.store: CheckpointStore | None = None
         if store is not None:
             self.use_store(store)
@@ -196,12 +358,16 @@ class LiveJobs:
             )
         actor = self._spawn(job, site)
         if checkpoint is not None:
+            key = _pin_key(job.job_id, "start")
+            store = self._chunk_store(site)
             try:
-                manifest = self._driver_manifest(job, checkpoint)
-                self._get(actor.restore.remote(manifest, self.pull_window))
+                manifest = self._driver_manifest(job, checkpoint, store, key)
+                self._get(actor.restore.remote(manifest, self.pull_window, store))
             except BaseException:
                 import_ray().kill(actor)
+                self._release(store, key)
                 raise
+            self._settle(actor, store, key)
         self._jobs[job.job_id] = _Running(job, site, actor)
         return self._get(actor.resume.remote(until) if run else actor.progress.remote())
 
@@ -252,12 +418,20 @@ class LiveJobs:
 
     def _migrate_once(self, running: _Running, dest: str) -> TransferResult:
         """One attempt; on failure the job is back at its source, running as before (or
-        _SourceLost if the source is gone)."""
+        _SourceLost if the source is gone). Pre-stages wait while it runs."""
+        for p in self._prestages:  # the move sends what a pre-stage there has not copied yet
+            if p.job_id == running.job.job_id and p.dest_site == dest:
+                p.cancel("superseded by the job's migration there")
+        with self._gate.migration():
+            return self._migrate_gated(running, dest)
+
+    def _migrate_gated(self, running: _Running, dest: str) -> TransferResult:
         ray = import_ray()
         job_id = running.job.job_id
         src = running.actor
         before: JobProgress = self._get(src.progress.remote())
         t0 = time.perf_counter()
+        src_store, dst_store = self._chunk_store(running.site), self._chunk_store(dest)
         try:
             dst = self._spawn(running.job, dest, timeout_s=self.actor_start_timeout_s)
         except BaseException as exc:
@@ -265,16 +439,21 @@ class LiveJobs:
                 raise MigrationError(f"the destination actor did not start: {exc}") from exc
             raise
         actor_start_s = time.perf_counter() - t0
+        self._gate.wait_idle()  # no pre-stage chunk shares the link from here
+        key = _pin_key(job_id, "move")
         paused_at = time.perf_counter()
         try:
-            manifest: CheckpointManifest = self._get(src.checkpoint.remote(self.chunk_bytes))
+            manifest: CheckpointManifest = self._get(
+                src.checkpoint.remote(self.chunk_bytes, dst_store, key)
+            )
             report: RestoreReport = self._get(
-                dst.restore.remote(self._in_transit(manifest), self.pull_window),
+                dst.restore.remote(self._in_transit(manifest), self.pull_window, dst_store),
                 timeout_s=self.transfer_timeout_s or self.call_timeout_s,
             )
             if before.running:
                 self._get(dst.resume.remote(before.run_until))
         except BaseException as exc:
+            self._release(dst_store, key)
             if not self._actor_alive(src):
                 raise _SourceLost(dst) from exc
             dest_died = not self._actor_alive(dst)
@@ -290,6 +469,8 @@ class LiveJobs:
             raise
         resumed_at = time.perf_counter()
         self._jobs[job_id] = _Running(running.job, dest, dst)
+        # both sites keep the checkpoint's chunks (outside the downtime), then the source goes
+        self._settle(src, src_store, key, dst, dst_store)
         ray.kill(src)
         return TransferResult(
             job_id=job_id,
@@ -306,7 +487,106 @@ class LiveJobs:
             transfer_duration_s=report.transfer_duration_s,
             load_duration_s=report.load_duration_s,
             downtime_s=resumed_at - paused_at,
+            bytes_sent=manifest.bytes_to_send,
+            n_chunks_sent=manifest.chunks_to_send,
+            immutable_bytes=manifest.immutable_bytes,
+            wire_duration_s=report.wire_duration_s,
         )
+
+    # -- chunk stores and pre-staging -------------------------------------------------------------
+
+    def _chunk_store(self, site: str) -> Any:
+        """The chunk store of ``site`` (created on first use), or None without stores."""
+        if self.chunk_store_bytes is None:
+            return None
+        with self._stores_lock:
+            handle = self._stores.get(site)
+            if handle is None:
+                node = self.sites[site]
+                handle = chunk_store(site, node.node_id, self.chunk_store_bytes)
+                self._stores[site] = handle
+            return handle
+
+    def _forget_store(self, site: str, handle: Any) -> None:
+        with self._stores_lock:
+            if self._stores.get(site) is handle:
+                del self._stores[site]
+
+    def _release(self, store: Any, key: str) -> None:
+        if store is not None:
+            with contextlib.suppress(Exception):
+                self._get(store.release.remote(key), timeout_s=30)
+
+    def _settle(self, actor: Any, store: Any, key: str, *more: Any) -> None:
+        """Each (actor, store) pair: the store keeps the chunks of the actor's last checkpoint;
+        then the move's pins are released. A store that fails is forgotten (a new one is made
+        on next use): stores are caches, a move never fails for them."""
+        pairs = [(actor, store), *zip(more[::2], more[1::2], strict=True)]
+        calls = [(s, a.deposit.remote(s, key)) for a, s in pairs if s is not None]
+        for s, ref in calls:
+            try:
+                self._get(ref)
+            except Exception as exc:
+                _log.warning("a chunk store could not keep a checkpoint's chunks: %s", exc)
+                for site, handle in list(self._stores.items()):
+                    if handle is s:  # the next use finds it again, or makes a new one
+                        self._forget_store(site, handle)
+            self._release(s, key)
+
+    def store_stats(self, site: str) -> StoreStats:
+        """What ``site``'s chunk store holds (InputError without stores)."""
+        store = self._chunk_store(site)
+        if store is None:
+            raise InputError("This LiveJobs has no chunk stores; pass chunk_store_bytes=.")
+        return self._get(store.stats.remote())
+
+    def start_prestage(self, job_id: str, site: str, rate_bytes_per_s: float) -> Prestage:
+        """Start copying ``job_id``'s immutable chunks (its frozen tensors) to ``site``'s chunk
+        store, in the background, paced to ``rate_bytes_per_s`` on average; returns at once
+        with a :class:`Prestage` (``done()``, ``result()``, ``cancel()``).
+
+        The chunks come from the job's own site: the job pauses only while its frozen tensors
+        are copied into its site's store; then chunk after chunk crosses from store to store.
+        No chunk starts while a migration runs, and a migration waits for the one in flight
+        before it pauses its job, so a pre-stage never shares the link with a migration's
+        downtime; a migration of the job to ``site`` supersedes it (the move sends the rest).
+        """
+        running = self._running(job_id)
+        if self.chunk_store_bytes is None:
+            raise InputError(
+                "Pre-staging needs chunk stores: LiveJobs(..., chunk_store_bytes=<bytes>)."
+            )
+        if site not in self.sites:
+            raise UnknownNameError(
+                f"Site {site!r} is not in the cluster; its sites are {sorted(self.sites)}."
+            )
+        if site == running.site:
+            raise InputError(f"Job {job_id!r} runs at {site!r}; pre-stage it elsewhere.")
+        prestage = Prestage(self, job_id, running.site, site, rate_bytes_per_s)
+        src_store = self._chunk_store(running.site)
+        digests, lengths = self._get(
+            running.actor.stage_immutable.remote(self.chunk_bytes, src_store, prestage._key)
+        )
+        self._prestages = [p for p in self._prestages if not p.done()] + [prestage]
+        return prestage.start(digests, lengths)
+
+    def prestage(
+        self,
+        job_id: str,
+        site: str,
+        rate_bytes_per_s: float,
+        *,
+        timeout_s: float | None = None,
+    ) -> PrestageResult:
+        """Copy ``job_id``'s immutable chunks to ``site``'s chunk store ahead of a migration,
+        paced to ``rate_bytes_per_s``, and return what it did (:class:`PrestageResult`:
+        ``bytes_sent`` crossed the network, ``duration_s`` it took). Blocks until done; use
+        :meth:`start_prestage` to go on meanwhile."""
+        return self.start_prestage(job_id, site, rate_bytes_per_s).result(timeout_s)
+
+    def prestages(self) -> list[Prestage]:
+        """Pre-stages started and not yet done."""
+        return [p for p in self._prestages if not p.done()]
 
     def _recover_at(self, running: _Running, dest: str, dst: Any, attempt: int) -> TransferResult:
         """The source died during a migration: restore the job at ``dest`` (actor ``dst``) from
@@ -371,10 +651,16 @@ class LiveJobs:
     ) -> TransferResult:
         paused_at = time.perf_counter()
         checkpoint = self.load_saved(job.job_id)  # verified against its SHA-256
-        manifest = self._driver_manifest(job, checkpoint)
-        report: RestoreReport = self._get(
-            dst.restore.remote(self._in_transit(manifest), self.pull_window)
-        )
+        store, key = self._chunk_store(dest), _pin_key(job.job_id, "recover")
+        try:
+            manifest = self._driver_manifest(job, checkpoint, store, key)
+            report: RestoreReport = self._get(
+                dst.restore.remote(self._in_transit(manifest), self.pull_window, store)
+            )
+        except BaseException:
+            self._release(store, key)
+            raise
+        self._settle(dst, store, key)
         self._jobs[job.job_id] = _Running(job, dest, dst)
         return TransferResult(
             job_id=job.job_id,
@@ -391,6 +677,10 @@ class LiveJobs:
             transfer_duration_s=report.transfer_duration_s,
             load_duration_s=report.load_duration_s,
             downtime_s=time.perf_counter() - paused_at,
+            bytes_sent=manifest.bytes_to_send,
+            n_chunks_sent=manifest.chunks_to_send,
+            immutable_bytes=manifest.immutable_bytes,
+            wire_duration_s=report.wire_duration_s,
         )
 
     # -- failure bookkeeping --------------------------------------------------------------------
@@ -492,23 +782,40 @@ class LiveJobs:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _driver_manifest(self, job: LiveJob, checkpoint: Checkpoint) -> CheckpointManifest:
-        """A checkpoint held by this process, put into the object store in chunks."""
+    def _driver_manifest(
+        self, job: LiveJob, checkpoint: Checkpoint, store: Any = None, key: str = ""
+    ) -> CheckpointManifest:
+        """A checkpoint held by this process, put into the object store in chunks (those the
+        destination's ``store`` holds are pinned there under ``key`` and not put)."""
+        import hashlib
+
+        import numpy as np
+
         ray = import_ray()
-        data = checkpoint.to_bytes()
-        chunks = split_chunks(data, self.chunk_bytes)
+        blob = checkpoint.chunked(self.chunk_bytes)
+        views = [blob.chunk(i) for i in range(len(blob.chunks))]
+        digests = tuple(digest(v) for v in views)
+        held = [False] * len(views)
+        if store is not None:
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                held = list(self._get(store.reserve.remote(key, list(digests))))
         return CheckpointManifest(
             job_id=job.job_id,
             source_site="driver",
             source_node_id=ray.get_runtime_context().get_node_id(),
             steps_done=checkpoint.steps_done,
             total_steps=job.total_steps,
-            size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(blob.data),
+            sha256=hashlib.sha256(blob.data).hexdigest(),
             chunk_bytes=self.chunk_bytes,
-            chunk_sha256=chunk_digests(chunks),
-            chunk_refs=tuple(ray.put(c) for c in chunks),
+            chunk_sha256=digests,
+            chunk_refs=tuple(
+                None if h else ray.put(np.frombuffer(v, dtype=np.uint8))
+                for v, h in zip(views, held, strict=True)
+            ),
             checkpoint_duration_s=0.0,
+            chunk_lengths=tuple(c.length for c in blob.chunks),
+            chunk_immutable=tuple(c.immutable for c in blob.chunks),
         )
 
     def _in_transit(self, manifest: CheckpointManifest) -> CheckpointManifest:
@@ -560,6 +867,11 @@ class LiveJobs:
             if isinstance(cause, Exception) and cause is not exc:
                 raise cause from exc
             raise
+
+
+def _pin_key(job_id: str, what: str) -> str:
+    """A key of its own for the pins of one move (or start, recovery) in the chunk stores."""
+    return f"{job_id}/{what}/{secrets.token_hex(4)}"
 
 
 def _cause(exc: BaseException) -> BaseException:

@@ -24,7 +24,7 @@ import numpy as np
 
 from greenhop.errors import require_extra
 from greenhop.live._extras import import_torch
-from greenhop.live.jobs.trainer import make_deterministic
+from greenhop.live.jobs.trainer import frozen_parameter_keys, make_deterministic
 
 
 def zen_of_python() -> str:
@@ -245,4 +245,90 @@ class CharTransformerTrainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.steps_done = int(state["data"]["steps_done"])
+
+
+class FrozenBaseTrainer:
+    """A job with a large frozen part and a small trainable one, as a LoRA or frozen-base
+    fine-tuning has: a frozen "pretrained" token embedding table of about ``base_mb`` MB
+    (float32, ``requires_grad=False``), under a small trainable classifier (mean-pooled
+    embeddings through a two-layer MLP), AdamW. It marks the table frozen
+    (:meth:`frozen_keys`), so its checkpoint's immutable part is the table and the mutable
+    part the classifier, its optimizer state and the random states.
+
+    The task is synthetic and generated from the seed: bags of ``bag`` token ids, labelled by
+    a fixed random teacher over the frozen embeddings. Batches are drawn with the trainer's
+    own ``torch.Generator``; dropout uses torch's default one.
+
+    Parameters: ``seed``; ``base_mb`` the frozen table's size (MB, 1e6 bytes); ``dim`` the
+    embedding width; ``hidden`` the classifier's width; ``classes``; ``bag`` tokens per
+    example; ``batch_size``; ``lr``.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        base_mb: float = 100.0,
+        dim: int = 256,
+        hidden: int = 512,
+        classes: int = 16,
+        bag: int = 32,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+    ) -> None:
+        torch = import_torch()
+        make_deterministic(seed)
+        nn = torch.nn
+        vocab = max(classes, int(base_mb * 1e6 / (4 * dim)))
+        self.bag, self.batch_size = bag, batch_size
+        self.embed = nn.Embedding(vocab, dim)
+        self.embed.weight.requires_grad_(False)  # the frozen "pretrained" base
+        self.model = nn.ModuleDict(
+            {
+                "embed": self.embed,
+                "head": nn.Sequential(
+                    nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(0.1), nn.Linear(hidden, classes)
+                ),
+            }
+        )
+        teacher = torch.Generator().manual_seed(seed + 1)
+        self.teacher = torch.randn(dim, classes, generator=teacher)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.steps_done = 0
+
+    def frozen_keys(self) -> list[str]:
+        """The frozen embedding table: ``model/embed.weight``."""
+        return frozen_parameter_keys(self.model, "model")
+
+    def step(self) -> dict[str, float]:
+        torch = import_torch()
+        tokens = torch.randint(
+            self.embed.num_embeddings, (self.batch_size, self.bag), generator=self.generator
+        )
+        pooled = self.embed(tokens).mean(1)
+        labels = (pooled @ self.teacher).argmax(1)
+        self.model.train()
+        logits = self.model["head"](pooled)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.steps_done += 1
+        accuracy = (logits.argmax(1) == labels).float().mean()
+        return {"loss": loss.item(), "accuracy": accuracy.item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "data": {"generator": self.generator.get_state(), "steps_done": self.steps_done},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["data"]["generator"])
         self.steps_done = int(state["data"]["steps_done"])

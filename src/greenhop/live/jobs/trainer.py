@@ -20,13 +20,27 @@ The trainer is built on the site's node by a factory, a picklable callable witho
 :func:`make_deterministic` first, so that a restored job ends bit-identical to an uninterrupted
 run of the same number of steps. Each step must depend only on the trainer's state and those
 generators (no wall clock, no unseeded randomness).
+
+**Frozen tensors** (optional). A trainer whose checkpoint holds tensors that training never
+changes (a frozen base model under LoRA adapters, frozen embeddings, the frozen lower layers of a
+fine-tuning) may say which, with a fourth method::
+
+        def frozen_keys(self) -> Iterable[str]: ...   # e.g. "model/embed.weight"
+
+A path names a tensor of ``state_dict()`` by its keys joined with ``/`` (the model's own
+``state_dict`` keys keep their dots): ``{"model": model.state_dict()}`` holds
+``model/embed.weight``. :func:`frozen_parameter_keys` lists a module's parameters that do not
+require gradients. Frozen tensors are the checkpoint's immutable part: they are cut into chunks
+of their own, so a site that already holds them (the job was there before, or they were
+pre-staged there) is sent only the rest. Marking a tensor frozen that does change costs bytes,
+never correctness: every chunk is named by its SHA-256 and a changed one is sent.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -50,6 +64,33 @@ class Trainer(Protocol):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (possibly from another process)."""
         ...
+
+
+@runtime_checkable
+class FreezingTrainer(Trainer, Protocol):
+    """A :class:`Trainer` that marks its frozen tensors (the checkpoint's immutable part)."""
+
+    def frozen_keys(self) -> Iterable[str]:
+        """Paths in :meth:`state_dict` of the tensors training never changes."""
+        ...
+
+
+def frozen_keys_of(trainer: object) -> frozenset[str]:
+    """The frozen tensors a trainer marks (:meth:`FreezingTrainer.frozen_keys`), or none."""
+    method = getattr(trainer, "frozen_keys", None)
+    if method is None:
+        return frozenset()
+    keys = frozenset(method())
+    bad = sorted(k for k in keys if not isinstance(k, str) or not k or k.startswith("/"))
+    if bad:
+        raise TypeError(f"frozen_keys() must give paths such as 'model/embed.weight'; got {bad!r}")
+    return keys
+
+
+def frozen_parameter_keys(module: Any, prefix: str = "model") -> list[str]:
+    """Paths (``<prefix>/<parameter name>``) of ``module``'s parameters that do not require
+    gradients, for a trainer whose ``state_dict()`` holds ``{prefix: module.state_dict()}``."""
+    return [f"{prefix}/{name}" for name, p in module.named_parameters() if not p.requires_grad]
 
 
 TrainerFactory = Callable[[], Trainer]

@@ -10,6 +10,13 @@ mismatch raises :class:`~greenhop.live.errors.ChecksumError` and nothing is load
 Chunks that each cross a link well within Ray's ``object_manager_pull_timeout_ms`` (10 s by
 default) avoid a slow pull being re-requested and sent twice; pick ``chunk_bytes`` for the
 slowest link (16 MiB crosses a 100 Mbit/s link in 1.3 s).
+
+**Content-addressed transfer.** Chunks are cut at tensor boundaries
+(:func:`~greenhop.live.jobs.chunks.plan_chunks`) and named by their SHA-256. With chunk stores
+(``LiveJobs(chunk_store_bytes=...)``) the manifest carries no ref for a chunk the destination's
+store already holds (``chunk_refs[i] is None``): the destination takes it from its store, and
+only the other chunks cross the network (``bytes_to_send``). The whole blob is verified as
+before.
 """
 
 from __future__ import annotations
@@ -48,11 +55,39 @@ class CheckpointManifest:
     chunk_sha256: tuple[str, ...]
     chunk_refs: tuple[Any, ...]
     checkpoint_duration_s: float
+    chunk_lengths: tuple[int, ...] = ()
+    """Each chunk's size in bytes (empty: fixed cuts of ``chunk_bytes``)."""
+    chunk_immutable: tuple[bool, ...] = ()
+    """Whether each chunk holds frozen tensors only (empty: none does)."""
 
     @property
     def n_chunks(self) -> int:
         """Number of chunks."""
         return len(self.chunk_refs)
+
+    def lengths(self) -> tuple[int, ...]:
+        """Each chunk's size in bytes."""
+        if self.chunk_lengths:
+            return self.chunk_lengths
+        n, c = self.size_bytes, self.chunk_bytes
+        return tuple(min(c, n - i) for i in range(0, max(n, 1), c))
+
+    @property
+    def immutable_bytes(self) -> int:
+        """Bytes of the chunks that hold frozen tensors only (the immutable part)."""
+        pairs = zip(self.chunk_lengths, self.chunk_immutable, strict=True)
+        return sum(n for n, imm in pairs if imm)
+
+    @property
+    def bytes_to_send(self) -> int:
+        """Bytes of the chunks that cross the network (those with a ref)."""
+        pairs = zip(self.lengths(), self.chunk_refs, strict=True)
+        return sum(n for n, ref in pairs if ref is not None)
+
+    @property
+    def chunks_to_send(self) -> int:
+        """Chunks that cross the network."""
+        return sum(ref is not None for ref in self.chunk_refs)
 
 
 @dataclass(frozen=True)
@@ -84,15 +119,24 @@ class TransferResult:
     downtime_s: float
     attempts: int = 1
     recovered_from_disk: bool = False
+    bytes_sent: int = 0
+    n_chunks_sent: int = 0
+    immutable_bytes: int = 0
+    wire_duration_s: float = 0.0
+
+    @property
+    def mutable_bytes(self) -> int:
+        """Bytes of the checkpoint that are not immutable (header, trainable tensors,
+        optimizer and random states)."""
+        return self.size_bytes - self.immutable_bytes
 
     @property
     def bandwidth_bytes_per_s(self) -> float:
-        """Achieved goodput of the transfer, bytes / transfer_duration_s."""
-        return (
-            self.size_bytes / self.transfer_duration_s
-            if self.transfer_duration_s > 0
-            else float("inf")
-        )
+        """Achieved goodput, ``bytes_sent / wire_duration_s``; NaN when nothing crossed (no
+        measurement of the link), inf for an instant transfer."""
+        if self.bytes_sent <= 0:
+            return float("nan")
+        return self.bytes_sent / self.wire_duration_s if self.wire_duration_s > 0 else float("inf")
 
     @property
     def bandwidth_gbps(self) -> float:
@@ -165,6 +209,66 @@ class ChunkVerifier:
                 f"{self._whole.hexdigest()[:16]}..., expected {m.size_bytes} bytes with "
                 f"{m.sha256[:16]}...; it is refused."
             )
+        return data
+
+
+class ChunkAssembler:
+    """Assembles a checkpoint from chunks that arrive in any order, some pulled over the
+    network, some from the destination's store.
+
+    :meth:`put` with ``verify`` checks a chunk's SHA-256 at once (pulled chunks: a corrupted
+    one is refused before anything else happens); chunks from the store were checked when they
+    were kept. The whole blob's SHA-256 is computed in order as chunks arrive; :meth:`finish`
+    checks it and the size (a mismatch names the first bad chunk) and returns the blob.
+    """
+
+    def __init__(self, manifest: CheckpointManifest) -> None:
+        self.manifest = manifest
+        self._slots: list[Any] = [None] * manifest.n_chunks
+        self._whole = hashlib.sha256()
+        self._next = 0
+
+    def put(self, i: int, chunk: Any, *, verify: bool = True) -> None:
+        """Chunk ``i`` arrived; ChecksumError if ``verify`` and it does not match."""
+        m = self.manifest
+        if verify:
+            d = hashlib.sha256(memoryview(chunk).cast("B")).hexdigest()
+            if d != m.chunk_sha256[i]:
+                raise ChecksumError(
+                    f"Chunk {i} of {m.n_chunks} of job {m.job_id!r}'s checkpoint "
+                    f"({len(chunk)} bytes) has SHA-256 {d[:16]}..., expected "
+                    f"{m.chunk_sha256[i][:16]}...; it was corrupted in transit and the "
+                    "checkpoint is refused."
+                )
+        self._slots[i] = chunk
+        while self._next < len(self._slots) and self._slots[self._next] is not None:
+            self._whole.update(memoryview(self._slots[self._next]).cast("B"))
+            self._next += 1
+
+    def finish(self) -> bytes:
+        """The verified blob; ChecksumError if a chunk is missing or the whole mismatches."""
+        m = self.manifest
+        missing = [i for i, c in enumerate(self._slots) if c is None]
+        if missing:
+            raise ChecksumError(
+                f"Checkpoint of job {m.job_id!r} lacks chunk {missing[0]} of {m.n_chunks}; "
+                "it is refused."
+            )
+        data = b"".join(memoryview(c).cast("B") for c in self._slots)
+        if len(data) != m.size_bytes or self._whole.hexdigest() != m.sha256:
+            for i, c in enumerate(self._slots):
+                if hashlib.sha256(memoryview(c).cast("B")).hexdigest() != m.chunk_sha256[i]:
+                    raise ChecksumError(
+                        f"Chunk {i} of {m.n_chunks} of job {m.job_id!r}'s checkpoint does not "
+                        "match its SHA-256 (taken from the destination's chunk store); the "
+                        "checkpoint is refused."
+                    )
+            raise ChecksumError(
+                f"Checkpoint of job {m.job_id!r} arrived as {len(data)} bytes with SHA-256 "
+                f"{self._whole.hexdigest()[:16]}..., expected {m.size_bytes} bytes with "
+                f"{m.sha256[:16]}...; it is refused."
+            )
+        self._slots = []
         return data
 
 
