@@ -150,6 +150,20 @@ sites = ["greensboro"]
     move = fa.migrations[0]
     assert move.src == 0 and move.dest == 1
     assert move.restored_s <= 3 * 3600  # done before the event (07:00, run starts 04:00)
+    # a move that takes longer than the lead (100 GB over 0.1 Gbit/s: 2.2 h) starts early
+    big = job.replace("checkpoint_gb = 2.0", "checkpoint_gb = 100.0").replace(
+        "2023-06-12T05:00:00Z", "2023-06-12T04:00:00Z"
+    )
+    slow = dr + "\n[links]\ndefault_gbps = 0.1\n"
+    inputs = SimInputs.from_scenario(
+        load_scenario(two_regions(data, jobs=big, extra=slow, name="slow"))
+    )
+    (early,) = run_policies(inputs, ["feasibility-aware"])
+    move = early.migrations[0]
+    assert move.kind == "migrate"
+    assert move.restored_s - move.started_s > 2 * 3600
+    assert move.restored_s <= 3 * 3600  # still before the event
+    assert summary(early)["dr_excess_kwh"] == pytest.approx(0.0)
     # with no room elsewhere it pauses, and resumes after the event
     full = dr.replace('sites = ["greensboro"]', "")
     inputs = SimInputs.from_scenario(

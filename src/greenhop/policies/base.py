@@ -207,34 +207,40 @@ def dr_blocked(view: View, lead_steps: int) -> tuple[FloatArray, IntArray] | Non
 
 
 def shed_for_demand_response(
-    view: View, actions: list[Action], *, lead_h: float = 1.0
+    view: View, actions: list[Action], *, lead_h: float = 1.0, max_lead_h: float = 12.0
 ) -> tuple[list[Action], NDArray[np.bool_]]:
     """Before a demand-response event begins, shed the jobs a site cannot carry under its cap.
 
-    For each site with an event now or within ``lead_h``: its grid draw during the event is
+    For each site with an event now or within ``max_lead_h``: its grid draw during the event is
     reckoned as its IT load now less its renewable surplus now (floored at 0). While that
     exceeds the cap, a running job there moves to a site with a free slot and no event ahead,
     where the model says the move (checkpoint, transfer, restore) finishes before the event
-    begins, the site with the most renewable power left first; else it pauses (checkpoint only).
-    Returns the actions and the sites blocked (no job should start or resume there)."""
-    lead = max(1, round(lead_h * 3600.0 / view.step_s))
-    got = dr_blocked(view, lead)
+    begins (the site with the most renewable power left first), once the event is ``lead_h``
+    away or the move needs all the time left but one step; with no such move it pauses
+    (checkpoint only), at the same lead. Returns the actions and the sites blocked: those with
+    an event within ``lead_h``, where no job should start or resume."""
+    step = view.step_s
+    got = dr_blocked(view, max(1, round(max_lead_h * 3600.0 / step)))
     blocked = np.zeros(len(view.site_names), dtype=bool)
     if got is None:
         return [], blocked
     cap, first = got
-    blocked = np.isfinite(cap)
+    ahead = first >= 0
+    until = np.where(ahead, np.maximum(first, 0) * step, np.inf)
+    lead_s = lead_h * 3600.0
+    blocked = ahead & (until <= lead_s)
     out: list[Action] = []
     jobs = view.jobs
     p = view.params
     free = free_slots_after(view, actions)
+    free[ahead] = 0  # no move into a site with an event ahead
     avail = view.available_w().astype(np.float64)
     busy = {a.job for a in actions}
     running = jobs.in_state(JobState.RUNNING)
-    for site in np.flatnonzero(blocked):
+    for site in np.flatnonzero(ahead):
         s = int(site)
         draw = max(float(view.it_load_w[s] - max(view.surplus_w[s], 0.0)), 0.0)
-        until_s = max(int(first[s]), 0) * view.step_s
+        until_s = float(until[s])
         here = [int(j) for j in running if jobs.site[j] == s and int(j) not in busy]
         here.sort(key=lambda j: -jobs.power_w[j])
         for j in here:
@@ -242,17 +248,18 @@ def shed_for_demand_response(
                 break
             size = float(jobs.size_gb[j])
             ckpt = size / p.disk_write_gb_per_s
-            dest = -1
-            order = np.argsort(-avail, kind="stable")
-            for d in order:
+            dest, need_s = -1, ckpt
+            for d in np.argsort(-avail, kind="stable"):
                 d = int(d)
-                if d == s or blocked[d] or free[d] <= 0:
+                if d == s or free[d] <= 0:
                     continue
                 bw = float(view.bandwidth_gbps[s, d])
                 move_s = ckpt + 8.0 * size / bw + size / p.disk_read_gb_per_s + p.restart_s
                 if move_s <= until_s:
-                    dest = d
+                    dest, need_s = d, move_s
                     break
+            if until_s > max(lead_s, need_s + step):
+                continue  # not yet: the event is far enough away
             if dest >= 0:
                 out.append(Migrate(j, dest))
                 free[dest] -= 1
