@@ -315,7 +315,8 @@ model = "bert-base"
     assert str(err.value).splitlines() == [
         "bits.toml: [[sites]] #1 'shed': field 'gpu_slots': must be > 0 (got 0)",
         "bits.toml: [[sites]] #1 'shed': needs a renewable supply: a [sites.pv] or [sites.wind] "
-        "table, a trace_column of the [energy_source] trace, or a live meter ([sites.realtime])",
+        "table, a trace_column of the [energy_source] trace, a share of a [[grid]] curtailment "
+        "(curtailment_share) or a live meter ([sites.realtime])",
         "bits.toml: [[sites]] #1 'shed': field 'latitude': required for a site without bundled "
         "weather (pv/wind)",
         "bits.toml: [[sites]] #1 'shed': field 'longitude': required for a site without bundled "

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-_LIST_TABLES = {"sites", "jobs", "pairs"}
+_LIST_TABLES = {"sites", "jobs", "pairs", "grid"}
 _UNKNOWN_FIELD = ("extra_forbidden", "unexpected_keyword_argument")
 _MISSING = ("missing", "missing_argument")
 _BOUNDS = {

@@ -414,7 +414,8 @@ class Site(_Table):
                 (
                     (),
                     "needs a renewable supply: a [sites.pv] or [sites.wind] table, a "
-                    "trace_column of the [energy_source] trace, or a live meter ([sites.realtime])",
+                    "trace_column of the [energy_source] trace, a share of a [[grid]] "
+                    "curtailment (curtailment_share) or a live meter ([sites.realtime])",
                 )
             )
         bundled = bundled_sites()
