@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -189,6 +189,13 @@ def _plt() -> Any:
     return plt
 
 
+def _cmap(name: str) -> Any:
+    """A colour map whose missing values (a square no cell fell in) are grey."""
+    import matplotlib
+
+    return matplotlib.colormaps[name].with_extremes(bad="#d9d9d9")
+
+
 def _label(axis: str) -> str:
     return f"{axis} ({AXES[axis].help})"
 
@@ -197,20 +204,28 @@ def heatmap(
     results: pd.DataFrame,
     spec: SweepSpec,
     a: str,
-    b: str,
+    b: str | None,
     metric: str,
     axes: Sequence[str],
     path: Path,
 ) -> HeatFigure | None:
-    """The ``a − b`` heatmap (two axes) or line (one axis) of ``metric``; None without axes or
-    without cells where both ran."""
-    d = paired(results, a, b, metric)
-    d = d[np.isfinite(d["diff"])]
+    """The ``a − b`` heatmap (two axes) or line (one axis) of ``metric``, or ``a``'s own values
+    when ``b`` is None (a sweep of one policy); None without axes or without rows."""
+    if b is None:
+        ok = _ok(results)
+        d = ok[ok["policy"] == a].copy()
+        d["diff"] = pd.to_numeric(d[metric], errors="coerce") if metric in d else np.nan
+    else:
+        d = paired(results, a, b, metric)
+    d = d[np.isfinite(d["diff"].astype(float))]
     if not len(d) or not axes:
         return None
     plt = _plt()
     unit = _UNITS.get(metric, "")
-    what = f"{metric} of {a} minus {b}" + (f", {unit}" if unit else "")
+    what = (f"{metric} of {a}" if b is None else f"{metric} of {a} minus {b}") + (
+        f", {unit}" if unit else ""
+    )
+    title = f"{a}: {metric}" if b is None else f"{a} − {b}: {metric}"
     xs, xlabels = _bins(spec, axes[0], d[axes[0]])
     d = d.assign(_x=xs)
     if len(axes) == 1:
@@ -223,11 +238,12 @@ def heatmap(
         means = [s[1] for s in stats]
         halves = [0.0 if not math.isfinite(s[2]) else s[2] for s in stats]
         ax.errorbar(pos, means, yerr=halves, marker="o", capsize=4)
-        ax.axhline(0.0, color="grey", lw=0.8)
+        if b is not None:
+            ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xticks(range(len(xlabels)), xlabels, rotation=30)
         ax.set_xlabel(_label(axes[0]))
         ax.set_ylabel(what)
-        ax.set_title(f"{a} − {b}: {metric}")
+        ax.set_title(title)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -240,23 +256,36 @@ def heatmap(
     d = d.assign(_y=ys)
     mean = np.full((len(ylabels), len(xlabels)), np.nan)
     half = np.full_like(mean, np.nan)
-    for (x, y), g in d.groupby(["_x", "_y"]):
+    for key, g in d.groupby(["_x", "_y"]):
+        x, y = cast(tuple[int, int], key)
         m, h, _ = t_interval(g.groupby("seed")["diff"].mean().to_numpy())
         mean[y, x], half[y, x] = m, h
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(xlabels) + 2, 1.0 + 0.6 * len(ylabels) + 1.2))
     vmax = float(np.nanmax(np.abs(mean))) or 1.0
-    image = ax.imshow(mean, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
-    fig.colorbar(image, ax=ax, label=f"{a} − {b}" + (f", {unit}" if unit else ""))
+    if b is None:  # values, not differences: a sequential scale over their range
+        vmin, vmax = float(np.nanmin(mean)), float(np.nanmax(mean))
+        image = ax.imshow(
+            mean, origin="lower", cmap=_cmap("viridis"), vmin=vmin, vmax=vmax, aspect="auto"
+        )
+        fig.colorbar(image, ax=ax, label=a + (f", {unit}" if unit else ""))
+    else:
+        image = ax.imshow(
+            mean, origin="lower", cmap=_cmap("RdBu_r"), vmin=-vmax, vmax=vmax, aspect="auto"
+        )
+        fig.colorbar(image, ax=ax, label=f"{a} − {b}" + (f", {unit}" if unit else ""))
     if mean.size <= 144:
         for y in range(mean.shape[0]):
             for x in range(mean.shape[1]):
                 if not np.isfinite(mean[y, x]):
                     continue
-                sure = np.isfinite(half[y, x]) and abs(mean[y, x]) > half[y, x]
+                sure = b is not None and np.isfinite(half[y, x]) and abs(mean[y, x]) > half[y, x]
                 text = f"{mean[y, x]:.3g}"
                 if np.isfinite(half[y, x]):
                     text += f"\n±{half[y, x]:.2g}"
-                dark = abs(mean[y, x]) > 0.6 * vmax
+                if b is None:  # viridis: light at the top of the range
+                    dark = mean[y, x] < vmin + 0.6 * (vmax - vmin)
+                else:
+                    dark = abs(mean[y, x]) > 0.6 * vmax
                 ax.text(
                     x,
                     y,
@@ -271,20 +300,21 @@ def heatmap(
     ax.set_yticks(range(len(ylabels)), ylabels)
     ax.set_xlabel(_label(axes[0]))
     ax.set_ylabel(_label(axes[1]))
-    ax.set_title(f"{a} − {b}: {metric}")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     finite = mean[np.isfinite(mean)]
     alt = (
         f"Heatmap of {what} over {axes[0]} (x) and {axes[1]} (y); values from "
-        f"{finite.min():.3g} to {finite.max():.3g}; blue where {a} is lower."
+        f"{finite.min():.3g} to {finite.max():.3g}"
+        + ("." if b is None else f"; blue where {a} is lower.")
     )
-    caption = (
-        f"{what}: mean over seeds (and over the other axes) with its 95 % interval below; bold "
-        f"where the interval excludes 0. Blue: {a} lower than {b}."
+    empty = " Grey: no cell fell there." if not np.isfinite(mean).all() else ""
+    caption = f"{what}: mean over seeds (and over the other axes) with its 95 % interval below" + (
+        "." if b is None else f"; bold where the interval excludes 0. Blue: {a} lower than {b}."
     )
-    return HeatFigure(path, alt, caption)
+    return HeatFigure(path, alt, caption + empty)
 
 
 def _fmt(v: Any) -> str:
@@ -330,6 +360,13 @@ def write_report(out: Path, spec: SweepSpec, results: pd.DataFrame) -> Path:
         compare.to_csv(folder / "compare.csv", index=False)
         for m in metrics:
             fig = heatmap(results, spec, a, b, m, axes, folder / f"heatmap-{m}.png")
+            if fig is not None:
+                figures.append(fig)
+    elif spec.policies:  # one policy: its own values
+        for m in metrics:
+            fig = heatmap(
+                results, spec, spec.policies[0], None, m, axes, folder / f"heatmap-{m}.png"
+            )
             if fig is not None:
                 figures.append(fig)
     ok = _ok(results)
