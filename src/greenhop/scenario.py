@@ -555,6 +555,14 @@ class Job(_Table):
     site: str | None = Field(
         None, description="site the job is submitted at; by default the policy places it"
     )
+    frozen_gb: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "GB of the checkpoint that never change (a frozen base model under LoRA or "
+            "frozen-base fine-tuning): a site that holds them already is sent only the rest"
+        ),
+    )
     live: dict[str, Any] | None = Field(
         None, description="[jobs.live]: fields of live runs, validated by greenhop.live"
     )
@@ -756,6 +764,13 @@ class Scenario(_Table):
     )
     forecaster_sigma: float = Field(
         0.2, ge=0, description="relative error of the 'noisy' forecaster (0.2 = 20 %)"
+    )
+    prestage: bool = Field(
+        False,
+        description=(
+            "the jobs' frozen parts (frozen_gb) are copied to every site ahead of time, so a "
+            "move sends only what changes (their bytes are counted once per site)"
+        ),
     )
     reference_accelerator: str = Field(
         "h100-sxm",

@@ -99,6 +99,17 @@ class JobsView:
     preferred_site: IntArray  # -1 for none
     last_move_s: FloatArray  # when the job last started, moved or resumed; -inf for never
     active: IntArray | None = None  # jobs arrived and not done, ascending; None: look at all
+    frozen_gb: FloatArray | None = None  # GB of each checkpoint that never change; None: 0
+    frozen_at: NDArray[np.bool_] | None = None  # (jobs, sites): the frozen part lies there
+
+    def size_to(self, j: int, n_sites: int) -> FloatArray:
+        """GB a move of job ``j`` sends to each of ``n_sites`` sites: its checkpoint, less its
+        frozen part where that lies already (the effective size S_eff)."""
+        size = float(self.size_gb[j])
+        if self.frozen_gb is None or self.frozen_at is None:
+            return np.full(n_sites, size)
+        out: FloatArray = np.where(self.frozen_at[j], size - float(self.frozen_gb[j]), size)
+        return out
 
     def in_state(self, *states: JobState) -> IntArray:
         """Indices of the jobs in any of ``states``, ascending."""
@@ -289,6 +300,32 @@ class View:
     jobs: JobsView
     forecast: ForecastView
     params: ModelParameters = DEFAULTS
+    #: per site: training speed and a job's power there against the reference part
+    #: (greenhop.accelerators); None: every site is the reference part
+    site_speed: FloatArray | None = None
+    site_power_factor: FloatArray | None = None
+
+    def heterogeneous(self) -> bool:
+        """True when some site's part differs from the reference in speed or power."""
+        return any(
+            a is not None and bool((a != 1.0).any())
+            for a in (self.site_speed, self.site_power_factor)
+        )
+
+    def power_at(self, j: int) -> FloatArray:
+        """Job ``j``'s draw at each site, W (its power times the site's power factor)."""
+        p = float(self.jobs.power_w[j])
+        if self.site_power_factor is None:
+            return np.full(len(self.site_names), p)
+        out: FloatArray = p * self.site_power_factor
+        return out
+
+    def speed_ratio(self, src: int) -> FloatArray:
+        """Each site's training speed over site ``src``'s (1 everywhere on equal sites)."""
+        if self.site_speed is None:
+            return np.ones(len(self.site_names))
+        out: FloatArray = self.site_speed / self.site_speed[src]
+        return out
 
     def available_w(self) -> FloatArray:
         """Renewable power left for one more job at each site, W.
@@ -340,6 +377,7 @@ def admit_queued(
     if blocked is not None:
         free = np.where(blocked, 0, free)
     avail = view.available_w().astype(np.float64)
+    hetero = view.heterogeneous()
     actions: list[Action] = []
     for j in queued[np.argsort(view.jobs.arrival_s[queued], kind="stable")]:
         j = int(j)
@@ -353,18 +391,21 @@ def admit_queued(
         else:
             if not (free > 0).any():
                 break
-            if weight is None:
+            if weight is None and hetero:  # the most renewable power left once it runs there
+                margin = avail - view.power_at(j)
+                site = int(np.argmax(np.where(free > 0, margin, -np.inf)))
+            elif weight is None:
                 site = int(np.argmax(np.where(free > 0, avail, -np.inf)))
             else:
                 # the job's own grid draw: what renewables left do not cover (the base
                 # load is served first and is not the job's)
-                short = np.maximum(view.jobs.power_w[j] - np.maximum(avail, 0.0), 0.0)
+                short = np.maximum(view.power_at(j) - np.maximum(avail, 0.0), 0.0)
                 need = np.where(short > 0, short * weight, 0.0)
                 score = np.where(free > 0, need - 1e-9 * avail, np.inf)
                 site = int(np.argmin(score))
         actions.append(Start(j, site))
         free[site] -= 1
-        avail[site] -= view.jobs.power_w[j]
+        avail[site] -= view.power_at(j)[site] if hetero else view.jobs.power_w[j]
     return actions
 
 
@@ -393,12 +434,16 @@ class Deficit:
     own_w: FloatArray
     free: IntArray
 
-    def moved(self, job_power_w: float, src: int, dest: int) -> None:
-        """Account for a decided move of a job of ``job_power_w`` from ``src`` to ``dest``."""
+    def moved(
+        self, job_power_w: float, src: int, dest: int, src_power_w: float | None = None
+    ) -> None:
+        """Account for a decided move of a job drawing ``job_power_w`` at ``dest`` (and
+        ``src_power_w`` at ``src``; default the same) from ``src`` to ``dest``."""
+        back = job_power_w if src_power_w is None else src_power_w
         self.free[dest] -= 1
         self.available_w[dest] -= job_power_w
-        self.own_w[src] += job_power_w
-        self.available_w[src] += job_power_w
+        self.own_w[src] += back
+        self.available_w[src] += back
 
 
 def jobs_in_deficit(
@@ -419,7 +464,10 @@ def jobs_in_deficit(
     if in_deficit.size == 0:
         return None
     best = avail.max()
-    if best <= 0 or (whole_job and best < jobs.power_w[in_deficit].min()):
+    least_w = jobs.power_w[in_deficit].min()
+    if view.site_power_factor is not None:
+        least_w *= float(view.site_power_factor.min())
+    if best <= 0 or (whole_job and best < least_w):
         return None
     free = free_slots_after(view, actions)
     if not (free > 0).any():

@@ -26,14 +26,20 @@ class EnergyOnlyPolicy(Policy):
             return actions
         jobs = view.jobs
         avail, own, free = deficit.available_w, deficit.own_w, deficit.free
+        hetero = view.heterogeneous()
         for j in deficit.movers:
             s = int(jobs.site[j])
-            p = float(jobs.power_w[j])
+            p_at = view.power_at(j)  # its draw at each site
+            p = float(p_at[s])
             current = min(p, max(own[s] + p, 0.0))  # renewable power the job gets now
-            cand = np.where(free > 0, np.minimum(avail, p), -np.inf)
+            # renewable share of the job's draw at each free site (its power there, covered)
+            covered = np.minimum(avail, p_at)
+            if hetero:
+                covered = covered / p_at * p
+            cand = np.where(free > 0, covered, -np.inf)
             cand[s] = -np.inf
             d = int(np.argmax(cand))
             if cand[d] > current + 1e-9:
                 actions.append(Migrate(j, d))
-                deficit.moved(p, s, d)
+                deficit.moved(float(p_at[d]), s, d, p)
         return actions

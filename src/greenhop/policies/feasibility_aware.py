@@ -92,28 +92,54 @@ class FeasibilityAwarePolicy(Policy):
         if weight is not None:  # where the deficit weighs most, first
             movers.sort(key=lambda j: deficit.own_w[jobs.site[j]] * weight[jobs.site[j]])
         windows: dict[float, np.ndarray] = {}
+        n = len(view.site_names)
+        hetero = view.heterogeneous()
+        partial = jobs.frozen_gb is not None
         for j in movers:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
-            ok = (free > 0) & (avail >= p)
+            p_at = view.power_at(j) if hetero else None
+            ok = (free > 0) & (avail >= (p if p_at is None else p_at))
             ok[s] = False
             if not ok.any():
                 continue
-            if p not in windows:
-                windows[p] = view.forecast.remaining_window_s(p)
-            w = windows[p]
+            if p_at is None:
+                if p not in windows:
+                    windows[p] = view.forecast.remaining_window_s(p)
+                w = windows[p]
+            else:  # each site's window for the job's draw there
+                w = np.zeros(n)
+                for value in np.unique(p_at[ok]):
+                    key = float(value)
+                    if key not in windows:
+                        windows[key] = view.forecast.remaining_window_s(key)
+                    w = np.where(p_at == value, windows[key], w)
             dests = np.flatnonzero(ok & (w > 0))
             if dests.size == 0:
                 continue
-            slack, t_ok, e_ok = feasibility.move_verdicts(
-                jobs.size_gb[j], view.bandwidth_gbps[s, dests], w[dests], self._params_for(view, p)
-            )
+            size = jobs.size_to(j, n)[dests] if partial else jobs.size_gb[j]
+            if p_at is None:
+                slack, t_ok, e_ok = feasibility.move_verdicts(
+                    size, view.bandwidth_gbps[s, dests], w[dests], self._params_for(view, p)
+                )
+            else:
+                slack, t_ok, e_ok = feasibility.move_verdicts(
+                    size,
+                    view.bandwidth_gbps[s, dests],
+                    w[dests],
+                    self._params_for(view, p),
+                    speed_ratio=view.speed_ratio(s)[dests],
+                    dest_power_w=p_at[dests],
+                )
             feasible = t_ok & e_ok
             if not feasible.any():
                 continue
             d = int(dests[int(np.argmax(np.where(feasible, slack, -np.inf)))])
             actions.append(Migrate(j, d))
-            deficit.moved(p, s, d)
+            if p_at is None:
+                deficit.moved(p, s, d)
+            else:
+                deficit.moved(float(p_at[d]), s, d, float(p_at[s]))
         if weight is not None:
             actions += self._grid_moves(view, actions, weight, shed_jobs, blocked)
         return actions

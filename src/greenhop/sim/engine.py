@@ -72,7 +72,13 @@ class SimulatedWorld(World):
         n_steps, n_sites, n_jobs = inp.n_steps, len(inp.site_names), len(inp.jobs)
         self.step_s = float(inp.step_s)
         self.surplus_w = inp.surplus_w
-        self.jobs = JobTable.pending(n_jobs)
+        self.jobs = JobTable.pending(
+            n_jobs,
+            n_sites=n_sites,
+            frozen=inp.jobs.frozen_gb is not None,
+            prestaged=inp.prestaged,
+        )
+        self._frozen = inp.jobs.frozen_gb
         self.run_s_at = np.zeros((n_jobs, n_sites))
         self.held = np.zeros(n_sites, dtype=np.int64)  # slots held (restoring/running/ckpt)
         self.reserved = np.zeros(n_sites, dtype=np.int64)  # slots reserved by incoming moves
@@ -85,9 +91,13 @@ class SimulatedWorld(World):
         # checkpoints or restores draws the idle power of its slot)
         self.idle_full = (inp.idle_slot_power_w * inp.slots).astype(np.float64)
         self.it_load = np.tile(self.idle_full, (n_steps, 1))
-        self.extra_w = inp.jobs.power_w[:, None] - inp.idle_slot_power_w[None, :]
+        assert inp.site_speed is not None and inp.site_power_factor is not None
+        # a job's draw at each site (its power on the reference part x the site's factor)
+        self.power_at = inp.jobs.power_w[:, None] * inp.site_power_factor[None, :]
+        self.extra_w = self.power_at - inp.idle_slot_power_w[None, :]
+        self._speed = inp.site_speed
         self._work, self._power = inp.jobs.work_gpu_h, inp.jobs.power_w
-        self._size, self._idle = inp.jobs.size_gb, inp.idle_slot_power_w
+        self._idle = inp.idle_slot_power_w
         self.running_jobs = np.zeros((n_steps, n_sites), dtype=np.int32)
         self.placement = (
             np.full((n_steps, n_jobs), -1, dtype=np.int16) if record_placement else None
@@ -168,6 +178,8 @@ class SimulatedWorld(World):
             jobs.start_s[j] = now_s
             jobs.state[j] = _REST
             jobs.site[j] = act.site
+            if jobs.frozen_at is not None:
+                jobs.frozen_at[j, act.site] = True
             self.moves.setdefault(j, _Move()).phase_left_s = params.restart_s
             jobs.last_move_s[j] = now_s
             self.events.append((now_s, j, "start", act.site))
@@ -176,7 +188,9 @@ class SimulatedWorld(World):
             self.free[act.dest] -= 1
             jobs.state[j] = _CKPT
             jobs.dest[j] = act.dest
-            mig = Migration(j, int(jobs.site[j]), act.dest, float(size[j]), now_s, "migrate")
+            mig = Migration(
+                j, int(jobs.site[j]), act.dest, self._sent_gb(j, act.dest), now_s, "migrate"
+            )
             self.migrations.append(mig)
             self.moves[j] = _Move(
                 phase_left_s=size[j] / params.disk_write_gb_per_s, then="transfer", migration=mig
@@ -195,12 +209,14 @@ class SimulatedWorld(World):
             else:
                 self.reserved[act.site] += 1
                 self.free[act.site] -= 1
-                mig = Migration(j, int(jobs.site[j]), act.site, float(size[j]), now_s, "resume")
+                mig = Migration(
+                    j, int(jobs.site[j]), act.site, self._sent_gb(j, act.site), now_s, "resume"
+                )
                 mig.checkpoint_done_s = now_s
                 self.migrations.append(mig)
                 jobs.state[j] = _XFER
                 jobs.dest[j] = act.site
-                self.moves[j] = _Move(bytes_left=size[j] * 1e9, migration=mig)
+                self.moves[j] = _Move(bytes_left=mig.size_gb * 1e9, migration=mig)
 
     def advance(self, k: int, now_s: float) -> None:
         load = self.it_load[k]
@@ -255,11 +271,22 @@ class SimulatedWorld(World):
                 if state[j] in (_RUN, _CKPT, _REST):
                     self.placement[k, j] = site[j]
 
+    def _sent_gb(self, j: int, dest: int) -> float:
+        """GB a move of job ``j`` sends to ``dest``: its checkpoint, less its frozen part if
+        that lies there already (S_eff)."""
+        size = float(self.inputs.jobs.size_gb[j])
+        frozen_at = self.jobs.frozen_at
+        if frozen_at is not None and self._frozen is not None and frozen_at[j, dest]:
+            return size - float(self._frozen[j])
+        return size
+
     def _begin_restore(self, j: int, at: int, t: float) -> None:
         jobs = self.jobs
         jobs.state[j] = _REST
         jobs.site[j] = at
         jobs.dest[j] = -1
+        if jobs.frozen_at is not None:
+            jobs.frozen_at[j, at] = True
         mv = self.moves.setdefault(j, _Move())
         p = self.inputs.params
         mv.phase_left_s = self.inputs.jobs.size_gb[j] / p.disk_read_gb_per_s + p.restart_s
@@ -276,7 +303,7 @@ class SimulatedWorld(World):
         state, site, progress, done_s = jobs.state, jobs.site, jobs.progress_gpu_h, jobs.done_s
         step_s = self.step_s
         e_k, e_j, e_s, e_e = self.e_k, self.e_j, self.e_s, self.e_e
-        work_h, power, idle, size = self._work, self._power, self._idle, self._size
+        work_h, power_at, idle, speed = self._work, self.power_at, self._idle, self._speed
         run_s_at, extra_w, held, moves = self.run_s_at, self.extra_w, self.held, self.moves
         free = self.free
         transferring: dict[int, float] = {}
@@ -286,15 +313,16 @@ class SimulatedWorld(World):
                 if s == _RUN:
                     at = int(site[j])
                     work = work_h[j]
-                    need_s = (work - progress[j]) * 3600.0
+                    rate = speed[at]  # GPU-hours of work per hour here
+                    need_s = (work - progress[j]) * 3600.0 / rate
                     dt = tl if tl < need_s else need_s
-                    progress[j] += dt / 3600.0
+                    progress[j] += dt * rate / 3600.0
                     run_s_at[j, at] += dt
                     load[at] += extra_w[j, at] * dt / step_s
                     e_k.append(k)
                     e_j.append(j)
                     e_s.append(at)
-                    e_e.append(power[j] * dt)
+                    e_e.append(power_at[j, at] * dt)
                     tl -= dt
                     if need_s <= dt + 1e-9:
                         progress[j] = work
@@ -336,7 +364,7 @@ class SimulatedWorld(World):
                         held[at] -= 1
                         free[at] += 1
                         state[j] = _XFER
-                        mv.bytes_left = size[j] * 1e9
+                        mv.bytes_left = mv.migration.size_gb * 1e9  # S_eff to the destination
                         if tl > 1e-9:
                             transferring[j] = tl
                         break
@@ -350,7 +378,7 @@ class SimulatedWorld(World):
         mig.wasted = is_wasted_move(
             self.surplus_w[k, at],
             prev,
-            self.inputs.jobs.power_w[mig.job],
+            self.power_at[mig.job, at],
             self.inputs.idle_slot_power_w[at],
         )
         self.events.append((t, mig.job, "restored", at))

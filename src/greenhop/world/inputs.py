@@ -37,9 +37,21 @@ class JobSpecs:
     size_gb: FloatArray
     deadline_s: FloatArray  # inf for none
     preferred_site: NDArray[np.int64]  # -1 for none
+    #: GB of the checkpoint that never change (frozen base weights): a site that holds them
+    #: already is sent only the rest (``size_gb - frozen_gb``); None: every byte moves
+    frozen_gb: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        if self.frozen_gb is not None:
+            frozen = np.asarray(self.frozen_gb, dtype=np.float64)
+            wrong = np.flatnonzero(~((frozen >= 0) & (frozen < np.asarray(self.size_gb))))
+            if len(frozen) != n or wrong.size:
+                j = int(wrong[0]) if wrong.size else 0
+                raise InputError(
+                    f"job {self.names[j]!r}: frozen_gb must be >= 0 and below its checkpoint's "
+                    "size (something of a checkpoint always changes)"
+                )
         for name in (
             "arrival_s",
             "work_gpu_h",
@@ -182,6 +194,12 @@ class SimInputs:
     batteries: list[BatterySpec | None] | None = None
     forecast: ForecastAdapter | None = None  # default: perfect
     grid: GridInputs | None = None  # grid signals and PUE; default: none, PUE 1
+    #: per site: training speed and power of its accelerator against the reference part
+    #: (greenhop.accelerators); default: every site is the reference (1, 1)
+    site_speed: FloatArray | None = None
+    site_power_factor: FloatArray | None = None
+    #: the jobs' frozen parts lie at every site before the run (pre-staged)
+    prestaged: bool = False
     params: ModelParameters = DEFAULTS
     name: str = "run"
     meta: dict[str, Any] = field(default_factory=dict)
@@ -205,6 +223,12 @@ class SimInputs:
             raise InputError("every link between two sites needs a bandwidth > 0 Gbit/s")
         if self.base_load_w is None:
             self.base_load_w = np.zeros(n_sites)
+        for name in ("site_speed", "site_power_factor"):
+            value = getattr(self, name)
+            arr = np.ones(n_sites) if value is None else np.asarray(value, dtype=np.float64)
+            if arr.shape != (n_sites,) or not (arr > 0).all():
+                raise InputError(f"{name} must hold one factor > 0 per site")
+            setattr(self, name, arr)
         if self.grid is None:
             self.grid = GridInputs.empty(n_sites, pd.Timestamp(self.start), float(self.step_s))
         if self.forecast is None:
@@ -307,7 +331,13 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
         preferred_site=np.array(
             [-1 if j.site is None else index[j.site] for j in scenario.jobs], dtype=np.int64
         ),
+        frozen_gb=(
+            np.array([j.frozen_gb or 0.0 for j in scenario.jobs], dtype=float)
+            if any(j.frozen_gb for j in scenario.jobs)
+            else None
+        ),
     )
+    speed, power_factor = scenario.site_factors()
     batteries = [s.battery for s in scenario.sites]  # already BatterySpec, named after the site
     base = np.array([s.base_load_w for s in scenario.sites], dtype=float)
     if forecast is not None and forecast != scenario.forecaster_name:
@@ -327,6 +357,9 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
         batteries=batteries,
         forecast=fc,
         grid=grid,
+        site_speed=speed,
+        site_power_factor=power_factor,
+        prestaged=scenario.prestage,
         name=scenario.name,
         meta={
             "forecaster": scenario.forecaster_name,

@@ -32,10 +32,17 @@ class JobTable:
     last_move_s: FloatArray  # when the job last started, moved or resumed; -inf for never
     start_s: FloatArray  # nan: not started
     done_s: FloatArray  # nan: not done
+    #: (jobs, sites): the job's frozen part lies at the site (it ran there, or was pre-staged);
+    #: None when no job has a frozen part
+    frozen_at: NDArray[np.bool_] | None = None
 
     @classmethod
-    def pending(cls, n_jobs: int) -> JobTable:
-        """``n_jobs`` jobs that have not arrived yet."""
+    def pending(
+        cls, n_jobs: int, *, n_sites: int = 0, frozen: bool = False, prestaged: bool = False
+    ) -> JobTable:
+        """``n_jobs`` jobs that have not arrived yet; with ``frozen``, where each job's frozen
+        part lies is tracked over ``n_sites`` sites (everywhere from the start if
+        ``prestaged``)."""
         return cls(
             state=np.full(n_jobs, int(JobState.PENDING), dtype=np.int64),
             site=np.full(n_jobs, -1, dtype=np.int64),
@@ -44,6 +51,7 @@ class JobTable:
             last_move_s=np.full(n_jobs, -np.inf),
             start_s=np.full(n_jobs, np.nan),
             done_s=np.full(n_jobs, np.nan),
+            frozen_at=np.full((n_jobs, n_sites), prestaged, dtype=bool) if frozen else None,
         )
 
     def __len__(self) -> int:
@@ -75,6 +83,8 @@ class JobTable:
             preferred_site=ro(specs.preferred_site),
             last_move_s=ro(self.last_move_s),
             active=active,
+            frozen_gb=None if specs.frozen_gb is None else ro(specs.frozen_gb),
+            frozen_at=None if self.frozen_at is None else ro(self.frozen_at),
         )
 
 

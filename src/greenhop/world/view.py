@@ -24,7 +24,17 @@ class ViewBuilder:
     """Builds each step's :class:`View` of one run: what comes from the inputs is bound once
     (the simulator builds one View per step, so this is on its hot path)."""
 
-    __slots__ = ("_forecast", "_idle", "_names", "_params", "_slots", "_step_s", "_surplus")
+    __slots__ = (
+        "_forecast",
+        "_idle",
+        "_names",
+        "_params",
+        "_power_factor",
+        "_slots",
+        "_speed",
+        "_step_s",
+        "_surplus",
+    )
 
     def __init__(self, inputs: SimInputs) -> None:
         assert inputs.forecast is not None  # set in SimInputs.__post_init__
@@ -35,6 +45,9 @@ class ViewBuilder:
         self._slots = inputs.slots
         self._idle = inputs.idle_slot_power_w
         self._params = inputs.params
+        self._speed = readonly(inputs.site_speed) if inputs.site_speed is not None else None
+        pf = inputs.site_power_factor
+        self._power_factor = readonly(pf) if pf is not None else None
 
     def __call__(
         self,
@@ -63,6 +76,8 @@ class ViewBuilder:
             jobs,
             ForecastAt(self._forecast, k),
             self._params,
+            self._speed,
+            self._power_factor,
         )
 
 
