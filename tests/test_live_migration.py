@@ -104,7 +104,10 @@ def test_job_moved_three_times_ends_identical_to_uninterrupted(
 
     first = results[0]
     assert [r.source_site for r in results] == ["a", "b", "c"]
-    assert first.n_chunks == -(-first.size_bytes // CHUNK_BYTES) > 1
+    # chunks are cut at tensor boundaries (at most CHUNK_BYTES each), so there are at least
+    # as many as fixed cuts would give; without chunk stores every one is sent
+    assert first.n_chunks >= -(-first.size_bytes // CHUNK_BYTES) > 1
+    assert all(r.bytes_sent == r.size_bytes and r.n_chunks_sent == r.n_chunks for r in results)
     assert len(first.sha256) == 64
     for r in results:
         assert r.bandwidth_gbps > 0 and np.isfinite(r.bandwidth_gbps)

@@ -135,6 +135,10 @@ class Checkpoint:
         flat = b"".join(v for _, v in parts)
         return [flat[c.offset : c.offset + c.length] for c in specs]
 
+    def check_frozen(self) -> None:
+        """InputError if a frozen tensor name names no tensor of the state."""
+        self._tensors_checked()
+
     def _tensors_checked(self) -> dict[str, Any]:
         tensors: dict[str, Any] = {}
         _encode(self.state, "", tensors, {})

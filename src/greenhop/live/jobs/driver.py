@@ -185,6 +185,11 @@ class Prestage:
         self._thread.start()
         return self
 
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes copied so far."""
+        return self._pacer.sent
+
     def done(self) -> bool:
         """True once it completed, was cancelled or failed."""
         return self._done.is_set()
@@ -551,11 +556,11 @@ class LiveJobs:
         before it pauses its job, so a pre-stage never shares the link with a migration's
         downtime; a migration of the job to ``site`` supersedes it (the move sends the rest).
         """
-        running = self._running(job_id)
         if self.chunk_store_bytes is None:
             raise InputError(
                 "Pre-staging needs chunk stores: LiveJobs(..., chunk_store_bytes=<bytes>)."
             )
+        running = self._running(job_id)
         if site not in self.sites:
             raise UnknownNameError(
                 f"Site {site!r} is not in the cluster; its sites are {sorted(self.sites)}."

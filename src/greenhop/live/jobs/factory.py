@@ -138,6 +138,13 @@ class TrainerSource:
                 f"{', '.join(missing)}; a trainer needs step(), state_dict() and "
                 "load_state_dict() (greenhop.live.jobs.trainer.Trainer)"
             )
+        if callable(getattr(trainer, "frozen_keys", None)):
+            from greenhop.live.jobs.checkpoint import Checkpoint
+
+            try:
+                Checkpoint.capture(trainer, steps_done=0).check_frozen()
+            except (InputError, TypeError) as exc:
+                raise TrainerError(f"{self.label}: {exc}") from None
 
 
 def trainer_source(
