@@ -227,3 +227,41 @@ def test_a_state_database_of_another_run_is_refused(
     other = live.scenario.model_copy(update={"seed": 7})
     with pytest.raises(InputError, match="another --db"):
         Controller(LiveScenario.from_scenario(other), LiveJobs(cluster.sites), Path(run["db"]))
+
+
+def test_a_slower_sites_speed_is_emulated_by_pacing_steps(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """One job at a site whose accelerator is an A100 (about a third of the reference's speed):
+    the controller grants it a third of the steps per tick, so it finishes when the simulator
+    says, and the ledger books its draw on that part."""
+    sc = load_scenario("live-demo")
+    site = next(s for s in sc.sites if s.name == BATTERY_SITE)
+    site.accelerator = "a100"
+    job = sc.jobs[0].model_copy(
+        update={"work_gpu_h": 1.0, "site": BATTERY_SITE, "live": {"train_steps": 8}}
+    )
+    sc = sc.model_copy(update={"jobs": [job]})
+    live = LiveScenario.from_scenario(sc)
+    speed = float(live.inputs.site_speed[1])  # type: ignore[index]
+    assert speed == pytest.approx(312.0 / 989.4)
+    controller = Controller(
+        live, LiveJobs(cluster.sites), tmp_path / "s.sqlite", policy="stay", speedup=SPEEDUP
+    )
+    try:
+        assert controller.run()
+        row = controller.rows[0]
+    finally:
+        controller.close()
+    sim = Simulator(live.inputs).run(make_policy("stay"))
+    assert row.state == int(JobState.DONE) and row.steps_done == 8
+    step_s = live.inputs.step_s
+    run_s = row.done_s - row.start_s  # type: ignore[operator]
+    assert run_s == pytest.approx(3600.0 / speed, abs=step_s)  # ~3.2 h, not 1 h
+    assert row.done_s == pytest.approx(float(sim.job_done_s[0]), abs=2 * step_s)
+    state = ControllerState(tmp_path / "s.sqlite")
+    try:
+        powers = {e.power_w for e in state.job_energy()}
+    finally:
+        state.close()
+    assert len(powers) == 1 and powers.pop() == pytest.approx(job.power_w * 400.0 / 700.0)

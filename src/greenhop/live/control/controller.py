@@ -201,6 +201,11 @@ class Controller(World):
         self.job_names = inp.jobs.names
         self.total_steps = np.array([j.total_steps for j in live.live_jobs])
         self.steps_per_tick = live.steps_per_tick()
+        # a site's accelerator: its speed paces the steps a job may take per tick (emulated on
+        # CPU nodes), its power factor sets the job's nominal draw there
+        assert inp.site_speed is not None and inp.site_power_factor is not None
+        self._speed = inp.site_speed
+        self._power_at = inp.jobs.power_w[:, None] * inp.site_power_factor[None, :]
         self.arrival_tick = arrival_steps(inp.jobs.arrival_s, self.step_s)
         self.ledger = EnergyLedger(
             inp.site_names,
@@ -352,7 +357,7 @@ class Controller(World):
             self.jobs.start(job, self.site_names[row.site], run=False, checkpoint=ckpt)
             self._started.add(row.idx)
             row.steps_done = 0 if ckpt is None else ckpt.steps_done
-            self.ledger.attach(row.idx, row.name, row.site, self._power(row.idx))
+            self.ledger.attach(row.idx, row.name, row.site, self._power(row.idx, row.site))
             t = self.next_tick * self.step_s
             with self.state.transaction() as conn:
                 ControllerState.put_jobs(conn, [row])
@@ -459,7 +464,8 @@ class Controller(World):
         granted_before = {r.idx: r.granted_steps for r in running}
         for row in running:  # 4. grant one tick of steps, then wait for the tick's end
             row.granted_steps = min(
-                float(self.total_steps[row.idx]), row.granted_steps + self.steps_per_tick[row.idx]
+                float(self.total_steps[row.idx]),
+                row.granted_steps + self.steps_per_tick[row.idx] * self._speed[row.site],
             )
             until[row.idx] = math.ceil(row.granted_steps - 1e-9)
             self.jobs.resume(row.name, until=until[row.idx])
@@ -481,7 +487,8 @@ class Controller(World):
                 before = granted_before[row.idx]
                 if row.steps_done >= math.floor(before):  # it kept pace: the tick's part it had
                     left = max(total - before, 0.0)
-                    run_s = min(self.step_s, left / self.steps_per_tick[row.idx] * self.step_s)
+                    per_tick = self.steps_per_tick[row.idx] * self._speed[row.site]
+                    run_s = min(self.step_s, left / per_tick * self.step_s)
                 finished.append((row, run_s))
             row.steps_done = progress.steps_done
             uses.append(JobUse(row.idx, row.site, self.ledger.power_w(row.idx), run_s))
@@ -553,15 +560,16 @@ class Controller(World):
 
     # -- carrying out actions ------------------------------------------------------------------
 
-    def _power(self, j: int) -> float:
-        return float(self.inputs.jobs.power_w[j])
+    def _power(self, j: int, site: int) -> float:
+        """Job ``j``'s draw at ``site``: its power times the site's accelerator factor."""
+        return float(self._power_at[j, site])
 
     def _start(self, k: int, t: float, act: Start) -> None:
         row = self.rows[act.job]
         self.jobs.start(self.live.live_jobs[act.job], self.site_names[act.site], run=False)
         self._started.add(row.idx)
         row.state, row.site, row.start_s, row.last_move_s = _RUN, act.site, t, t
-        self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx))
+        self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx, act.site))
         with self.state.transaction() as conn:
             ControllerState.put_jobs(conn, [row])
             ControllerState.add_event(conn, k, t, row.idx, "start", act.site)
@@ -586,7 +594,7 @@ class Controller(World):
             row.steps_done = res.steps_done
             row.granted_steps = float(res.steps_done)
         self.ledger.detach(row.idx)
-        self.ledger.attach(row.idx, row.name, act.dest, self._power(row.idx))
+        self.ledger.attach(row.idx, row.name, act.dest, self._power(row.idx, act.dest))
         estimate = self.links.update(src, act.dest, res.bandwidth_gbps)
         done = MigrationRow(
             k,
@@ -661,7 +669,7 @@ class Controller(World):
         src = row.site
         row.state, row.site, row.last_move_s = _RUN, act.site, t
         row.steps_done = 0 if ckpt is None else ckpt.steps_done
-        self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx))
+        self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx, act.site))
         with self.state.transaction() as conn:
             ControllerState.put_jobs(conn, [row])
             ControllerState.add_event(conn, k, t, row.idx, "resume", act.site)
