@@ -198,3 +198,159 @@ def measured_checkpoint_bytes(model: Any, optimizer: Any | None = None) -> int:
     buf = io.BytesIO()
     torch.save(state, buf)
     return buf.getbuffer().nbytes
+
+
+# -- immutable and mutable parts of a checkpoint ---------------------------------------------------
+
+#: Transformer layers trained by default in a frozen-base fine-tuning (the top ones).
+TRAINABLE_TOP_LAYERS = 2
+
+
+@dataclass(frozen=True)
+class SetupParts:
+    """How a set-up's checkpoint splits into an immutable part (tensors training never
+    changes: frozen base weights, embeddings) and a mutable part (trainable weights, optimizer
+    state), in bytes per frozen and per trainable parameter.
+
+    A site that already holds the immutable part (the job was there before, or it was
+    pre-staged there) needs only the mutable part to resume the job.
+    """
+
+    name: str
+    description: str
+    frozen_bytes_per_param: float
+    trainable_bytes_per_param: float
+    source: str
+
+
+PARTS: dict[str, SetupParts] = {
+    p.name: p
+    for p in (
+        SetupParts(
+            "fp32-adam",
+            "full training: every parameter trainable, fp32 weights + Adam moments (12 B); "
+            "nothing is immutable",
+            0.0,
+            12.0,
+            "Kingma and Ba 2015, 'Adam'; the weights and two moments of every parameter",
+        ),
+        SetupParts(
+            "mixed-adam",
+            "full mixed-precision training: bf16 weights + fp32 master weights + Adam moments "
+            "(14 B per parameter); nothing is immutable",
+            0.0,
+            14.0,
+            "Micikevicius et al. 2018, 'Mixed Precision Training'; Rajbhandari et al. 2020, "
+            "'ZeRO' (2 + 4 + 8 bytes per parameter)",
+        ),
+        SetupParts(
+            "weights-only",
+            "bf16 weights only (2 B), updated by the job: all mutable",
+            0.0,
+            2.0,
+            "a bf16 weight is 2 bytes",
+        ),
+        SetupParts(
+            "lora",
+            "LoRA: the frozen base model in bf16 (2 B per parameter, immutable) under rank-r "
+            "adapters on the four attention projections of every layer, trained in fp32 with "
+            "Adam (12 B per adapter parameter, mutable)",
+            2.0,
+            12.0,
+            "Hu et al. 2021, 'LoRA: Low-Rank Adaptation of Large Language Models' (base frozen, "
+            "adapters on the attention projections); Dettmers et al. 2023, 'QLoRA' (a 7B base "
+            "in 16 bits is about 13.5 GB)",
+        ),
+        SetupParts(
+            "frozen-base",
+            "fine-tuning of the top layers: the lower layers and embeddings frozen in bf16 "
+            "(2 B, immutable), the top transformer layers trained in mixed precision with Adam "
+            "(14 B, mutable); a layer counted as 12 d_model^2 parameters",
+            2.0,
+            14.0,
+            "Howard and Ruder 2018, 'ULMFiT' (training the top layers first); Lee et al. 2019, "
+            "'What Would Elsa Do? Freezing Layers During Transformer Fine-Tuning' (top layers "
+            "alone recover most of the quality); Kaplan et al. 2020, 'Scaling Laws for Neural "
+            "Language Models' (12 n_layer d_model^2 non-embedding parameters)",
+        ),
+    )
+}
+
+
+def setup_parts(setup: str) -> SetupParts:
+    """The immutable/mutable split of ``setup``; UnknownNameError lists the names."""
+    key = setup.strip().lower()
+    if key not in PARTS:
+        raise UnknownNameError(f"unknown set-up {setup!r}; known set-ups: {', '.join(PARTS)}")
+    return PARTS[key]
+
+
+def trainable_params(
+    model: str,
+    setup: str,
+    *,
+    lora_rank: int = LORA_RANK,
+    trainable_layers: int = TRAINABLE_TOP_LAYERS,
+) -> int:
+    """Parameters the job trains under ``setup`` (the others are frozen; LoRA's adapters are
+    added to the model's own parameters, which are all frozen)."""
+    spec = model_spec(model)
+    parts = setup_parts(setup)
+    if lora_rank <= 0:
+        raise InputError(f"LoRA rank must be > 0, got {lora_rank}")
+    if parts.name == "lora":
+        return spec.lora_params(lora_rank)
+    if parts.name == "frozen-base":
+        if spec.d_model is None or spec.n_layers is None:
+            raise InputError(
+                f"setup 'frozen-base' needs a transformer's width and depth; model "
+                f"{spec.name!r} has none"
+            )
+        if not 1 <= trainable_layers <= spec.n_layers:
+            raise InputError(
+                f"trainable_layers must be 1..{spec.n_layers} for {spec.name!r}, got "
+                f"{trainable_layers}"
+            )
+        return min(spec.params, trainable_layers * 12 * spec.d_model**2)
+    return spec.params
+
+
+def checkpoint_parts_bytes(
+    model: str,
+    setup: str,
+    *,
+    lora_rank: int = LORA_RANK,
+    trainable_layers: int = TRAINABLE_TOP_LAYERS,
+) -> tuple[int, int]:
+    """(immutable, mutable) bytes of the whole checkpoint of ``model`` under ``setup``.
+
+    For ``lora`` the mutable part equals :func:`checkpoint_bytes` (the adapters, what that
+    set-up moves) and the immutable part is the frozen base; for full training the immutable
+    part is 0 and the mutable part equals :func:`checkpoint_bytes`.
+    """
+    spec = model_spec(model)
+    parts = setup_parts(setup)
+    trained = trainable_params(model, setup, lora_rank=lora_rank, trainable_layers=trainable_layers)
+    frozen = spec.params if parts.name == "lora" else spec.params - trained
+    if parts.frozen_bytes_per_param == 0:
+        frozen = 0
+    return (
+        round(frozen * parts.frozen_bytes_per_param),
+        round(trained * parts.trainable_bytes_per_param),
+    )
+
+
+def checkpoint_parts_gb(
+    model: str,
+    setup: str,
+    *,
+    lora_rank: int = LORA_RANK,
+    trainable_layers: int = TRAINABLE_TOP_LAYERS,
+) -> tuple[float, float]:
+    """(immutable, mutable) GB (1e9 bytes) of the checkpoint of ``model`` under ``setup``; e.g.
+    ``checkpoint_parts_gb("llama-2-7b", "lora")`` is about (13.48, 0.20): a LoRA job whose
+    base already lies at the destination moves 0.2 GB, not 13.7."""
+    immutable, mutable = checkpoint_parts_bytes(
+        model, setup, lora_rank=lora_rank, trainable_layers=trainable_layers
+    )
+    return immutable / 1e9, mutable / 1e9
