@@ -242,3 +242,29 @@ def test_verdict_table_fits(cli: Cli, monkeypatch: pytest.MonkeyPatch, width: in
     assert code == 0
     assert max(len(line) for line in out.splitlines()) <= width
     assert "…" not in out and "NOT FEASIBLE" in out
+
+
+def test_a_frozen_part_gives_the_verdict_for_s_eff_beside_s(cli: Cli) -> None:
+    """A LoRA fine-tuning of a 7B model: 13.5 GB of frozen bf16 base and 0.5 GB of adapters
+    and optimizer state. Over 0.1 Gbit/s into a 2.5 h window the whole checkpoint is not
+    time-feasible; to a site that holds the base, only 0.5 GB cross and the move is regime A."""
+    code, out, _ = cli(
+        "feasibility",
+        "--checkpoint-gb",
+        "14",
+        "--frozen-gb",
+        "13.5",
+        "--bandwidth-gbps",
+        "0.1",
+        "--json",
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["frozen_gb"] == 13.5 and not doc["time_feasible"]
+    eff = doc["effective"]
+    assert eff["size_gb"] == pytest.approx(0.5) and eff["regime"] == "A" and eff["feasible"]
+    assert eff["transfer_s"] == pytest.approx(40.0)
+    code, out, _ = cli("feasibility", "--checkpoint-gb", "14", "--frozen-gb", "13.5")
+    assert code == 0 and "S_eff = 0.5 GB" in out and out.count("FEASIBLE") == 2
+    code, _, err = cli("feasibility", "--checkpoint-gb", "14", "--frozen-gb", "14")
+    assert code == 2 and "--frozen-gb must be >= 0 and below" in err

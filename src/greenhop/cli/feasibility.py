@@ -64,6 +64,13 @@ def feasibility_command(
     setup: Annotated[
         str, typer.Option(help=f"Training set-up for --model: {', '.join(checkpoints.SETUPS)}.")
     ] = "mixed-adam",
+    frozen_gb: Annotated[
+        float | None,
+        typer.Option(
+            help="GB of the checkpoint that never change (a frozen base): also give the verdict "
+            "for a destination that holds them already (S_eff = S - frozen)."
+        ),
+    ] = None,
     bandwidth_gbps: Annotated[float, typer.Option(help="WAN bandwidth B in Gbit/s.")] = 1.0,
     window_h: Annotated[
         float, typer.Option(help="Renewable window W left at the destination, hours.")
@@ -98,6 +105,7 @@ def feasibility_command(
 ) -> None:
     for name, value in (
         ("--checkpoint-gb", checkpoint_gb),
+        ("--frozen-gb", frozen_gb),
         ("--bandwidth-gbps", bandwidth_gbps),
         ("--window-h", window_h),
         ("--window-short-h", window_short_h),
@@ -129,6 +137,16 @@ def feasibility_command(
         size = checkpoint_gb
     verdict = feasibility.assess(size, bandwidth_gbps, window_h * 3600.0, params)
     out = verdict.to_dict()
+    effective = None
+    if frozen_gb is not None:
+        if not 0 <= frozen_gb < size:
+            raise InputError(
+                f"--frozen-gb must be >= 0 and below the checkpoint's {size:g} GB, "
+                f"got {frozen_gb:g}"
+            )
+        effective = feasibility.assess(size - frozen_gb, bandwidth_gbps, window_h * 3600.0, params)
+        out["frozen_gb"] = frozen_gb
+        out["effective"] = {k: v for k, v in effective.to_dict().items() if k != "params"}
     if model is not None:
         out["model"] = checkpoints.model_spec(model).name
         out["setup"] = setup
@@ -136,13 +154,22 @@ def feasibility_command(
         typer.echo(json.dumps(out, indent=2))
         return
     if fmt == "csv":
-        flat = {k: v for k, v in out.items() if k != "params"}
-        _output.echo_csv([{**flat, **{f"param_{k}": v for k, v in out["params"].items()}}])
+        flat = {k: v for k, v in out.items() if k not in ("params", "effective")}
+        eff = {f"eff_{k}": v for k, v in out.get("effective", {}).items()}
+        params_cols = {f"param_{k}": v for k, v in out["params"].items()}
+        _output.echo_csv([{**flat, **eff, **params_cols}])
         return
     _print_verdict(out, verdict)
+    if effective is not None:
+        assert frozen_gb is not None
+        _print_verdict(
+            out | {"feasible": effective.feasible},
+            effective,
+            note=f"to a site holding its frozen {frozen_gb:g} GB: S_eff = {size - frozen_gb:g} GB",
+        )
 
 
-def _print_verdict(out: dict[str, Any], v: feasibility.Assessment) -> None:
+def _print_verdict(out: dict[str, Any], v: feasibility.Assessment, note: str = "") -> None:
     console = _output.stdout_console()
     ok = "[bold green]yes[/]"
     no = "[bold red]no[/]"
@@ -152,6 +179,8 @@ def _print_verdict(out: dict[str, Any], v: feasibility.Assessment) -> None:
     )
     if "model" in out:
         title += f" ({out['model']}, {out['setup']})"
+    if note:
+        title += f"\n{note}"
     table = Table(title=title, show_header=True)
     table.add_column("term")
     table.add_column("value", justify="right")
