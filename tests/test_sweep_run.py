@@ -25,7 +25,7 @@ from greenhop.sweep.store import done_keys
 from greenhop.world.inputs import inputs_from_scenario
 
 #: Columns that hold wall-clock times (the only ones two runs of a cell may differ in).
-TIMES = ["wall_s", "cell_s"]
+TIMES = ["wall_s", "cell_s", "cell_cpu_s"]
 
 #: Generated jobs, two seeds, two points: four cells on the German scenario.
 GENERATED = """

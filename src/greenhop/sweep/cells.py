@@ -145,15 +145,16 @@ def run_cell(
             **cell.values,
             "policy": name,
         }
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         try:
             policy = policy_for(name, inputs)
         except InputError as exc:
-            row.update(status="skipped", reason=str(exc), cell_s=time.perf_counter() - t0)
-            rows.append(row)
-            continue
-        record = Simulator(inputs).run(policy)
-        figures = {k: v for k, v in summary(record).items() if k not in _NOT_METRICS}
-        row.update(status="ok", reason="", **figures, cell_s=time.perf_counter() - t0)
+            row.update(status="skipped", reason=str(exc))
+        else:
+            record = Simulator(inputs).run(policy)
+            figures = {k: v for k, v in summary(record).items() if k not in _NOT_METRICS}
+            row.update(status="ok", reason="", **figures)
+        # wall time, and this process's CPU time (what the cell costs whatever else runs)
+        row.update(cell_s=time.perf_counter() - t0, cell_cpu_s=time.process_time() - cpu0)
         rows.append(row)
     return rows
