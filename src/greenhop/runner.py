@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from greenhop.errors import InputError
-from greenhop.oracle import oracle_policy
+from greenhop.oracle import is_oracle_name, named_oracle
 from greenhop.policies import GRID_POLICIES, POLICIES, WITH_OBJECTIVE, Policy, make_policy
 from greenhop.sim.engine import Simulator
 from greenhop.world.inputs import SimInputs
@@ -50,8 +50,8 @@ def policy_for(name: str, inputs: SimInputs) -> Policy:
 
     Raises :class:`~greenhop.errors.InputError` when the policy needs a grid signal the run
     does not have (``carbon-aware`` and ``:carbon`` a carbon signal, ``:cost`` a price)."""
-    if name == "oracle":
-        return oracle_policy(inputs)
+    if is_oracle_name(name):  # oracle, or with options: oracle:eps=0.1, oracle:window=24
+        return named_oracle(name, inputs)
     need = _needs(name)
     grid = inputs.grid
     if need is not None and (grid is None or grid.series(need) is None):

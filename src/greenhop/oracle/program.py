@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from greenhop.energy.battery import BatteryBank
 from greenhop.errors import GreenhopError, InputError
@@ -92,7 +92,7 @@ class OracleSolution:
         grid_kwh: (sites, blocks) grid energy of the plan per site and block, kWh.
         moves: (jobs,) number of moves of each job in the plan.
         network_kwh: network energy of the plan's moves, kWh.
-        n_binaries, n_columns, n_rows: size of the program.
+        n_binaries, n_columns, n_rows: size of the program (the largest window's, rolling).
         solve_s: wall-clock time of building and solving the program, s (for reports only).
     """
 
@@ -112,6 +112,15 @@ class OracleSolution:
     n_rows: int
     solve_s: float
     job_names: tuple[str, ...] = field(default=())
+    #: the completion-time budget solved for (None: none, today's oracle)
+    eps: float | None = None
+    #: (jobs,) latest completion each job was allowed, s since the start (deadline, end of the
+    #: run, budget); empty when unknown
+    done_by_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: "exact": one program over the run, ``bound_kwh`` a proven lower bound; "rolling":
+    #: windows solved one after another (:func:`greenhop.oracle.rolling.solve_rolling`), a
+    #: heuristic plan whose ``bound_kwh`` is nan (no bound)
+    kind: str = "exact"
 
     @property
     def has_plan(self) -> bool:
@@ -126,10 +135,23 @@ class OracleSolution:
         """First and one-past-last simulator step of block ``t``."""
         return t * self.block_steps, min((t + 1) * self.block_steps, self.n_steps)
 
+    @property
+    def is_bound(self) -> bool:
+        """Whether ``bound_kwh`` is a proven lower bound (one program over the whole run)."""
+        return self.kind == "exact"
+
     def summary(self) -> dict[str, Any]:
-        """Scalars for the run's records."""
+        """Scalars for the run's records; a rolling-horizon plan carries no ``bound_kwh``
+        (it is a heuristic, not a bound) but ``heuristic_kwh``, its program's energy."""
+        first: dict[str, Any] = (
+            {"bound_kwh": self.bound_kwh}
+            if self.is_bound
+            else {"heuristic_kwh": self.objective_kwh, "kind": "rolling-horizon heuristic"}
+        )
+        if self.eps is not None:
+            first["eps"] = self.eps
         return {
-            "bound_kwh": self.bound_kwh,
+            **first,
             "objective_kwh": self.objective_kwh,
             "status": self.status,
             "mip_gap": self.mip_gap,
@@ -184,7 +206,13 @@ class _SiteBlocks:
 
 
 def _site_blocks(
-    inputs: SimInputs, block_steps: int, n_blocks: int, jobs_extra_w: FloatArray
+    inputs: SimInputs,
+    block_steps: int,
+    n_blocks: int,
+    jobs_extra_w: FloatArray,
+    *,
+    k0: int = 0,
+    n_steps: int | None = None,
 ) -> _SiteBlocks:
     """Terms of the grid bound ``Q >= D``, ``Q >= D + E' - H`` for every site and block.
 
@@ -193,9 +221,11 @@ def _site_blocks(
     renewable power ``g_k`` (surplus, clipped at 0) and ``E'`` the block's load energy above
     ``F``, the grid energy ``sum_k max(F + e_k - g_k, 0) dt`` over every split ``e_k`` in
     ``[0, C]`` with ``sum_k e_k dt = E'`` is at least ``D + max(E' - H, 0)``, with
-    ``D = sum_k max(F - g_k, 0) dt`` and ``H = sum_k min(max(g_k - F, 0), C) dt``.
+    ``D = sum_k max(F - g_k, 0) dt`` and ``H = sum_k min(max(g_k - F, 0), C) dt``. The
+    blocks cover steps ``k0 .. k0 + n_steps`` (default: the whole run).
     """
-    surplus = np.maximum(inputs.surplus_w, 0.0)  # (steps, sites)
+    stop = inputs.n_steps if n_steps is None else k0 + n_steps
+    surplus = np.maximum(inputs.surplus_w[k0:stop], 0.0)  # (steps, sites)
     n_steps, n_sites = surplus.shape
     slots = inputs.slots
     idle = inputs.idle_slot_power_w
@@ -349,100 +379,136 @@ class _Model:
         return h, values
 
 
-def solve_oracle(
+def completion_limits_s(
     inputs: SimInputs,
+    eps: float | None = None,
+    done_by_s: ArrayLike | None = None,
     *,
-    block_steps: int | None = None,
-    time_limit_s: float = 60.0,
-    mip_rel_gap: float = 1e-4,
-    max_binaries: int = MAX_BINARIES,
-    max_block_s: float = MAX_BLOCK_S,
-) -> OracleSolution:
-    """Solve the oracle's program for ``inputs``: the bound and a plan (module docstring).
+    stay_done_s: ArrayLike | None = None,
+) -> FloatArray:
+    """Each job's latest completion the program allows, s since the start of the run.
 
-    Args:
-        inputs: the instance; every job must be able to finish within the run (and by its
-            deadline, if it has one).
-        block_steps: simulator steps per time block; default: the fewest that keep
-            jobs x sites x blocks within ``max_binaries``.
-        time_limit_s: HiGHS's time limit, s; the bound stays valid when it is reached.
-        mip_rel_gap: relative MIP gap at which HiGHS stops.
-        max_binaries: the largest program accepted, in binary variables.
-        max_block_s: the longest block accepted by the default choice of ``block_steps``, s.
-
-    Raises:
-        InputError: a job cannot finish in its window (the message names it), the program is
-            too large (the message names the sizes), or no schedule completes every job.
+    The deadline (if any) and the end of the run always; with ``done_by_s`` (per job; inf for
+    none) also that; with ``eps`` also ``arrival + (1 + eps) * JCT under stay`` (the budget of
+    docs/oracle.md, "A completion-time budget"), running ``stay`` on ``inputs`` first unless
+    ``stay_done_s`` gives its completions. ``eps=None`` (or inf) adds nothing.
     """
-    t_wall = time.perf_counter()
     jobs = inputs.jobs
-    n_jobs, n_sites, n_steps = len(jobs), len(inputs.site_names), inputs.n_steps
-    step_s = float(inputs.step_s)
-    if n_jobs == 0:
-        raise InputError("the oracle needs at least one job")
-    if block_steps is None:
-        block_steps = choose_block_steps(
-            n_jobs, n_sites, n_steps, step_s, max_binaries=max_binaries, max_block_s=max_block_s
-        )
-    if block_steps < 1:
-        raise InputError(f"block_steps must be >= 1, got {block_steps}")
-    n_blocks = -(-n_steps // block_steps)
-    if n_jobs * n_sites * n_blocks > max_binaries:
-        raise InputError(
-            f"instance too large for the oracle: {n_jobs} jobs x {n_sites} sites x {n_blocks} "
-            f"blocks of {block_steps} steps = {n_jobs * n_sites * n_blocks} binary variables, "
-            f"more than {max_binaries}; use a larger block_steps or a smaller instance"
-        )
+    end_s = inputs.n_steps * float(inputs.step_s)
+    close = np.minimum(np.asarray(jobs.deadline_s, dtype=float), end_s)
+    if done_by_s is not None:
+        given = np.asarray(done_by_s, dtype=float)
+        if given.shape != close.shape:
+            raise InputError(f"done_by_s needs one value per job ({len(close)}), got {given.shape}")
+        close = np.minimum(close, given)
+    if eps is not None and math.isfinite(eps):
+        if eps < 0:
+            raise InputError(f"the completion budget eps must be >= 0, got {eps:g}")
+        from greenhop.oracle.budget import stay_completion_s
 
-    # time each job may run in each block: from its arrival step to its deadline or the end
-    block_start_s = np.arange(n_blocks) * block_steps * step_s
-    block_end_s = np.minimum(block_start_s + block_steps * step_s, n_steps * step_s)
-    block_len_s = block_end_s - block_start_s
-    arrival_step = arrival_steps(jobs.arrival_s, step_s)
-    open_s = np.maximum(arrival_step * step_s, 0.0)
-    close_s = np.minimum(np.asarray(jobs.deadline_s, dtype=float), n_steps * step_s)
+        arrival = np.asarray(jobs.arrival_s, dtype=float)
+        done = (
+            stay_completion_s(inputs)
+            if stay_done_s is None
+            else np.asarray(stay_done_s, dtype=float)
+        )
+        budget = np.where(np.isfinite(done), arrival + (1.0 + eps) * (done - arrival), np.inf)
+        close = np.minimum(close, budget)
+    return close
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One program: steps ``k0 .. k0 + n_steps`` in blocks, and the state it starts from."""
+
+    k0: int  # first simulator step
+    n_steps: int  # simulator steps in the window
+    block_steps: int
+    cap: FloatArray  # (jobs, blocks) fraction of each block a job may run
+    work_min_h: FloatArray  # (jobs,) least work in the window, GPU-h
+    work_max_h: FloatArray  # (jobs,) most work in the window, GPU-h (inf: no cap)
+    site0: IntArray  # (jobs,) where the job is (or its checkpoint lies) at k0; -1: nowhere
+    soc0_kwh: FloatArray  # (sites,) battery state of charge at k0, kWh
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.n_steps // self.block_steps)
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """What one program gave."""
+
+    status: str
+    infeasible: bool
+    bound_kwh: float
+    objective_kwh: float
+    mip_gap: float
+    run_fraction: FloatArray  # (jobs, sites, blocks)
+    located: FloatArray  # (jobs, sites, blocks) u, 0/1
+    grid_kwh: FloatArray  # (sites, blocks)
+    soc_kwh: FloatArray  # (sites, blocks) at each block's end (nan without a battery)
+    moves: FloatArray  # (jobs,)
+    n_binaries: int
+    n_columns: int
+    n_rows: int
+
+
+def _job_caps(
+    open_s: FloatArray, close_s: FloatArray, k0: int, n_steps: int, block_steps: int, step_s: float
+) -> tuple[FloatArray, FloatArray]:
+    """(jobs, blocks) fraction of each block of the window a job may run, and the blocks'
+    lengths, s."""
+    n_blocks = -(-n_steps // block_steps)
+    start = k0 * step_s + np.arange(n_blocks) * block_steps * step_s
+    end = np.minimum(start + block_steps * step_s, (k0 + n_steps) * step_s)
     overlap = np.clip(
-        np.minimum(close_s[:, None], block_end_s[None, :])
-        - np.maximum(open_s[:, None], block_start_s[None, :]),
+        np.minimum(close_s[:, None], end[None, :]) - np.maximum(open_s[:, None], start[None, :]),
         0.0,
         None,
     )
-    cap = overlap / block_len_s[None, :]  # (jobs, blocks) fraction of the block
-    work = np.asarray(jobs.work_gpu_h, dtype=float)
-    for j in range(n_jobs):
-        avail_h = overlap[j].sum() / 3600.0
-        if avail_h + 1e-9 < work[j]:
-            until = (
-                f"its deadline ({close_s[j] / 3600:g} h)"
-                if np.isfinite(jobs.deadline_s[j]) and jobs.deadline_s[j] < n_steps * step_s
-                else f"the end of the run ({n_steps * step_s / 3600:g} h)"
-            )
-            raise InputError(
-                f"job {jobs.names[j]!r} cannot finish: it needs {work[j]:g} GPU-h but only "
-                f"{avail_h:g} h lie between its arrival ({open_s[j] / 3600:g} h) and {until}; "
-                "the oracle bounds only schedules that complete every job"
-            )
+    return overlap / (end - start)[None, :], end - start
 
+
+def _sent_gb(inputs: SimInputs) -> FloatArray:
+    """The least a move of each job sends, GB: its checkpoint less its frozen part (a site
+    that holds the frozen part already is sent only the rest)."""
+    size = np.asarray(inputs.jobs.size_gb, dtype=float)
+    frozen = inputs.jobs.frozen_gb
+    return size if frozen is None else size - np.asarray(frozen, dtype=float)
+
+
+def _solve_window(
+    inputs: SimInputs, w: _Window, time_limit_s: float, mip_rel_gap: float
+) -> _Solved:
+    """Build and solve the program of one window (module docstring; docs/oracle.md)."""
+    jobs = inputs.jobs
+    n_jobs, n_sites = len(jobs), len(inputs.site_names)
+    step_s = float(inputs.step_s)
+    n_blocks = w.n_blocks
+    cap = w.cap
+    block_len_s = np.minimum(
+        np.full(n_blocks, w.block_steps * step_s),
+        (w.n_steps - np.arange(n_blocks) * w.block_steps) * step_s,
+    )
     power = np.asarray(jobs.power_w, dtype=float)
     idle = inputs.idle_slot_power_w
     extra_w = power[:, None] - idle[None, :]  # (jobs, sites) load above an idle slot
-    sb = _site_blocks(inputs, block_steps, n_blocks, extra_w)
+    sb = _site_blocks(inputs, w.block_steps, n_blocks, extra_w, k0=w.k0, n_steps=w.n_steps)
 
     bank = BatteryBank(inputs.batteries or [None] * n_sites, step_s)
     e_net = float(inputs.params.network_kwh_per_gb)
-    size = np.asarray(jobs.size_gb, dtype=float)
+    sent = _sent_gb(inputs)
 
     mdl = _Model()
-    # per job: the blocks it may run in, and x, u, e for (site, block) there
     x_of: dict[tuple[int, int, int], int] = {}
-    windows: list[IntArray] = []
     x_cols: list[IntArray] = []
     u_cols: list[IntArray] = []
-    move_cols = mdl.cols(n_jobs, 0.0, math.inf, cost=e_net * size)
+    u_of: dict[tuple[int, int, int], int] = {}
+    move_cols = mdl.cols(n_jobs, 0.0, math.inf, cost=e_net * sent)
     n_bin = 0
     for j in range(n_jobs):
         ts = np.flatnonzero(cap[j] > 0)
-        windows.append(ts)
         n = len(ts) * n_sites
         xs = mdl.cols(n, 0.0, np.repeat(cap[j, ts], n_sites)).reshape(len(ts), n_sites)
         us = mdl.cols(n, 0.0, 1.0, integer=True).reshape(len(ts), n_sites)
@@ -450,22 +516,35 @@ def solve_oracle(
         u_cols.append(us)
         es = mdl.cols(n, 0.0, 1.0).reshape(len(ts), n_sites)
         n_bin += n
+        placed = int(w.site0[j])
         entries = []
         for i, tb in enumerate(ts.tolist()):
             for s in range(n_sites):
                 x_of[(j, s, tb)] = int(xs[i, s])
+                u_of[(j, s, tb)] = int(us[i, s])
                 mdl.row([xs[i, s], us[i, s]], [1.0, -1.0], -math.inf, 0.0)
                 if i > 0:
                     mdl.row([es[i, s], us[i, s], us[i - 1, s]], [1.0, -1.0, 1.0], 0.0, math.inf)
                 else:
-                    mdl.row([es[i, s], us[i, s]], [1.0, -1.0], 0.0, math.inf)
+                    # a job already placed enters its own site for free
+                    lo = -1.0 if s == placed else 0.0
+                    mdl.row([es[i, s], us[i, s]], [1.0, -1.0], lo, math.inf)
                 entries.append(int(es[i, s]))
             mdl.row(xs[i], np.ones(n_sites), -math.inf, float(cap[j, tb]))
-        mdl.row([int(move_cols[j]), *entries], [1.0] + [-1.0] * len(entries), -1.0, math.inf)
-        hours = np.repeat(block_len_s[ts] / 3600.0, n_sites)
-        mdl.row(xs.ravel(), hours, float(work[j]), math.inf)
+        if entries:
+            # the first placement of a job not yet placed is a start, not a move
+            first_free = -1.0 if placed < 0 else 0.0
+            mdl.row(
+                [int(move_cols[j]), *entries], [1.0] + [-1.0] * len(entries), first_free, math.inf
+            )
+            hours = np.repeat(block_len_s[ts] / 3600.0, n_sites)
+            hi = float(w.work_max_h[j])
+            mdl.row(
+                xs.ravel(), hours, float(w.work_min_h[j]), hi if math.isfinite(hi) else math.inf
+            )
 
     grid_cols = mdl.cols(n_sites * n_blocks, 0.0, math.inf, cost=1.0).reshape(n_sites, n_blocks)
+    soc_of: dict[int, IntArray] = {}
     for s in range(n_sites):
         has_batt = bank.capacity_kwh[s] > 0
         if has_batt:
@@ -474,9 +553,8 @@ def solve_oracle(
             ch = mdl.cols(n_blocks, 0.0, pmax_kwh)
             dis = mdl.cols(n_blocks, 0.0, pmax_kwh)
             soc = mdl.cols(n_blocks, float(bank.min_soc_kwh[s]), float(bank.max_soc_kwh[s]))
-            # the simulator lifts a battery below its minimum to the minimum for free, and
-            # spills what lies above its maximum only after serving the first step
-            soc0 = float(max(bank.initial_soc_kwh[s], bank.min_soc_kwh[s]))
+            soc_of[s] = soc
+            soc0 = float(w.soc0_kwh[s])
             eta = float(bank.charge_efficiency[s])
         for t in range(n_blocks):
             in_block = [j for j in range(n_jobs) if (j, s, t) in x_of]
@@ -517,11 +595,13 @@ def solve_oracle(
 
     def round_start(lp_values: FloatArray) -> FloatArray:
         """A feasible placement from the LP: ``u = 1`` wherever the job runs (so ``x <= u``),
-        and, in blocks where it does not run, where it last ran (no move needed)."""
+        and, in blocks where it does not run, where it last was (no move needed)."""
         out = np.zeros_like(lp_values)
-        for xs, us in zip(x_cols, u_cols, strict=True):
+        for j, (xs, us) in enumerate(zip(x_cols, u_cols, strict=True)):
             used = lp_values[xs] > 1e-7  # (window blocks, sites)
             prev = np.zeros(n_sites, dtype=bool)
+            if w.site0[j] >= 0:
+                prev[int(w.site0[j])] = True
             for i in range(len(used)):
                 here = used[i] if used[i].any() else prev
                 out[us[i]] = here
@@ -532,13 +612,9 @@ def solve_oracle(
     import highspy
 
     status = h.modelStatusToString(h.getModelStatus())
-    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
-        raise InputError(
-            "no schedule completes every job: each job fits its own window, but together they "
-            "need more GPU slots than the sites have; add slots or relax arrivals and deadlines"
-        )
+    infeasible = h.getModelStatus() == highspy.HighsModelStatus.kInfeasible
     info = h.getInfo()
-    has_plan = values is not None and info.primal_solution_status == 2
+    has_plan = values is not None and info.primal_solution_status == 2 and not infeasible
     objective = float(info.objective_function_value) if has_plan else math.nan
     bound = float(info.mip_dual_bound)
     if has_plan:
@@ -546,31 +622,222 @@ def solve_oracle(
     if not math.isfinite(bound):
         bound = 0.0  # nothing proven: 0 kWh is the trivial bound
     run_fraction = np.zeros((n_jobs, n_sites, n_blocks))
+    located = np.zeros((n_jobs, n_sites, n_blocks))
     grid_kwh = np.full((n_sites, n_blocks), np.nan)
+    soc_kwh = np.full((n_sites, n_blocks), np.nan)
     moves = np.full(n_jobs, np.nan)
     if has_plan and values is not None:
         for (jj, ss, tt), c in x_of.items():
             run_fraction[jj, ss, tt] = values[c]
+            located[jj, ss, tt] = round(values[u_of[(jj, ss, tt)]])
         run_fraction[run_fraction < _EPS] = 0.0
         grid_kwh = values[grid_cols]
+        for s, cols in soc_of.items():
+            soc_kwh[s] = values[cols]
         moves = np.round(values[move_cols], 6)
-    return OracleSolution(
+    return _Solved(
+        status=status,
+        infeasible=bool(infeasible),
         bound_kwh=bound,
         objective_kwh=objective,
-        status=status,
         mip_gap=float(info.mip_gap),
-        block_steps=int(block_steps),
-        step_s=step_s,
-        n_steps=n_steps,
         run_fraction=run_fraction,
+        located=located,
         grid_kwh=grid_kwh,
+        soc_kwh=soc_kwh,
         moves=moves,
-        network_kwh=float(np.nansum(moves * size) * e_net),
         n_binaries=n_bin,
         n_columns=len(mdl.cost),
         n_rows=len(mdl.row_lower),
+    )
+
+
+def _check_windows(inputs: SimInputs, open_s: FloatArray, close_s: FloatArray) -> None:
+    """Raise :class:`InputError` naming the first job whose work does not fit its window."""
+    jobs = inputs.jobs
+    end_s = inputs.n_steps * float(inputs.step_s)
+    work = np.asarray(jobs.work_gpu_h, dtype=float)
+    avail_h = np.maximum(close_s - open_s, 0.0) / 3600.0
+    for j in np.flatnonzero(avail_h + 1e-9 < work).tolist():
+        deadline = float(jobs.deadline_s[j])
+        if close_s[j] < min(deadline, end_s) - 1e-9:
+            until = f"its completion budget ({close_s[j] / 3600:g} h)"
+        elif math.isfinite(deadline) and deadline < end_s:
+            until = f"its deadline ({close_s[j] / 3600:g} h)"
+        else:
+            until = f"the end of the run ({end_s / 3600:g} h)"
+        raise InputError(
+            f"job {jobs.names[j]!r} cannot finish: it needs {work[j]:g} GPU-h but only "
+            f"{avail_h[j]:g} h lie between its arrival ({open_s[j] / 3600:g} h) and {until}; "
+            "the oracle bounds only schedules that complete every job"
+        )
+
+
+def _binaries(
+    open_s: FloatArray,
+    close_s: FloatArray,
+    n_sites: int,
+    n_steps: int,
+    step_s: float,
+    block_steps: int,
+) -> int:
+    """Binary variables of the program: sites x the blocks each job's window touches."""
+    block_s = block_steps * step_s
+    n_blocks = -(-n_steps // block_steps)
+    close = np.minimum(close_s, n_steps * step_s)
+    first = np.floor(open_s / block_s)
+    last = np.minimum(np.ceil(close / block_s), n_blocks)
+    return int(np.sum(np.maximum(last - first, 0)) * n_sites)
+
+
+def _budget_block_steps(
+    open_s: FloatArray,
+    close_s: FloatArray,
+    n_sites: int,
+    n_steps: int,
+    step_s: float,
+    max_binaries: int,
+    max_block_s: float,
+) -> int:
+    """The fewest steps per block whose program, counted job by job over its own window, has
+    at most ``max_binaries`` binaries; :class:`InputError` when blocks would exceed
+    ``max_block_s``."""
+    b = 1
+    while b * step_s <= max_block_s:
+        if _binaries(open_s, close_s, n_sites, n_steps, step_s, b) <= max_binaries:
+            return b
+        b += 1
+    raise InputError(
+        f"instance too large for the oracle: {len(open_s)} jobs x {n_sites} sites x {n_steps} "
+        f"steps of {step_s:g} s would need blocks of more than {max_block_s / 3600:g} h to stay "
+        f"within {max_binaries} binary variables, even within the jobs' completion limits; use "
+        "the rolling horizon (oracle:window=24) or a smaller instance"
+    )
+
+
+def job_open_s(inputs: SimInputs) -> FloatArray:
+    """The earliest each job can run, s: the start of its arrival step."""
+    step_s = float(inputs.step_s)
+    return np.maximum(arrival_steps(inputs.jobs.arrival_s, step_s) * step_s, 0.0)
+
+
+def solve_oracle(
+    inputs: SimInputs,
+    *,
+    eps: float | None = None,
+    done_by_s: ArrayLike | None = None,
+    stay_done_s: ArrayLike | None = None,
+    block_steps: int | None = None,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 1e-4,
+    max_binaries: int = MAX_BINARIES,
+    max_block_s: float = MAX_BLOCK_S,
+) -> OracleSolution:
+    """Solve the oracle's program for ``inputs``: the bound and a plan (module docstring).
+
+    Args:
+        inputs: the instance; every job must be able to finish within the run (and by its
+            deadline, if it has one).
+        eps: the completion-time budget: no job may finish later than ``arrival + (1 + eps) x
+            its JCT under stay`` (:func:`completion_limits_s`; ``stay`` is simulated on
+            ``inputs`` first). None (the default) or inf: no budget, today's oracle.
+        done_by_s: per job, the latest completion allowed, s since the start (inf: none),
+            e.g. the completions of another policy's run: the bound is then the least
+            non-renewable energy of any schedule that finishes every job no later.
+        stay_done_s: per job, its completion under ``stay`` (s since the start; inf:
+            unfinished), when already simulated; otherwise ``eps`` simulates ``stay``.
+        block_steps: simulator steps per time block; default: the fewest that keep
+            jobs x sites x blocks within ``max_binaries``.
+        time_limit_s: HiGHS's time limit, s; the bound stays valid when it is reached.
+        mip_rel_gap: relative MIP gap at which HiGHS stops.
+        max_binaries: the largest program accepted, in binary variables.
+        max_block_s: the longest block accepted by the default choice of ``block_steps``, s.
+
+    Raises:
+        InputError: a job cannot finish in its window (the message names it), the program is
+            too large (the message names the sizes), or no schedule completes every job.
+    """
+    t_wall = time.perf_counter()
+    jobs = inputs.jobs
+    n_jobs, n_sites, n_steps = len(jobs), len(inputs.site_names), inputs.n_steps
+    step_s = float(inputs.step_s)
+    if n_jobs == 0:
+        raise InputError("the oracle needs at least one job")
+    open_s = job_open_s(inputs)
+    close_s = completion_limits_s(inputs, eps, done_by_s, stay_done_s=stay_done_s)
+    # with a budget, a job has binaries only in the blocks of its own (shorter) window, so the
+    # size is counted per job; without one, as it always was: jobs x sites x blocks
+    budgeted = (eps is not None and math.isfinite(eps)) or done_by_s is not None
+    if block_steps is None:
+        if budgeted:
+            block_steps = _budget_block_steps(
+                open_s, close_s, n_sites, n_steps, step_s, max_binaries, max_block_s
+            )
+        else:
+            block_steps = choose_block_steps(
+                n_jobs, n_sites, n_steps, step_s, max_binaries=max_binaries, max_block_s=max_block_s
+            )
+    if block_steps < 1:
+        raise InputError(f"block_steps must be >= 1, got {block_steps}")
+    n_blocks = -(-n_steps // block_steps)
+    if budgeted:
+        n_bin = _binaries(open_s, close_s, n_sites, n_steps, step_s, block_steps)
+        if n_bin > max_binaries:
+            raise InputError(
+                f"instance too large for the oracle: {n_jobs} jobs x {n_sites} sites in blocks "
+                f"of {block_steps} steps within their completion limits = {n_bin} binary "
+                f"variables, more than {max_binaries}; use a larger block_steps, a smaller "
+                "instance or the rolling horizon (oracle:window=24)"
+            )
+    elif n_jobs * n_sites * n_blocks > max_binaries:
+        raise InputError(
+            f"instance too large for the oracle: {n_jobs} jobs x {n_sites} sites x {n_blocks} "
+            f"blocks of {block_steps} steps = {n_jobs * n_sites * n_blocks} binary variables, "
+            f"more than {max_binaries}; use a larger block_steps or a smaller instance"
+        )
+    _check_windows(inputs, open_s, close_s)
+    cap, _ = _job_caps(open_s, close_s, 0, n_steps, block_steps, step_s)
+    work = np.asarray(jobs.work_gpu_h, dtype=float)
+    bank = BatteryBank(inputs.batteries or [None] * n_sites, step_s)
+    window = _Window(
+        k0=0,
+        n_steps=n_steps,
+        block_steps=int(block_steps),
+        cap=cap,
+        work_min_h=work,
+        work_max_h=np.full(n_jobs, math.inf),
+        site0=np.full(n_jobs, -1, dtype=np.int64),
+        # the simulator lifts a battery below its minimum to the minimum for free
+        soc0_kwh=np.maximum(bank.initial_soc_kwh, bank.min_soc_kwh),
+    )
+    res = _solve_window(inputs, window, time_limit_s, mip_rel_gap)
+    if res.infeasible:
+        raise InputError(
+            "no schedule completes every job: each job fits its own window, but together they "
+            "need more GPU slots than the sites have; add slots or relax arrivals, deadlines "
+            "or the completion budget"
+        )
+    return OracleSolution(
+        bound_kwh=res.bound_kwh,
+        objective_kwh=res.objective_kwh,
+        status=res.status,
+        mip_gap=res.mip_gap,
+        block_steps=int(block_steps),
+        step_s=step_s,
+        n_steps=n_steps,
+        run_fraction=res.run_fraction,
+        grid_kwh=res.grid_kwh,
+        moves=res.moves,
+        network_kwh=float(
+            np.nansum(res.moves * _sent_gb(inputs)) * inputs.params.network_kwh_per_gb
+        ),
+        n_binaries=res.n_binaries,
+        n_columns=res.n_columns,
+        n_rows=res.n_rows,
         solve_s=time.perf_counter() - t_wall,
         job_names=tuple(jobs.names),
+        eps=None if eps is None or not math.isfinite(eps) else float(eps),
+        done_by_s=close_s,
     )
 
 
@@ -580,11 +847,19 @@ def step_plan(solution: OracleSolution, inputs: SimInputs) -> IntArray:
     Within a block, a job's run time at a site becomes whole steps (rounded up), placed in the
     steps of the block with the most renewable surplus at that site, at most ``slots`` jobs per
     step, the jobs with the most steps left first; a job that runs at two sites in one block
-    runs first where it was before.
+    runs first where it was before. A job is placed only in steps from its arrival step to the
+    last step that ends by its latest completion (``solution.done_by_s``).
     """
     n_jobs, n_sites, n_blocks = solution.run_fraction.shape
     plan = np.full((solution.n_steps, n_jobs), -1, dtype=np.int64)
     surplus = inputs.surplus_w
+    step_s = float(inputs.step_s)
+    first_k = arrival_steps(inputs.jobs.arrival_s, step_s)
+    last_k = np.full(n_jobs, solution.n_steps, dtype=np.int64)  # one past the last usable step
+    if len(solution.done_by_s) == n_jobs:
+        close = np.asarray(solution.done_by_s, dtype=float)
+        finite = np.isfinite(close)
+        last_k[finite] = np.floor(close[finite] / step_s + 1e-9).astype(np.int64)
     last = np.full(n_jobs, -1, dtype=np.int64)
     for t in range(n_blocks):
         k0, k1 = solution.block_range(t)
@@ -600,7 +875,11 @@ def step_plan(solution: OracleSolution, inputs: SimInputs) -> IntArray:
             left = {int(j): int(need[j, s]) for j in js}
             for k in k0 + np.argsort(-surplus[k0:k1, s], kind="stable"):
                 free = int(inputs.slots[s]) - int((plan[k] == s).sum())
-                cand = [j for j in left if left[j] > 0 and plan[k, j] < 0]
+                cand = [
+                    j
+                    for j in left
+                    if left[j] > 0 and plan[k, j] < 0 and first_k[j] <= k < last_k[j]
+                ]
                 cand.sort(key=lambda j: -left[j])
                 for j in cand[: max(free, 0)]:
                     plan[k, j] = s
@@ -609,7 +888,28 @@ def step_plan(solution: OracleSolution, inputs: SimInputs) -> IntArray:
             ran = plan[k0:k1, j]
             if (ran >= 0).any():
                 last[j] = int(ran[ran >= 0][-1])
+    _top_up(plan, inputs, first_k, last_k)
     return plan
+
+
+def _top_up(plan: IntArray, inputs: SimInputs, first_k: IntArray, last_k: IntArray) -> None:
+    """Give a job the plan has fewer whole steps than its work (slots were full in the steps
+    its limit allows) the steps it lacks, at the site it ran at last: the free steps after its
+    last planned one (past its limit if need be: late beats never), then earlier free ones."""
+    step_h = float(inputs.step_s) / 3600.0
+    n_steps = plan.shape[0]
+    need = np.ceil(np.asarray(inputs.jobs.work_gpu_h, dtype=float) / step_h - 1e-6)
+    for j in np.flatnonzero((plan >= 0).sum(axis=0) < need).tolist():
+        ran = np.flatnonzero(plan[:, j] >= 0)
+        site = int(plan[ran[-1], j]) if ran.size else 0
+        start = int(ran[-1]) + 1 if ran.size else int(first_k[j])
+        missing = int(need[j]) - ran.size
+        for k in [*range(start, n_steps), *range(int(first_k[j]), start)]:
+            if missing <= 0:
+                break
+            if plan[k, j] < 0 and int((plan[k] == site).sum()) < int(inputs.slots[site]):
+                plan[k, j] = site
+                missing -= 1
 
 
 def _site_order(last: IntArray, need: IntArray, n_sites: int) -> list[int]:
@@ -619,18 +919,27 @@ def _site_order(last: IntArray, need: IntArray, n_sites: int) -> list[int]:
 
 
 def oracle_policy(
-    inputs: SimInputs, solution: OracleSolution | None = None, **solve_kwargs: Any
+    inputs: SimInputs,
+    solution: OracleSolution | None = None,
+    *,
+    name: str = "oracle",
+    **solve_kwargs: Any,
 ) -> ReplayPolicy:
     """The policy named ``oracle``: the plan of ``solution`` (solved for ``inputs`` with
-    ``solve_kwargs`` when not given) replayed step by step; its ``config()`` carries the bound
-    as ``bound_kwh``."""
+    ``solve_kwargs`` when not given, e.g. ``eps=0.1``) replayed step by step; its ``config()``
+    carries the bound as ``bound_kwh`` (a rolling-horizon plan: ``heuristic_kwh``, no bound).
+    ``name`` is the policy's name in the run's record (default ``oracle``)."""
     if solution is None:
         solution = solve_oracle(inputs, **solve_kwargs)
     if not solution.has_plan:
         raise GreenhopError(
             f"the oracle found no plan ({solution.status}); raise time_limit_s or use a "
-            "larger block_steps (its bound, "
-            f"{solution.bound_kwh:.3f} kWh, is still valid)"
+            "larger block_steps"
+            + (
+                f" (its bound, {solution.bound_kwh:.3f} kWh, is still valid)"
+                if solution.is_bound
+                else ""
+            )
         )
     if solution.n_steps != inputs.n_steps or len(solution.job_names) != len(inputs.jobs):
         raise InputError("the oracle's solution was solved for other inputs")
@@ -638,6 +947,6 @@ def oracle_policy(
         step_plan(solution, inputs),
         inputs.jobs.work_gpu_h,
         solution.step_s,
-        name="oracle",
+        name=name,
         config=solution.summary(),
     )
