@@ -268,3 +268,10 @@ def test_a_frozen_part_gives_the_verdict_for_s_eff_beside_s(cli: Cli) -> None:
     assert code == 0 and "S_eff = 0.5 GB" in out and out.count("FEASIBLE") == 2
     code, _, err = cli("feasibility", "--checkpoint-gb", "14", "--frozen-gb", "14")
     assert code == 2 and "--frozen-gb must be >= 0 and below" in err
+
+
+def test_the_lora_domain_plot_draws_s_and_s_eff(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "lora.png"
+    code, _, err = cli("feasibility", "--setup", "lora", "domain", "--out", str(out))
+    assert code == 0, err
+    assert out.stat().st_size > 20_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

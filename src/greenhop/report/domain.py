@@ -54,11 +54,17 @@ def plot_domain(
             size = checkpoints.checkpoint_size_gb(spec.name, setup)
         except Exception:
             continue
-        b_min = feasibility.min_bandwidth_gbps(size, w_short, params)
+        adapters_only = checkpoints.training_setup(setup).adapters_only
+        whole = size + spec.params * 2 / 1e9  # with the frozen bf16 base
+        # LoRA: both sizes at the bandwidth the whole checkpoint needs (S_eff sits far below)
+        b_min = feasibility.min_bandwidth_gbps(whole if adapters_only else size, w_short, params)
         lo, hi = bandwidth_range_gbps
         x = float(np.clip(b_min, lo, hi)) if np.isfinite(b_min) else hi
         marker = "o" if lo < b_min < hi else (">" if b_min >= hi else "<")
         ax.plot([x], [size], marker=marker, color="black", ms=6)
+        if adapters_only:  # S_eff: the adapters; S: with the base, for a site without it
+            ax.plot([x, x], [size, whole], color="black", lw=0.8, ls=":")
+            ax.plot([x], [whole], marker="o", mfc="none", color="black", ms=6)
         left_half = np.log10(x) < np.mean(np.log10(bandwidth_range_gbps))
         ax.annotate(
             f"{spec.name} ({size:.3g} GB)",
@@ -77,7 +83,12 @@ def plot_domain(
         f"Feasibility domain: D < alpha W, alpha = {params.alpha:g}; "
         f"regimes over W in [{params.window_short_s / 3600:g}, {params.window_long_s / 3600:g}] h"
         f"\nmodels: {setup} checkpoints at the bandwidth they need for "
-        f"W = {w_short / 3600:g} h",
+        f"W = {w_short / 3600:g} h"
+        + (
+            "\nhollow: S with the frozen bf16 base, filled: S_eff (the base at the destination)"
+            if checkpoints.training_setup(setup).adapters_only
+            else ""
+        ),
         fontsize=10,
     )
     handles, _ = ax.get_legend_handles_labels()
