@@ -18,6 +18,7 @@ from greenhop.policies.base import (
     admit_queued,
     check_objective,
     free_slots_after,
+    grid_view,
     grid_weight,
     jobs_in_deficit,
     shed_for_demand_response,
@@ -75,9 +76,13 @@ class FeasibilityAwarePolicy(Policy):
     def decide(self, now: float, view: View) -> list[Action]:
         horizon = max(1, round(self.horizon_h * 3600.0 / view.step_s))
         weight = grid_weight(view, self.objective, horizon)
-        shed, blocked = shed_for_demand_response(view, [])
+        grid = grid_view(view)
+        if grid is not None and grid.has_demand_response:
+            shed, blocked = shed_for_demand_response(view, [])
+            actions: list[Action] = [*shed, *self._resume_paused(view, shed, blocked)]
+        else:  # no demand response in this run: nothing to shed, nothing paused for it
+            shed, blocked, actions = [], np.zeros(len(view.site_names), dtype=bool), []
         shed_jobs = {a.job for a in shed}
-        actions: list[Action] = [*shed, *self._resume_paused(view, shed, blocked)]
         actions += admit_queued(view, weight=weight, blocked=blocked if blocked.any() else None)
         deficit = jobs_in_deficit(view, actions, whole_job=True)
         if deficit is None:
