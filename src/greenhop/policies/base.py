@@ -351,6 +351,11 @@ class Policy(abc.ABC):
         """Static settings, for the run's records."""
         return {"name": self.name}
 
+    def prestage_hints(self, view: View) -> list[tuple[int, int]]:
+        """``(job, site)`` pairs worth copying a job's frozen part to ahead of a move (a world
+        that can pre-stage does so on spare link capacity); none by default."""
+        return []
+
 
 def admit_queued(
     view: View,

@@ -213,6 +213,29 @@ class FeasibilityAwarePolicy(Policy):
             free[d] -= 1
         return out
 
+    def prestage_hints(self, view: View) -> list[tuple[int, int]]:
+        """For each running job with a frozen part: the site, other than its own and not
+        holding that part yet, with the longest window predicted for the job's power (where a
+        move is likeliest to go), if it has one."""
+        jobs = view.jobs
+        if jobs.frozen_gb is None or jobs.frozen_at is None:
+            return []
+        out: list[tuple[int, int]] = []
+        windows: dict[float, np.ndarray] = {}
+        for j in jobs.in_state(JobState.RUNNING):
+            j = int(j)
+            if jobs.frozen_gb[j] <= 0:
+                continue
+            p = float(jobs.power_w[j])
+            if p not in windows:
+                windows[p] = view.forecast.remaining_window_s(p)
+            w = np.where(jobs.frozen_at[j], 0.0, windows[p])
+            w[int(jobs.site[j])] = 0.0
+            best = int(np.argmax(w))
+            if w[best] > 0:
+                out.append((j, best))
+        return out
+
     def config(self) -> dict[str, Any]:
         return {
             "name": self.name,
