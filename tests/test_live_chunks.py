@@ -239,3 +239,31 @@ def test_prestage_and_store_stats_need_chunk_stores() -> None:
         jobs.store_stats("b")
     with pytest.raises(InputError, match="chunk_store_bytes must be >= 0"):
         LiveJobs({}, chunk_store_bytes=-1)
+
+
+def test_migrations_go_first_pre_stages_wait_at_a_chunk_boundary() -> None:
+    import threading
+
+    from greenhop.live.jobs.driver import _Gate
+
+    gate, cancelled = _Gate(), threading.Event()
+    assert gate.enter(cancelled) is not None  # no migration: a chunk may start at once
+    waited: list[float | None] = []
+    with gate.migration():
+        idle = threading.Event()
+        watcher = threading.Thread(target=lambda: (gate.wait_idle(), idle.set()))
+        watcher.start()
+        assert not idle.wait(0.3)  # the migration waits for the chunk in flight
+        gate.leave()
+        assert idle.wait(5)
+        # a pre-stage's next chunk waits until the migration ends
+        later = threading.Thread(target=lambda: waited.append(gate.enter(cancelled)))
+        later.start()
+        time.sleep(0.3)
+        assert not waited
+    later.join(5)
+    assert waited and waited[0] is not None and waited[0] >= 0.25
+    gate.leave()
+    with gate.migration():  # a pre-stage cancelled while it waits starts nothing
+        cancelled.set()
+        assert gate.enter(cancelled) is None
