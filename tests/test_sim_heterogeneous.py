@@ -90,3 +90,24 @@ def test_the_scenario_carries_accelerators_frozen_parts_and_prestaging(tmp_path)
     assert inp.prestaged and inp.jobs.frozen_gb is not None and inp.jobs.frozen_gb[0] == 0.5
     assert inp.site_speed is not None and inp.site_speed[0] == pytest.approx(312.0 / 989.4)
     assert inp.site_speed[1:].tolist() == [1.0] * (len(inp.site_names) - 1)
+
+
+def test_feasibility_aware_hints_where_a_frozen_base_is_worth_pre_staging() -> None:
+    """A running LoRA job at site 0: the hint names the site with the longest window ahead
+    that lacks its base (site 2 stays green longer than site 1); once the job ran at site 2,
+    the hint moves on to site 1."""
+    gen = [[5.0] * 40, [5.0] * 8 + [0.0] * 32, [5.0] * 40]
+    inp = hand_inputs(gen, [{"work_gpu_h": 20.0, "size_gb": 14.0, "site": 0}], slots=1)
+    inp = dataclasses.replace(inp, jobs=dataclasses.replace(inp.jobs, frozen_gb=np.array([13.5])))
+    from greenhop.sim.engine import SimulatedWorld
+
+    world = SimulatedWorld(inp)
+    world.arrive(0, 0.0)
+    world.carry_out(0, 0.0, Start(0, 0))
+    world.advance(0, 0.0)
+    policy = FeasibilityAwarePolicy()
+    assert policy.prestage_hints(world.view(1, 900.0)) == [(0, 2)]
+    assert world.jobs.frozen_at is not None
+    world.jobs.frozen_at[0, 2] = True
+    assert policy.prestage_hints(world.view(1, 900.0)) == [(0, 1)]
+    assert StayPolicy().prestage_hints(world.view(1, 900.0)) == []
