@@ -245,7 +245,8 @@ class TrainingActor:
         )
         self._outbox = refs  # keep the chunks alive until released
         lengths = tuple(c.length for c in blob.chunks)
-        self._blob = _Blob(blob.data, lengths, digests)
+        # kept for this site's chunk store (deposit) when there are stores, else dropped
+        self._blob = _Blob(blob.data, lengths, digests) if dest_store is not None else None
         return CheckpointManifest(
             job_id=self.job_id,
             source_site=self.site,
@@ -265,6 +266,7 @@ class TrainingActor:
     def release_checkpoint(self) -> None:
         """Drop this actor's references to the chunks of its last checkpoint."""
         self._outbox = ()
+        self._blob = None
 
     def restore(
         self, manifest: CheckpointManifest, window: int = 4, store: Any = None
@@ -288,7 +290,8 @@ class TrainingActor:
                 self._steps_done = steps
                 self._total_steps = manifest.total_steps
                 self._last_metrics = {}
-        self._blob = _Blob(data, manifest.lengths(), manifest.chunk_sha256)
+        if store is not None:  # kept for this site's chunk store (deposit)
+            self._blob = _Blob(data, manifest.lengths(), manifest.chunk_sha256)
         return RestoreReport(
             node_id=self.node_id,
             steps_done=steps,
@@ -301,7 +304,7 @@ class TrainingActor:
     def deposit(self, store: Any, pin_key: str | None = None) -> int:
         """Give this site's chunk store the chunks of the last checkpoint this actor made or
         restored that it lacks (pinned under ``pin_key``); return the bytes it kept."""
-        blob = self._blob
+        blob, self._blob = self._blob, None
         if blob is None:
             return 0
         return _deposit(store, pin_key, blob.chunks(), blob.digests)
