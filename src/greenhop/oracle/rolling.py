@@ -66,7 +66,8 @@ def solve_rolling(
             :func:`~greenhop.oracle.program.solve_oracle`.
         block_steps: steps per block; default: the fewest that keep the largest program (the
             jobs that may run in it x sites x blocks) within ``max_binaries``.
-        time_limit_s: HiGHS's time limit per program, s.
+        time_limit_s: HiGHS's time limit per program, s; a program with no plan by then is
+            solved once more with four times as long.
 
     Raises:
         InputError: a job cannot finish in its window, or a program has no schedule (earlier
@@ -149,6 +150,9 @@ def solve_rolling(
             soc0_kwh=soc.copy(),
         )
         res = _solve_window(inputs, w, time_limit_s, mip_rel_gap)
+        if not res.infeasible and not np.isfinite(res.objective_kwh):
+            # no plan within the limit: once more with four times as long
+            res = _solve_window(inputs, w, 4 * time_limit_s, mip_rel_gap)
         windows += 1
         n_bin, n_col, n_row = (
             max(n_bin, res.n_binaries),
@@ -164,7 +168,7 @@ def solve_rolling(
         if not np.isfinite(res.objective_kwh):
             raise GreenhopError(
                 f"the rolling horizon found no plan for the window from {k0 * step_s / 3600:g} h "
-                f"within {time_limit_s:g} s ({res.status}); raise time_limit_s"
+                f"within {4 * time_limit_s:g} s ({res.status}); raise time_limit_s"
             )
         gaps.append(res.mip_gap)
         last = k0 + n_win >= n_steps
