@@ -781,9 +781,14 @@ class LiveJobs:
         return dict(self._get(self._running(job_id).actor.info.remote()))
 
     def stop_all(self) -> None:
-        """Stop every job."""
+        """Stop every job (and every pre-stage under way)."""
+        for p in self.prestages():
+            p.cancel("stopped")
         for job_id in list(self._jobs):
             self.stop(job_id)
+        for p in self._prestages:
+            with contextlib.suppress(TimeoutError):
+                p.result(timeout_s=30)
 
     # -- internals ------------------------------------------------------------------------------
 
