@@ -21,7 +21,7 @@ from greenhop.scenario import load_scenario
 from greenhop.sim import metrics, with_overrides
 from greenhop.sweep import load_sweep, run_sweep, write_report
 from greenhop.sweep.report import compare_table, t_interval
-from greenhop.sweep.store import done_keys
+from greenhop.sweep.store import done_keys, write_part
 from greenhop.world.inputs import inputs_from_scenario
 
 #: Columns that hold wall-clock times (the only ones two runs of a cell may differ in).
@@ -256,6 +256,16 @@ def test_an_address_where_no_ray_answers_is_one_line_and_writes_nothing(
     assert code == 2
     assert err.startswith(f"greenhop: error: --address 127.0.0.1:{port}: no Ray cluster answers")
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_two_runs_in_one_process_never_write_the_same_part(tmp_path: Path) -> None:
+    # a resumed run right after an interrupted one starts its counter at 1 again, in the same
+    # process and, often, the same second: its part must not replace the other's
+    (tmp_path / "parts").mkdir()
+    first = write_part(tmp_path, [{"key": "a", "cell": 0, "policy": "stay"}], 1)
+    second = write_part(tmp_path, [{"key": "b", "cell": 1, "policy": "stay"}], 1)
+    assert first != second
+    assert done_keys(tmp_path) == {"a", "b"}
 
 
 def test_the_t_interval_over_seeds() -> None:

@@ -1,6 +1,6 @@
 """A sweep's folder: finished cells in Parquet parts, merged into one table.
 
-Rows are written in parts (``parts/part-<time>-<n>.parquet``), each written to a temporary
+Rows are written in parts (``parts/part-<ns>-<pid>-<n>.parquet``), each written to a temporary
 name and renamed, so a part is whole or absent: whatever a run finished before it was stopped
 (Ctrl-C, a crash, a lost node) is on disk, and a rerun skips it. Every row carries its key
 (:meth:`greenhop.sweep.spec.SweepSpec.key`); the parts are the record of what is done, and
@@ -64,7 +64,9 @@ def write_part(out: Path, rows: Sequence[Mapping[str, Any]], counter: int) -> Pa
     """Write finished rows as one part (whole or not at all); None when there are none."""
     if not rows:
         return None
-    name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{counter:05d}.parquet"
+    # nanoseconds, process and counter: two runs in one process and one second (a resumed run
+    # right after an interrupted one) must not write the same name, which would replace a part
+    name = f"part-{time.time_ns():020d}-{os.getpid()}-{counter:05d}.parquet"
     path = out / PARTS / name
     tmp = path.with_name(f".{name}.tmp")
     pq.write_table(_table(rows), tmp)
