@@ -50,7 +50,10 @@ def sweep_command(
         typer.Option("--dry-run", help="Check the file and count the cells to run; run none."),
     ] = False,
     report: Annotated[
-        bool, typer.Option(" /--no-report", help="Skip the report (heatmaps, intervals).")
+        bool,
+        typer.Option(
+            "--report/--no-report", help="Write the report (heatmaps, intervals over seeds)."
+        ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")] = False,
 ) -> None:
