@@ -233,6 +233,28 @@ def test_a_policy_a_cell_cannot_run_gives_a_skipped_row_with_the_reason(tmp_path
     assert run_sweep(spec, tmp_path / "out", inline=True).ran == 0
 
 
+def test_a_sampled_sweep_of_one_policy_maps_its_own_values(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        'scenario = "germany"\npolicies = ["energy-only"]\n[workload]\njobs = 4\n'
+        "[sample]\nn = 5\n"
+        'bandwidth_gbps = { min = 0.1, max = 10.0, scale = "log" }\n'
+        'checkpoint_gb = { min = 1.0, max = 100.0, scale = "log" }\n',
+    )
+    spec = load_sweep(path)
+    run = run_sweep(spec, tmp_path / "out", inline=True)
+    page = write_report(tmp_path / "out", spec, run.results)
+    index = (page.parent / "index.md").read_text()
+    assert "non_renewable_kwh of energy-only, kWh over bandwidth_gbps (x)" in index
+    assert (page.parent / "heatmap-non_renewable_kwh.png").stat().st_size > 1000
+    points = pd.read_csv(page.parent / "points.csv")
+    assert len(points) == 5 and points["bandwidth_gbps"].between(0.1, 10.0).all()
+    want = run.results.set_index("point")["non_renewable_kwh"].sort_index()
+    np.testing.assert_allclose(points.set_index("point")["non_renewable_kwh"].sort_index(), want)
+    # five points in six by six bins leave squares empty: grey, and said so
+    assert "Grey: no cell fell there." in index
+
+
 def test_a_folder_that_is_not_a_sweep_folder_is_refused(tmp_path: Path, cli: Cli) -> None:
     path = _write(tmp_path, 'scenario = "germany"\npolicies = ["stay"]\n')
     other = tmp_path / "other"
