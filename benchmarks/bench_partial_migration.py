@@ -3,7 +3,7 @@ only the mutable part, against the model's S/B and S_eff/B (issue 12, point 5).
 
 The run is the test's (``tests/test_live_chunks_wan.py``): three sites in network namespaces
 joined by ``tc tbf``-shaped veth links, a Ray node in each, the driver inside ``a``, chunk stores
-on; a job with a 100 MB frozen embedding table and a ~6.5 MB mutable part moves a -> b (all of
+on; a job with a 100 MB frozen embedding table and a 6.7 MB mutable part moves a -> b (all of
 it crosses), b -> a (only the mutable part: a kept its chunks) while its immutable chunks are
 pre-staged at c, then a -> c (only the mutable part: pre-staged). Needs root.
 
