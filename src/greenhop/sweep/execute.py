@@ -177,9 +177,9 @@ def run_sweep(
 
     With ``inline`` the cells run one after the other in this process (no Ray); otherwise as
     Ray tasks on an embedded local Ray (``cpus`` CPUs, ``object_store_mb`` MiB of object store)
-    or on the cluster at ``address``. A KeyboardInterrupt writes what has finished, merges it
-    and is raised again; the returned run is then not returned, but the folder is complete up
-    to the cells that were running.
+    or on the cluster at ``address``. A KeyboardInterrupt writes the rows that finished, merges
+    them into ``results.parquet`` and is raised again: the folder then holds every cell that
+    finished, and a rerun runs the rest.
     """
     from greenhop.scenario import load_scenario
 
@@ -240,7 +240,13 @@ def run_sweep(
                     run.ray = info
                     store.prepare(out, about)
                     cells = _ray_cells(
-                        spec, bases, models, jobs, keys, int(info["cpus"]), cancel=bool(address)
+                        spec,
+                        bases,
+                        models,
+                        jobs,
+                        keys,
+                        int(info["cpus"]),
+                        cancel=info["address"] != "local",  # a cluster that outlives us
                     )
                     with contextlib.closing(cells):  # what is in flight stops, on any exit
                         try:
