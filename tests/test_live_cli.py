@@ -54,6 +54,8 @@ train_steps = 44
         (["live-demo", "--policy", "nonsense"], "unknown policy"),
         (["live-demo", "--policy", "stay,energy-only"], "one policy"),
         (["live-demo", "--speedup", "0"], "--speedup must be > 0"),
+        (["live-demo", "--chunk-store-mb", "0"], "--chunk-store-mb must be > 0"),
+        (["live-demo", "--realtime", "--speedup", "2"], "give one"),
         (["live-demo", "--forecast", "nonsense"], "unknown forecaster"),
     ],
 )

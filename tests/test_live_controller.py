@@ -265,3 +265,57 @@ def test_a_slower_sites_speed_is_emulated_by_pacing_steps(
     finally:
         state.close()
     assert len(powers) == 1 and powers.pop() == pytest.approx(job.power_w * 400.0 / 700.0)
+
+
+def test_the_controller_prestages_a_frozen_base_on_the_policys_hint(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """A job with a 20 MB frozen embedding table (FrozenBaseTrainer) under feasibility-aware,
+    with chunk stores: the policy hints where its base is worth copying, the controller copies
+    it there on a share of the link, records it, and a later move to a site that holds the base
+    sends only what changed."""
+    sc = load_scenario("live-demo")
+    job = sc.jobs[0].model_copy(
+        update={
+            "work_gpu_h": 11.0,
+            "arrival": sc.start,
+            "checkpoint_gb": 0.025,
+            "frozen_gb": 0.02,
+            "live": {
+                "trainer": "greenhop.live.jobs.examples:FrozenBaseTrainer",
+                "trainer_args": {"base_mb": 20.0},
+                "train_steps": 22,
+            },
+        }
+    )
+    start = sc.start.replace(hour=6)  # the morning, when the surplus moves west
+    job = job.model_copy(update={"arrival": start})
+    sc = sc.model_copy(
+        update={"jobs": [job], "start": start, "end": sc.end.replace(day=18, hour=18)}
+    )
+    live = LiveScenario.from_scenario(sc)
+    jobs = LiveJobs(cluster.sites, chunk_store_bytes=200_000_000)
+    # 1.5 s of wall time per 15-min tick, and the whole link, so a pre-stage (about a second)
+    # ends before the move it prepares, however loaded the machine
+    controller = Controller(live, jobs, tmp_path / "p.sqlite", speedup=600.0, prestage_share=1.0)
+    assert controller.prestages
+    try:
+        assert controller.run()
+    finally:
+        controller.close()
+    state = ControllerState(tmp_path / "p.sqlite")
+    try:
+        staged = state.prestages()
+        moves = [m for m in state.migrations() if m.ok]
+        events = [e for e in state.events() if e[2] == "prestage"]
+    finally:
+        state.close()
+    assert staged and events, "no pre-stage was hinted and started"
+    done = [p for p in staged if p.completed]
+    assert done, staged
+    assert all(p.bytes_sent >= 19_900_000 for p in done)  # the ~20 MB table
+    staged_at = {p.dest: p.end_tick for p in done}
+    into_staged = [m for m in moves if m.tick > staged_at.get(m.dest, 10**9)]
+    assert into_staged, "no move went to a site after its base was pre-staged there"
+    for m in into_staged:  # only the classifier, its optimizer and the random states moved
+        assert m.bytes_sent is not None and m.bytes_sent < 5_000_000 < m.size_bytes

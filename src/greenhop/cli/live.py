@@ -186,6 +186,14 @@ def live_command(
     object_store_mb: Annotated[
         int, typer.Option(help="Ray object store per node of the embedded cluster, MiB.")
     ] = 100,
+    chunk_store_mb: Annotated[
+        int | None,
+        typer.Option(
+            help="A content-addressed chunk store per site of this many MB: moves send only "
+            "the chunks a site lacks, and the policy's hints pre-stage frozen parts "
+            "(default: none, every move sends the whole checkpoint)."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summaries as JSON (no live view).")
     ] = False,
@@ -214,6 +222,8 @@ def live_command(
     names = policy_names(policy)
     if len(names) != 1:
         raise InputError(f"--policy takes one policy for a live run, got {policy!r}")
+    if chunk_store_mb is not None and chunk_store_mb <= 0:
+        raise InputError(f"--chunk-store-mb must be > 0, got {chunk_store_mb}")
     if realtime and speedup is not None:
         raise InputError("--speedup replays a trace; --realtime runs on the wall clock: give one")
     speedup = 600.0 if speedup is None else speedup
@@ -237,7 +247,15 @@ def live_command(
     try:
         with _output.stdout_to_stderr(), _cluster(address, live, object_store_mb) as sites:
             controller = Controller(
-                live, LiveJobs(sites), db_path, policy=names[0], speedup=speedup, feed=feed
+                live,
+                LiveJobs(
+                    sites,
+                    chunk_store_bytes=None if chunk_store_mb is None else chunk_store_mb * 10**6,
+                ),
+                db_path,
+                policy=names[0],
+                speedup=speedup,
+                feed=feed,
             )
             try:
                 if show:

@@ -75,15 +75,27 @@ class World(abc.ABC):
     def advance(self, k: int, now_s: float) -> None:
         """Let step ``k``'s time pass and settle its energy."""
 
+    #: True for a world that can copy a job's frozen part ahead of a move (it then gets the
+    #: policy's :meth:`~greenhop.policies.base.Policy.prestage_hints` through :meth:`prestage`)
+    prestages: bool = False
+
+    def prestage(self, k: int, now_s: float, hints: list[tuple[int, int]]) -> None:
+        """Copy each hinted job's frozen part to the hinted site, on spare link capacity (a
+        world that cannot pre-stage, ``prestages`` False, is never called)."""
+        raise NotImplementedError(f"{type(self).__name__} does not pre-stage")
+
 
 def decide_and_act(world: World, policy: Policy, k: int, now_s: float) -> None:
     """Step 2 of the loop: ask the policy, check each action, carry it out or refuse it."""
-    for act in policy.decide(now_s, world.view(k, now_s)):
+    view = world.view(k, now_s)
+    for act in policy.decide(now_s, view):
         reason = world.refusal(act)
         if reason:
             world.refuse(k, now_s, act, reason)
         else:
             world.carry_out(k, now_s, act)
+    if world.prestages:
+        world.prestage(k, now_s, policy.prestage_hints(view))
 
 
 def run_steps(

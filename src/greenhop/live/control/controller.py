@@ -43,6 +43,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,7 @@ from greenhop.live.control.state import (
     EpisodeRow,
     JobRow,
     MigrationRow,
+    PrestageRow,
 )
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
 from greenhop.live.jobs.driver import JobLostError, LiveJobs
@@ -77,6 +79,9 @@ DEFAULT_SPEEDUP = 600.0
 
 DEFAULT_CHECKPOINT_EVERY_S = 3600.0
 """Trace seconds between the checkpoints a restarted controller resumes from."""
+
+DEFAULT_PRESTAGE_SHARE = 0.25
+"""Share of a link's estimated bandwidth that pre-staging may use (it pauses for migrations)."""
 
 MIN_JOB_WAIT_S = 5.0
 """Wall seconds a tick waits, after its end, for a job to train its granted steps (at least
@@ -148,6 +153,9 @@ class Controller(World):
         Weight of a new measurement in a link's estimate.
     meter_factory:
         Builds each job's power meter (default: the job's nominal ``power_w``).
+    prestage_share:
+        Share of a link's estimated bandwidth a pre-stage may use (with chunk stores,
+        ``LiveJobs(chunk_store_bytes=...)``, the policy's hints copy jobs' frozen parts ahead).
     feed:
         The sites' live sources (:func:`greenhop.live.control.realtime.site_feeds`): a
         real-time run on the wall clock (``speedup`` 1), reading each site's power every tick
@@ -167,6 +175,7 @@ class Controller(World):
         meter_factory: MeterFactory = nominal_meter,
         clock: ReplayClock | None = None,
         feed: SiteFeeds | None = None,
+        prestage_share: float = DEFAULT_PRESTAGE_SHARE,
     ) -> None:
         from greenhop.runner import policy_for
 
@@ -225,6 +234,13 @@ class Controller(World):
             self.jobs.use_store(self.store)
         self.recent_migrations: list[MigrationRow] = []
         self._episode_tick: dict[tuple[int, str, pd.Timestamp], int] = {}
+        # pre-staging: where each job's frozen part lies, and the copies under way
+        self.prestages = jobs.chunk_store_bytes is not None and inp.jobs.frozen_gb is not None
+        if not 0 < prestage_share <= 1:
+            raise InputError(f"prestage_share must be in (0, 1], got {prestage_share}")
+        self.prestage_share = float(prestage_share)
+        self._frozen_at = np.zeros((len(inp.jobs), len(inp.site_names)), dtype=bool)
+        self._prestaging: dict[tuple[int, int], tuple[int, Any]] = {}  # -> (tick, Prestage)
         self._started: set[int] = set()  # jobs with an actor started by this controller
         self._events: list[tuple[int, float, int, str, int]] = []  # of the tick, to commit
         self._wall_s: Callable[[], float] = lambda: self.wall_s
@@ -426,6 +442,8 @@ class Controller(World):
     def job_table(self) -> JobTable:
         """The jobs' state as the world contract's arrays (from the committed rows)."""
         table = JobTable.pending(len(self.rows))
+        if self.inputs.jobs.frozen_gb is not None:
+            table.frozen_at = self._frozen_at
         work = np.asarray(self.inputs.jobs.work_gpu_h)
         for r in self.rows:
             table.state[r.idx] = r.state
@@ -514,6 +532,8 @@ class Controller(World):
                 ControllerState.add_event(conn, *e)
             for episode in self._episodes(k):
                 ControllerState.put_episode(conn, episode)
+            for staged in self._finished_prestages(k):
+                ControllerState.add_prestage(conn, staged)
             ControllerState.set_meta(
                 conn, next_tick=k + 1, wall_s=self.wall_s, speedup=self.speedup
             )
@@ -558,6 +578,46 @@ class Controller(World):
                 )
         return out
 
+    def prestage(self, k: int, now_s: float, hints: list[tuple[int, int]]) -> None:
+        """Start copying each hinted running job's frozen part to the hinted site (paced to
+        ``prestage_share`` of the link's estimate; pre-stages pause for migrations)."""
+        for j, d in hints:
+            row = self.rows[j]
+            if row.state != _RUN or d == row.site or (j, d) in self._prestaging:
+                continue
+            if self._frozen_at[j, d]:
+                continue
+            rate = self.links.matrix()[row.site, d] * 1e9 / 8.0 * self.prestage_share
+            handle = self.jobs.start_prestage(row.name, self.site_names[d], rate)
+            self._prestaging[(j, d)] = (k, handle)
+            self._events.append((k, now_s, j, "prestage", d))
+
+    def _finished_prestages(self, k: int) -> list[PrestageRow]:
+        """The pre-stages that ended by now, as state rows; a completed one marks the job's
+        frozen part as lying at its site."""
+        out = []
+        for (j, d), (tick, handle) in list(self._prestaging.items()):
+            if not handle.done():
+                continue
+            del self._prestaging[(j, d)]
+            res = handle.result(0)
+            if res.completed:
+                self._frozen_at[j, d] = True
+            out.append(
+                PrestageRow(
+                    tick,
+                    k,
+                    j,
+                    self.site_names.index(res.source_site),
+                    d,
+                    res.bytes_sent,
+                    res.duration_s,
+                    bool(res.completed),
+                    res.reason or res.error,
+                )
+            )
+        return out
+
     # -- carrying out actions ------------------------------------------------------------------
 
     def _power(self, j: int, site: int) -> float:
@@ -569,6 +629,7 @@ class Controller(World):
         self.jobs.start(self.live.live_jobs[act.job], self.site_names[act.site], run=False)
         self._started.add(row.idx)
         row.state, row.site, row.start_s, row.last_move_s = _RUN, act.site, t, t
+        self._frozen_at[row.idx, act.site] = True
         self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx, act.site))
         with self.state.transaction() as conn:
             ControllerState.put_jobs(conn, [row])
@@ -590,12 +651,16 @@ class Controller(World):
                 ControllerState.add_refused(conn, k, t, repr(act), f"migration failed: {exc}")
             return
         row.site, row.last_move_s = act.dest, t
+        self._frozen_at[row.idx, act.dest] = True
         if res.recovered_from_disk:  # the source died: progress goes back to the checkpoint
             row.steps_done = res.steps_done
             row.granted_steps = float(res.steps_done)
         self.ledger.detach(row.idx)
         self.ledger.attach(row.idx, row.name, act.dest, self._power(row.idx, act.dest))
-        estimate = self.links.update(src, act.dest, res.bandwidth_gbps)
+        if math.isfinite(res.bandwidth_gbps) and res.bytes_sent > 0:
+            estimate = self.links.update(src, act.dest, res.bandwidth_gbps)
+        else:  # nothing crossed (the destination held every chunk): no measurement
+            estimate = float(self.links.matrix()[src, act.dest])
         done = MigrationRow(
             k,
             t,
@@ -613,6 +678,7 @@ class Controller(World):
             transfer_s=res.transfer_duration_s,
             load_s=res.load_duration_s,
             downtime_s=res.downtime_s,
+            bytes_sent=res.bytes_sent,
         )
         self.recent_migrations.append(done)
         with self.state.transaction() as conn:
@@ -668,6 +734,7 @@ class Controller(World):
         self._started.add(row.idx)
         src = row.site
         row.state, row.site, row.last_move_s = _RUN, act.site, t
+        self._frozen_at[row.idx, act.site] = True
         row.steps_done = 0 if ckpt is None else ckpt.steps_done
         self.ledger.attach(row.idx, row.name, act.site, self._power(row.idx, act.site))
         with self.state.transaction() as conn:
@@ -704,6 +771,8 @@ class Controller(World):
         self.store.prune(r.checkpoint_path for r in self.rows if r.checkpoint_path)
 
     def _stop_jobs(self) -> None:
+        for _tick, handle in self._prestaging.values():
+            handle.cancel("the controller stopped")
         for idx in sorted(self._started):
             name = self.job_names[idx]
             if name in self.jobs.job_ids():

@@ -137,6 +137,21 @@ def live_summary(state: ControllerState, live: LiveScenario) -> dict[str, Any]:
         "speedup": meta.get("speedup"),
         "wall_s": meta.get("wall_s"),
         "ticks_committed": meta.get("next_tick"),
+        "prestages": [
+            {
+                "job": jobs[p.job],
+                "src": names[p.src],
+                "dest": names[p.dest],
+                "bytes_sent": p.bytes_sent,
+                "duration_s": p.duration_s,
+                "completed": p.completed,
+                "reason": p.reason,
+            }
+            for p in state.prestages()
+        ],
+        "prestage_network_kwh": live.inputs.params.network_kwh_per_gb
+        * sum(p.bytes_sent for p in state.prestages())
+        / 1e9,
         "realtime": bool(meta.get("realtime", False)),
         "realtime_start": meta.get("realtime_start"),
         "signal_episodes": [
@@ -166,6 +181,7 @@ def live_summary(state: ControllerState, live: LiveScenario) -> dict[str, Any]:
                 "error": m.error,
                 "steps_done": m.steps_done,
                 "size_bytes": m.size_bytes,
+                "bytes_sent": m.bytes_sent,
                 "bandwidth_gbps": m.bandwidth_gbps,
                 "actor_start_s": m.actor_start_s,
                 "checkpoint_s": m.checkpoint_s,

@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS migrations (
     job INTEGER NOT NULL, kind TEXT NOT NULL, src INTEGER NOT NULL, dest INTEGER NOT NULL,
     ok INTEGER NOT NULL, error TEXT, steps_done INTEGER, size_bytes INTEGER, sha256 TEXT,
     bandwidth_gbps REAL, actor_start_s REAL, checkpoint_s REAL, transfer_s REAL, load_s REAL,
-    downtime_s REAL);
+    downtime_s REAL, bytes_sent INTEGER);
 CREATE TABLE IF NOT EXISTS job_energy (
     tick INTEGER NOT NULL, job INTEGER NOT NULL, site INTEGER NOT NULL, power_w REAL NOT NULL,
     run_s REAL NOT NULL, energy_j REAL NOT NULL, renewable_j REAL NOT NULL,
@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS signal_episodes (
     site INTEGER NOT NULL, signal TEXT NOT NULL, start TEXT NOT NULL, reason TEXT NOT NULL,
     detail TEXT NOT NULL, start_tick INTEGER NOT NULL, end TEXT, end_tick INTEGER,
     readings INTEGER NOT NULL, PRIMARY KEY (site, signal, start));
+CREATE TABLE IF NOT EXISTS prestages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, start_tick INTEGER NOT NULL, end_tick INTEGER NOT NULL,
+    job INTEGER NOT NULL, src INTEGER NOT NULL, dest INTEGER NOT NULL,
+    bytes_sent INTEGER NOT NULL, duration_s REAL NOT NULL, completed INTEGER NOT NULL,
+    reason TEXT);
 CREATE TABLE IF NOT EXISTS refused (
     id INTEGER PRIMARY KEY AUTOINCREMENT, tick INTEGER NOT NULL, time_s REAL NOT NULL,
     action TEXT NOT NULL, reason TEXT NOT NULL);
@@ -117,6 +122,7 @@ class MigrationRow:
     transfer_s: float | None = None
     load_s: float | None = None
     downtime_s: float | None = None
+    bytes_sent: int | None = None  # on the network (less than size_bytes with chunk stores)
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,21 @@ class EpisodeRow:
     end: str | None  # None while it lasts
     end_tick: int | None
     readings: int
+
+
+@dataclass(frozen=True)
+class PrestageRow:
+    """A copy of a job's frozen part to another site ahead of a move (bytes on the network)."""
+
+    start_tick: int
+    end_tick: int
+    job: int
+    src: int
+    dest: int
+    bytes_sent: int
+    duration_s: float  # wall seconds
+    completed: bool
+    reason: str | None = None  # why it stopped early (superseded by a move, cancelled, error)
 
 
 class ControllerState:
@@ -239,7 +260,8 @@ class ControllerState:
         conn.execute(
             "INSERT INTO migrations (tick, time_s, job, kind, src, dest, ok, error, steps_done, "
             "size_bytes, sha256, bandwidth_gbps, actor_start_s, checkpoint_s, transfer_s, "
-            "load_s, downtime_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "load_s, downtime_s, bytes_sent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 m.tick,
                 m.time_s,
@@ -258,6 +280,7 @@ class ControllerState:
                 m.transfer_s,
                 m.load_s,
                 m.downtime_s,
+                m.bytes_sent,
             ),
         )
 
@@ -265,7 +288,7 @@ class ControllerState:
         rows = self.conn.execute(
             "SELECT tick, time_s, job, kind, src, dest, ok, error, steps_done, size_bytes, "
             "sha256, bandwidth_gbps, actor_start_s, checkpoint_s, transfer_s, load_s, "
-            "downtime_s FROM migrations ORDER BY id"
+            "downtime_s, bytes_sent FROM migrations ORDER BY id"
         ).fetchall()
         names = [f.name for f in dataclasses.fields(MigrationRow)]
         return [
@@ -321,6 +344,24 @@ class ControllerState:
             "FROM signal_episodes ORDER BY start, site, signal"
         ).fetchall()
         return [EpisodeRow(*r) for r in rows]
+
+    @staticmethod
+    def add_prestage(conn: sqlite3.Connection, p: PrestageRow) -> None:
+        conn.execute(
+            "INSERT INTO prestages (start_tick, end_tick, job, src, dest, bytes_sent, "
+            "duration_s, completed, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (p.start_tick, p.end_tick, p.job, p.src, p.dest, p.bytes_sent, p.duration_s,
+             int(p.completed), p.reason),
+        )  # fmt: skip
+
+    def prestages(self) -> list[PrestageRow]:
+        rows = self.conn.execute(
+            "SELECT start_tick, end_tick, job, src, dest, bytes_sent, duration_s, completed, "
+            "reason FROM prestages ORDER BY id"
+        ).fetchall()
+        return [
+            PrestageRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows
+        ]
 
     # -- the ledger ---------------------------------------------------------------------------
 
