@@ -144,7 +144,11 @@ class LookaheadPolicy(Policy):
         jobs = view.jobs
         green = self._green_w(view)
         weight = grid_weight(view, self.objective)
-        shed, blocked = shed_for_demand_response(view, [])
+        grid = grid_view(view)
+        if grid is not None and grid.has_demand_response:
+            shed, blocked = shed_for_demand_response(view, [])
+        else:  # no demand response in this run
+            shed, blocked = [], np.zeros(len(view.site_names), dtype=bool)
         shed_jobs = {a.job for a in shed}
         free0 = np.where(blocked, 0, view.free_slots)
         # deferrable queued jobs wait for renewables while their deadline allows
