@@ -330,6 +330,8 @@ class LiveJobs:
         self._stores_lock = threading.Lock()
         self._gate = _Gate()
         self._prestages: list[Prestage] = []
+        for site in self.sites if chunk_store_bytes is not None else ():
+            self._chunk_store(site)  # their processes start now, in the background
         self.store: CheckpointStore | None = None
         if store is not None:
             self.use_store(store)
