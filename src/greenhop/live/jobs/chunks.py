@@ -9,7 +9,7 @@ unchanged tensor gives unchanged chunks, whatever changed around it, and a chunk
 tensors holds frozen tensors only (an *immutable* chunk).
 
 **The store** (:class:`ChunkStore`). One per site, a small Ray actor on the site's node
-(:func:`chunk_store`, created on first use, pinned to the node by node affinity, holding no
+(:func:`chunk_store`, started by ``LiveJobs``, pinned to the node by node affinity, holding no
 site resource), that outlives the jobs' actors. It keeps chunks named by their SHA-256 (each is
 checked before it is kept) up to ``capacity_bytes``; when full, it evicts the least recently
 used chunk that is not pinned. A migration pins, under a key of its own, the chunks it relies

@@ -503,7 +503,8 @@ class LiveJobs:
     # -- chunk stores and pre-staging -------------------------------------------------------------
 
     def _chunk_store(self, site: str) -> Any:
-        """The chunk store of ``site`` (created on first use), or None without stores."""
+        """The chunk store of ``site`` (made again if it was forgotten), or None without
+        stores."""
         if self.chunk_store_bytes is None:
             return None
         with self._stores_lock:
