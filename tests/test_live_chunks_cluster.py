@@ -6,7 +6,8 @@ The job's immutable chunks are pre-staged at b, slowly, and the job moves to b b
 pre-stage is done: the move supersedes it and sends exactly what the pre-stage had not copied.
 Back at a, the move sends only chunks that are not immutable: a's chunk store kept the job's
 chunks after the job's actor there was killed. The job ends bit-identical to an uninterrupted
-run. On a shaped WAN, with bytes counted on the link: test_live_chunks_wan.py.
+run, and restarts at b from that checkpoint held by the driver. On a shaped WAN, with bytes
+counted on the link: test_live_chunks_wan.py.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def test_a_prestaged_or_returning_job_sends_only_what_the_site_lacks(
         jobs.resume("lora")
         assert jobs.wait("lora").steps_done == STEPS
         got = jobs.snapshot("lora")
+        # a start from a checkpoint held by the driver (a restart) goes through b's store too
+        jobs.stop("lora")
+        restarted = jobs.start(LiveJob("lora", make, STEPS), "b", run=False, checkpoint=got)
+        assert restarted.steps_done == STEPS
+        assert jobs.snapshot("lora").to_bytes() == got.to_bytes()
+        assert jobs.store_stats("b").pinned_bytes == 0
     finally:
         jobs.stop_all()
     reference = make()
