@@ -5,8 +5,9 @@ From the state database (:mod:`greenhop.live.control.state`): the ledger gives e
 renewable and grid power and each job's energy; the jobs table the start and done times and
 progress; the migrations table the moves. A move's phase times are its tick's time plus the
 measured wall-clock durations × ``speedup`` (trace seconds); its size is the scenario job's
-``checkpoint_gb`` (what the policy and the network energy reckon with), while the bytes really
-sent are in :func:`live_summary`.
+``checkpoint_gb`` (what the policy and the network energy reckon with), times the share of the
+real checkpoint that crossed when chunk stores sent only part of it (S_eff / S); the bytes
+really sent are in :func:`live_summary`.
 """
 
 from __future__ import annotations
@@ -71,7 +72,11 @@ def live_result(
     for m in state.migrations():
         if not m.ok:
             continue
-        mig = Migration(m.job, m.src, m.dest, float(inp.jobs.size_gb[m.job]), m.time_s, m.kind)
+        size_gb = float(inp.jobs.size_gb[m.job])
+        if m.bytes_sent is not None and m.size_bytes and m.bytes_sent < m.size_bytes:
+            # chunk stores: the share of the real checkpoint that crossed (S_eff / S)
+            size_gb *= m.bytes_sent / m.size_bytes
+        mig = Migration(m.job, m.src, m.dest, size_gb, m.time_s, m.kind)
         ckpt = (m.checkpoint_s or 0.0) * speedup
         mig.checkpoint_done_s = m.time_s + ckpt
         mig.transfer_done_s = mig.checkpoint_done_s + (m.transfer_s or 0.0) * speedup
