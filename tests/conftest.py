@@ -20,6 +20,15 @@ def shared_data_dir() -> Path:
     return SHARED_DATA.resolve()
 
 
+GRID_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def grid_data_dir() -> Path:
+    """The real grid signals the grid-side tests read (tests/data, with their provenance)."""
+    return GRID_DATA
+
+
 @pytest.fixture(scope="session")
 def solcast_germany():  # type: ignore[no-untyped-def]
     """The Solcast German trace as greenhop ships it."""

@@ -62,3 +62,10 @@ def test_bad_names_and_files(tmp_path: Path) -> None:
         archive.writestr("readme.txt", "nothing here")
     with pytest.raises(TraceError, match=r"needs solcast2022_empty_actual\.csv"):
         read_solcast(empty)
+
+
+def test_the_tests_grid_signals_are_the_shared_ones_byte_for_byte(
+    shared_data_dir: Path, grid_data_dir: Path
+) -> None:
+    for name in ("watttime2023_caiso-north.zip", "caiso_np15_week_2024-01.csv"):
+        assert (grid_data_dir / name).read_bytes() == (shared_data_dir / name).read_bytes(), name

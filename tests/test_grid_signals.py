@@ -1,5 +1,6 @@
 """Grid signals on real data: WattTime's CAISO-North marginal emissions (with the forecasts
-issued at the time) and a CAISO NP15 week of price and curtailment (../shared/data)."""
+issued at the time) and a CAISO NP15 week of price and curtailment (tests/data: copies of the
+project's shared test data, with their provenance)."""
 
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ WATTTIME = "watttime2023_caiso-north"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> Path:
+def data(tmp_path_factory: pytest.TempPathFactory, grid_data_dir: Path) -> Path:
     """The real files, unpacked into a folder a scenario can point at."""
     out = tmp_path_factory.mktemp("grid")
-    with zipfile.ZipFile(shared_data_dir / f"{WATTTIME}.zip") as z:
+    with zipfile.ZipFile(grid_data_dir / f"{WATTTIME}.zip") as z:
         z.extractall(out)
-    shutil.copy(shared_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
+    shutil.copy(grid_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
     return out
 
 

@@ -23,11 +23,11 @@ WATTTIME = "watttime2023_caiso-north"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> Path:
+def data(tmp_path_factory: pytest.TempPathFactory, grid_data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("grid-policies")
-    with zipfile.ZipFile(shared_data_dir / f"{WATTTIME}.zip") as z:
+    with zipfile.ZipFile(grid_data_dir / f"{WATTTIME}.zip") as z:
         z.extractall(out)
-    shutil.copy(shared_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
+    shutil.copy(grid_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
     # a second region: a flat, cleaner marginal rate (hydro-backed), 5-min like WattTime's
     times = pd.date_range("2023-06-01", "2023-07-10", freq="5min")
     pd.DataFrame({"time": times, "hydro": 100.0}).to_csv(out / "flat.csv", index=False)
