@@ -103,3 +103,25 @@ def test_refuses_a_non_empty_folder(tmp_path: Path, cli: Cli) -> None:
     code, _, err = cli("simulate", "default", "--policy", "stay", "--out", str(tmp_path))
     assert code == 2 and "not empty" in err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_the_oracle_with_a_completion_time_budget_by_name(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--policy oracle:eps=0.1`: the offline bound under a completion-time budget, beside
+    stay; a bad option is one line, exit 2."""
+    code, out, err = cli(
+        "simulate",
+        "default",
+        "--policy",
+        "stay,oracle:eps=0.1",
+        "--json",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert code == 0, err
+    rows = {p["policy"]: p for p in json.loads(out)["policies"]}
+    oracle = rows["oracle:eps=0.1"]
+    assert oracle["oracle_bound_kwh"] <= rows["stay"]["non_renewable_kwh"]
+    code, _, err = cli(
+        "simulate", "default", "--policy", "oracle:eps=x", "--out", str(tmp_path / "b")
+    )
+    assert code == 2 and "'x' is not a number" in err and not (tmp_path / "b").exists()

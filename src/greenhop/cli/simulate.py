@@ -149,12 +149,17 @@ def simulate_command(
 
 def simulate_policy_names(spec: str) -> list[str]:
     """``policy_names`` plus the policies ``all`` leaves out (:func:`greenhop.runner.
-    is_grid_policy`: ``carbon-aware``, ``lookahead:carbon`` ...), in the order given."""
+    is_grid_policy`: ``carbon-aware``, ``lookahead:carbon`` ...; the oracle with options,
+    ``oracle:eps=0.1``), in the order given."""
+    from greenhop.oracle.named import parse_oracle_name
     from greenhop.runner import is_grid_policy
 
     parts = [p.strip() for p in spec.split(",") if p.strip()]
-    grid = [p for p in parts if is_grid_policy(p)]
-    rest = [p for p in parts if not is_grid_policy(p)]
+    for p in parts:
+        if p.startswith("oracle:"):  # the oracle with options: oracle:eps=0.1, oracle:window=24
+            parse_oracle_name(p)
+    grid = [p for p in parts if is_grid_policy(p) or p.startswith("oracle:")]
+    rest = [p for p in parts if p not in grid]
     if not grid:
         return policy_names(spec)
     known = policy_names(",".join(rest)) if rest else []
