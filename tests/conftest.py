@@ -23,10 +23,25 @@ def shared_data_dir() -> Path:
 GRID_DATA = Path(__file__).resolve().parent / "data"
 
 
+WATTTIME = "watttime2023_caiso-north"
+
+
 @pytest.fixture(scope="session")
 def grid_data_dir() -> Path:
     """The real grid signals the grid-side tests read (tests/data, with their provenance)."""
     return GRID_DATA
+
+
+def unpack_grid_data(out: Path) -> Path:
+    """WattTime's CAISO-North files and the NP15 week (as ``np15.csv``) unpacked into ``out``,
+    a folder a scenario can point at."""
+    import shutil
+    import zipfile
+
+    with zipfile.ZipFile(GRID_DATA / f"{WATTTIME}.zip") as z:
+        z.extractall(out)
+    shutil.copy(GRID_DATA / "caiso_np15_week_2024-01.csv", out / "np15.csv")
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import WATTTIME, unpack_grid_data
 
 from greenhop.errors import ScenarioError, TraceError
 from greenhop.runner import run_policies
@@ -31,17 +30,11 @@ from greenhop.sim.metrics import job_table, site_power_frame, summary
 from greenhop.world import ledger
 from greenhop.world.inputs import SimInputs
 
-WATTTIME = "watttime2023_caiso-north"
-
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, grid_data_dir: Path) -> Path:
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real files, unpacked into a folder a scenario can point at."""
-    out = tmp_path_factory.mktemp("grid")
-    with zipfile.ZipFile(grid_data_dir / f"{WATTTIME}.zip") as z:
-        z.extractall(out)
-    shutil.copy(grid_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
-    return out
+    return unpack_grid_data(tmp_path_factory.mktemp("grid"))
 
 
 def carbon_scenario(folder: Path, *, pue: float = 1.0, extra: str = "") -> Path:

@@ -3,13 +3,12 @@ baseline, demand response and curtailment as supply (WattTime CAISO-North; CAISO
 
 from __future__ import annotations
 
-import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import WATTTIME, unpack_grid_data
 
 from greenhop.errors import InputError
 from greenhop.runner import is_grid_policy, policy_for, run_policies
@@ -19,15 +18,10 @@ from greenhop.sim.metrics import job_table, summary
 from greenhop.world import ledger
 from greenhop.world.inputs import SimInputs
 
-WATTTIME = "watttime2023_caiso-north"
-
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory, grid_data_dir: Path) -> Path:
-    out = tmp_path_factory.mktemp("grid-policies")
-    with zipfile.ZipFile(grid_data_dir / f"{WATTTIME}.zip") as z:
-        z.extractall(out)
-    shutil.copy(grid_data_dir / "caiso_np15_week_2024-01.csv", out / "np15.csv")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = unpack_grid_data(tmp_path_factory.mktemp("grid-policies"))
     # a second region: a flat, cleaner marginal rate (hydro-backed), 5-min like WattTime's
     times = pd.date_range("2023-06-01", "2023-07-10", freq="5min")
     pd.DataFrame({"time": times, "hydro": 100.0}).to_csv(out / "flat.csv", index=False)

@@ -726,6 +726,23 @@ class GridSignal(_Table):
             problems.append((("sites",), "give sites or region, not both"))
         return problems
 
+    def read(self, path: Path) -> Any:
+        """The signal this table declares, read from ``path`` (its file, resolved) by
+        :func:`greenhop.signals.grid.read_grid_signal`."""
+        from greenhop.signals.grid import read_grid_signal
+
+        return read_grid_signal(
+            self.signal,
+            path,
+            column=self.column,
+            unit=self.unit,
+            kind=self.kind or "average",
+            tz=self.tz,
+            label=self.label,
+            format=self.format,
+            which=self.which,
+        )
+
     def applies_to(self, site: Site) -> bool:
         """Whether the signal applies to ``site``."""
         if self.sites is not None:
@@ -974,7 +991,7 @@ class Scenario(_Table):
         (``greenhop scenario validate``; :func:`greenhop.world.grid.grid_from_scenario` reads
         them for a run)."""
         from greenhop.signals.base import SignalUnavailable
-        from greenhop.signals.grid import read_grid_signal, signal_on_grid
+        from greenhop.signals.grid import signal_on_grid
 
         problems: list[str] = []
         index, step = self.grid(), pd.Timedelta(self.step)
@@ -984,17 +1001,7 @@ class Scenario(_Table):
             if not path.is_absolute() and self._source is not None:
                 path = self._source.parent / path
             try:
-                signal = read_grid_signal(
-                    sig.signal,
-                    path,
-                    column=sig.column,
-                    unit=sig.unit,
-                    kind=sig.kind or "average",
-                    tz=sig.tz,
-                    label=sig.label,
-                    format=sig.format,
-                    which=sig.which,
-                )
+                signal = sig.read(path)
                 if sig.signal != "demand_response":
                     signal_on_grid(signal, index, step)
             except SignalUnavailable as exc:

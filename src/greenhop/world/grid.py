@@ -35,7 +35,6 @@ from greenhop.signals.grid import (
     IssuedForecast,
     carbon_factor,
     price_unit,
-    read_grid_signal,
     read_issued_forecast,
     signal_on_grid,
 )
@@ -191,17 +190,7 @@ def grid_from_scenario(scenario: Scenario) -> GridInputs:
         cols = [s for s, site in enumerate(sites) if sig.applies_to(site)]
         path = _path(scenario, sig.file)
         try:
-            signal = read_grid_signal(
-                sig.signal,
-                path,
-                column=sig.column,
-                unit=sig.unit,
-                kind=sig.kind or "average",
-                tz=sig.tz,
-                label=sig.label,
-                format=sig.format,
-                which=sig.which,
-            )
+            signal = sig.read(path)
             if isinstance(signal, DemandResponseSignal):
                 cap = signal.events.cap_on_grid(index, step)
                 for s in cols:
