@@ -470,6 +470,19 @@ def _job_caps(
     return overlap / (end - start)[None, :], end - start
 
 
+def _power_and_speed(inputs: SimInputs) -> tuple[FloatArray, FloatArray]:
+    """Each job's draw at each site, W (jobs, sites), and each site's work per hour of running,
+    GPU-h of the reference part (sites,): a site's accelerator scales both
+    (:mod:`greenhop.accelerators`); all sites the reference part: the jobs' power, speed 1."""
+    n_sites = len(inputs.site_names)
+    pf = inputs.site_power_factor
+    speed = inputs.site_speed
+    power = np.asarray(inputs.jobs.power_w, dtype=float)[:, None]
+    power_at = power * (np.ones(n_sites) if pf is None else np.asarray(pf, dtype=float))[None, :]
+    sp = np.ones(n_sites) if speed is None else np.asarray(speed, dtype=float)
+    return power_at, sp
+
+
 def _sent_gb(inputs: SimInputs) -> FloatArray:
     """The least a move of each job sends, GB: its checkpoint less its frozen part (a site
     that holds the frozen part already is sent only the rest)."""
@@ -491,9 +504,9 @@ def _solve_window(
         np.full(n_blocks, w.block_steps * step_s),
         (w.n_steps - np.arange(n_blocks) * w.block_steps) * step_s,
     )
-    power = np.asarray(jobs.power_w, dtype=float)
+    power_at, speed = _power_and_speed(inputs)  # (jobs, sites) draw; (sites,) work per hour
     idle = inputs.idle_slot_power_w
-    extra_w = power[:, None] - idle[None, :]  # (jobs, sites) load above an idle slot
+    extra_w = power_at - idle[None, :]  # (jobs, sites) load above an idle slot
     sb = _site_blocks(inputs, w.block_steps, n_blocks, extra_w, k0=w.k0, n_steps=w.n_steps)
 
     bank = BatteryBank(inputs.batteries or [None] * n_sites, step_s)
@@ -537,7 +550,8 @@ def _solve_window(
             mdl.row(
                 [int(move_cols[j]), *entries], [1.0] + [-1.0] * len(entries), first_free, math.inf
             )
-            hours = np.repeat(block_len_s[ts] / 3600.0, n_sites)
+            # GPU-h of work per unit of x: the block's hours times the site's speed
+            hours = np.outer(block_len_s[ts] / 3600.0, speed).ravel()
             hi = float(w.work_max_h[j])
             mdl.row(
                 xs.ravel(), hours, float(w.work_min_h[j]), hi if math.isfinite(hi) else math.inf
@@ -657,8 +671,9 @@ def _check_windows(inputs: SimInputs, open_s: FloatArray, close_s: FloatArray) -
     jobs = inputs.jobs
     end_s = inputs.n_steps * float(inputs.step_s)
     work = np.asarray(jobs.work_gpu_h, dtype=float)
+    fastest = float(_power_and_speed(inputs)[1].max())  # work per hour at the fastest site
     avail_h = np.maximum(close_s - open_s, 0.0) / 3600.0
-    for j in np.flatnonzero(avail_h + 1e-9 < work).tolist():
+    for j in np.flatnonzero(avail_h * fastest + 1e-9 < work).tolist():
         deadline = float(jobs.deadline_s[j])
         if close_s[j] < min(deadline, end_s) - 1e-9:
             until = f"its completion budget ({close_s[j] / 3600:g} h)"
@@ -667,9 +682,10 @@ def _check_windows(inputs: SimInputs, open_s: FloatArray, close_s: FloatArray) -
         else:
             until = f"the end of the run ({end_s / 3600:g} h)"
         raise InputError(
-            f"job {jobs.names[j]!r} cannot finish: it needs {work[j]:g} GPU-h but only "
-            f"{avail_h[j]:g} h lie between its arrival ({open_s[j] / 3600:g} h) and {until}; "
-            "the oracle bounds only schedules that complete every job"
+            f"job {jobs.names[j]!r} cannot finish: it needs {work[j]:g} GPU-h"
+            + (f" ({work[j] / fastest:g} h at the fastest site)" if fastest != 1.0 else "")
+            + f" but only {avail_h[j]:g} h lie between its arrival ({open_s[j] / 3600:g} h) "
+            f"and {until}; the oracle bounds only schedules that complete every job"
         )
 
 
@@ -898,12 +914,15 @@ def _top_up(plan: IntArray, inputs: SimInputs, first_k: IntArray, last_k: IntArr
     last planned one (past its limit if need be: late beats never), then earlier free ones."""
     step_h = float(inputs.step_s) / 3600.0
     n_steps = plan.shape[0]
-    need = np.ceil(np.asarray(inputs.jobs.work_gpu_h, dtype=float) / step_h - 1e-6)
-    for j in np.flatnonzero((plan >= 0).sum(axis=0) < need).tolist():
+    speed = _power_and_speed(inputs)[1]
+    work = np.asarray(inputs.jobs.work_gpu_h, dtype=float)
+    # work of the planned steps, GPU-h: a step at a site does its speed's worth
+    planned = np.where(plan >= 0, speed[np.maximum(plan, 0)], 0.0).sum(axis=0) * step_h
+    for j in np.flatnonzero(planned + 1e-6 * step_h < work).tolist():
         ran = np.flatnonzero(plan[:, j] >= 0)
         site = int(plan[ran[-1], j]) if ran.size else 0
         start = int(ran[-1]) + 1 if ran.size else int(first_k[j])
-        missing = int(need[j]) - ran.size
+        missing = int(np.ceil((work[j] - planned[j]) / (speed[site] * step_h) - 1e-6))
         for k in [*range(start, n_steps), *range(int(first_k[j]), start)]:
             if missing <= 0:
                 break
@@ -949,4 +968,5 @@ def oracle_policy(
         solution.step_s,
         name=name,
         config=solution.summary(),
+        site_speed=_power_and_speed(inputs)[1],
     )

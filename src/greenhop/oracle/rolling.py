@@ -33,6 +33,7 @@ from greenhop.oracle.program import (
     OracleSolution,
     _check_windows,
     _job_caps,
+    _power_and_speed,
     _sent_gb,
     _solve_window,
     _Window,
@@ -117,6 +118,8 @@ def solve_rolling(
     grid_kwh = np.zeros((n_sites, n_blocks))
     moves = np.zeros(n_jobs)
     sent = _sent_gb(inputs)
+    speed = _power_and_speed(inputs)[1]  # work per hour at each site
+    fastest = float(speed.max())
     n_bin = n_col = n_row = 0
     gaps: list[float] = []
     windows = 0
@@ -128,9 +131,9 @@ def solve_rolling(
         done = left_h <= 1e-7
         cap[done] = 0.0
         end_s = (k0 + n_win) * step_s
-        after_h = np.maximum(close_s - end_s, 0.0) / 3600.0
+        after_h = np.maximum(close_s - end_s, 0.0) / 3600.0 * fastest  # work that fits after
         need_h = np.where(done, 0.0, np.maximum(left_h - after_h, 0.0))
-        room_h = (cap * blen[None, :]).sum(axis=1) / 3600.0
+        room_h = (cap * blen[None, :]).sum(axis=1) / 3600.0 * fastest
         short = np.flatnonzero(room_h + 1e-7 < need_h)
         if short.size:
             j = int(short[0])
@@ -176,9 +179,8 @@ def solve_rolling(
         t0 = k0 // block_steps
         run_fraction[:, :, t0 : t0 + keep] = res.run_fraction[:, :, :keep]
         grid_kwh[:, t0 : t0 + keep] = res.grid_kwh[:, :keep]
-        progress += (res.run_fraction[:, :, :keep] * blen[None, None, :keep]).sum(axis=(1, 2)) / (
-            3600.0
-        )
+        ran_s = res.run_fraction[:, :, :keep] * blen[None, None, :keep]
+        progress += (ran_s * speed[None, :, None]).sum(axis=(1, 2)) / 3600.0
         moves += _kept_moves(res.located, res.run_fraction, site0, keep)
         site0 = _where_left(res.located, res.run_fraction, site0, keep)
         has_batt = np.isfinite(res.soc_kwh[:, keep - 1])

@@ -24,7 +24,8 @@ class ReplayPolicy(Policy):
     """Replays ``plan`` (steps, jobs) of site indices (-1: not running).
 
     ``work_gpu_h`` is each job's work and ``step_s`` the plan's step length; ``config`` is
-    reported by :meth:`config` beside the policy's name.
+    reported by :meth:`config` beside the policy's name. ``site_speed`` (per site, work per
+    hour against the reference part) paces the planned progress on heterogeneous sites.
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class ReplayPolicy(Policy):
         *,
         name: str = "replay",
         config: dict[str, Any] | None = None,
+        site_speed: ArrayLike | None = None,
     ) -> None:
         self.plan: IntArray = np.asarray(plan, dtype=np.int64)
         work = np.asarray(work_gpu_h, dtype=np.float64)
@@ -45,7 +47,11 @@ class ReplayPolicy(Policy):
         self.name = name
         self._config = dict(config or {})
         # planned work done before each step, GPU-h, (steps + 1, jobs)
-        done = np.cumsum((self.plan >= 0) * (step_s / 3600.0), axis=0)
+        per_step = (self.plan >= 0) * (step_s / 3600.0)
+        if site_speed is not None:  # a step at a site does its speed's worth of work
+            speed = np.asarray(site_speed, dtype=np.float64)
+            per_step = per_step * np.where(self.plan >= 0, speed[np.maximum(self.plan, 0)], 0.0)
+        done = np.cumsum(per_step, axis=0)
         self.planned_before = np.minimum(
             np.vstack([np.zeros((1, self.plan.shape[1])), done]), work[None, :]
         )
