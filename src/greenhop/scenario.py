@@ -221,6 +221,22 @@ class Wind(_Table):
         return value
 
 
+class SlotSleep(_Table):
+    """Idle GPU slots that power down: an empty slot sleeps, drawing ``sleep_power_w`` instead of
+    the site's ``idle_power_w``; a job that takes a sleeping slot first wakes it, which costs
+    ``wake_j`` of energy and ``wake_s`` during which the job makes no progress (its slot draws
+    the idle power, as in a restore). The rule the simulator follows is in docs/energy.md
+    ("Idle slots that sleep")."""
+
+    sleep_power_w: float = Field(
+        ge=0, description="draw of a sleeping GPU slot, W (at most the site's idle_power_w)"
+    )
+    wake_s: float = Field(
+        ge=0, description="time to wake a slot, s: the job that takes it waits this long"
+    )
+    wake_j: float = Field(ge=0, description="energy of one wake-up, J (beyond the idle draw)")
+
+
 class Site(_Table):
     """A micro datacenter with its renewable supply.
 
@@ -262,6 +278,13 @@ class Site(_Table):
     )
     gpu_slots: int = Field(gt=0, description="GPUs at the site: at most this many jobs run there")
     idle_power_w: float = Field(100.0, ge=0, description="draw of a GPU slot with no job, W")
+    sleep: SlotSleep | None = Field(
+        None,
+        description=(
+            "idle slots that power down ([sites.sleep]: sleep_power_w, wake_s, wake_j); none: "
+            "an empty slot stays awake at idle_power_w"
+        ),
+    )
     base_load_w: float = Field(
         0.0, ge=0, description="other load at the site, served by the renewables first, W"
     )
@@ -437,6 +460,15 @@ class Site(_Table):
                     ("weather",),
                     f"{weather!r} is neither a bundled site ({', '.join(bundled)}) nor a weather "
                     f"file ({files})",
+                )
+            )
+        sleep, idle = values.get("sleep"), values.get("idle_power_w", 100.0)
+        sleep_w = _get(sleep, "sleep_power_w") if sleep is not None else None
+        if isinstance(sleep_w, int | float) and isinstance(idle, int | float) and sleep_w > idle:
+            problems.append(
+                (
+                    ("sleep", "sleep_power_w"),
+                    f"must be at most the site's idle_power_w ({idle:g} W), got {sleep_w:g} W",
                 )
             )
         gaps, max_gap = values.get("weather_gaps", "refuse"), values.get("max_gap")

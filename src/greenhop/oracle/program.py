@@ -24,6 +24,8 @@ argument in full):
   ``e[j,s,t] >= u[j,s,t] - u[j,s,t-1]`` and ``moves_j >= sum e - 1`` (the first placement is a
   start, not a move); each move costs ``e_net * S_j`` kWh;
 - migrations take no time, no slot and no idle energy; restarts take no time;
+- where idle slots sleep (``[sites.sleep]``), an empty slot draws its sleep power and waking it
+  costs nothing: no wake energy, no wake time (the simulator's wake-ups only add load);
 - the grid energy of a site in a block is bounded below by the least grid energy any
   distribution of the block's job energy over its steps could have (see :func:`_site_blocks`):
   exact when ``block_steps == 1``, and never above the truth for coarser blocks;
@@ -217,7 +219,10 @@ def _site_blocks(
     """Terms of the grid bound ``Q >= D``, ``Q >= D + E' - H`` for every site and block.
 
     At each step the IT load of a site lies in ``[F, F + C]``: ``F`` is all slots idle (less
-    what jobs drawing under the idle power save), ``C`` the most the jobs can add. With
+    what jobs drawing under the idle power save), ``C`` the most the jobs can add. Where idle
+    slots sleep (``SimInputs.sleep``), an empty slot counts at its sleep power and wake-ups
+    (their energy and time, and slots awake after a job left them) are ignored: they only add
+    load, so the bound stays a lower bound. With
     renewable power ``g_k`` (surplus, clipped at 0) and ``E'`` the block's load energy above
     ``F``, the grid energy ``sum_k max(F + e_k - g_k, 0) dt`` over every split ``e_k`` in
     ``[0, C]`` with ``sum_k e_k dt = E'`` is at least ``D + max(E' - H, 0)``, with
@@ -228,7 +233,8 @@ def _site_blocks(
     surplus = np.maximum(inputs.surplus_w[k0:stop], 0.0)  # (steps, sites)
     n_steps, n_sites = surplus.shape
     slots = inputs.slots
-    idle = inputs.idle_slot_power_w
+    # an empty slot's draw: the sleep power where idle slots sleep (wake-ups ignored: a bound)
+    idle = inputs.empty_slot_power_w
     floor_w = np.zeros(n_sites)
     span_w = np.zeros(n_sites)
     neg_w = np.zeros(n_sites)
@@ -505,7 +511,7 @@ def _solve_window(
         (w.n_steps - np.arange(n_blocks) * w.block_steps) * step_s,
     )
     power_at, speed = _power_and_speed(inputs)  # (jobs, sites) draw; (sites,) work per hour
-    idle = inputs.idle_slot_power_w
+    idle = inputs.empty_slot_power_w  # the sleep power where idle slots sleep
     extra_w = power_at - idle[None, :]  # (jobs, sites) load above an idle slot
     sb = _site_blocks(inputs, w.block_steps, n_blocks, extra_w, k0=w.k0, n_steps=w.n_steps)
 

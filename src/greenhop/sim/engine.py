@@ -14,6 +14,15 @@
    recorded and settled by the energy ledger (:func:`greenhop.world.ledger.settle`: renewables
    first, then battery, then grid).
 
+Idle slots that sleep (``SimInputs.sleep``, the scenario's ``[sites.sleep]``): an empty slot
+draws the sleep power instead of the idle power, except for the rest of the step in which its job
+left it (it is still awake then, and at the next step's decisions, where a start or a resume in
+place takes it without waking it). Every other take of a slot wakes a sleeping one: a start, a
+resume in place beyond the awake slots, and every landing of a move (its reserved slot slept
+through the transfer). A wake-up costs ``wake_j`` (booked to the job, in that step) and
+``wake_s`` added before the job's restore, during which its slot draws the idle power and it
+makes no progress. Without sleep none of this runs, and every number is what it was.
+
 Progress is lost only where a real system would lose it: a migration or pause checkpoints first,
 so in the simulator no progress is ever lost (there are no failures here; see docs/results.md).
 A transfer that outlasts the destination's window still finishes and costs what it costs.
@@ -87,14 +96,27 @@ class SimulatedWorld(World):
         self.migrations: list[Migration] = []
         self.refused: list[tuple[float, str, str]] = []
         self.events: list[tuple[float, int, str, int]] = []
-        # mean IT load of each step, W: every slot idles unless a job runs in it (a job that
-        # checkpoints or restores draws the idle power of its slot)
-        self.idle_full = (inp.idle_slot_power_w * inp.slots).astype(np.float64)
+        # mean IT load of each step, W: every slot idles (or sleeps) unless a job runs in it
+        # (a job that checkpoints or restores draws the idle power of its slot)
+        empty = inp.empty_slot_power_w
+        self.idle_full = (empty * inp.slots).astype(np.float64)
         self.it_load = np.tile(self.idle_full, (n_steps, 1))
         assert inp.site_speed is not None and inp.site_power_factor is not None
         # a job's draw at each site (its power on the reference part x the site's factor)
         self.power_at = inp.jobs.power_w[:, None] * inp.site_power_factor[None, :]
-        self.extra_w = self.power_at - inp.idle_slot_power_w[None, :]
+        self.extra_w = self.power_at - empty[None, :]
+        # idle slots that sleep: what an awake slot draws above a sleeping one, W; the empty
+        # slots awake at this step's decisions (freed in the last step) and those freed in this
+        # one; the wake-ups so far, per site
+        sl = inp.sleep
+        self._sleeps = sl is not None
+        self._awake_w = inp.idle_slot_power_w - empty
+        self._wake_s = np.zeros(n_sites) if sl is None else sl.wake_s
+        self._wake_j = np.zeros(n_sites) if sl is None else sl.wake_j
+        self._sleepy = (self._awake_w > 0) | (self._wake_s > 0) | (self._wake_j > 0)
+        self.awake_free = np.zeros(n_sites, dtype=np.int64)
+        self._freed = np.zeros(n_sites, dtype=np.int64)
+        self.wakes = np.zeros(n_sites, dtype=np.int64)
         self._speed = inp.site_speed
         self._work, self._power = inp.jobs.work_gpu_h, inp.jobs.power_w
         self._idle = inp.idle_slot_power_w
@@ -181,6 +203,8 @@ class SimulatedWorld(World):
             if jobs.frozen_at is not None:
                 jobs.frozen_at[j, act.site] = True
             self.moves.setdefault(j, _Move()).phase_left_s = params.restart_s
+            if self._sleeps:
+                self._take(j, act.site, k, at_decision=True)
             jobs.last_move_s[j] = now_s
             self.events.append((now_s, j, "start", act.site))
         elif isinstance(act, Migrate):
@@ -206,6 +230,8 @@ class SimulatedWorld(World):
                 self.held[act.site] += 1
                 self.free[act.site] -= 1
                 self._begin_restore(j, act.site, now_s)
+                if self._sleeps:
+                    self._take(j, act.site, k, at_decision=True)
             else:
                 self.reserved[act.site] += 1
                 self.free[act.site] -= 1
@@ -231,6 +257,9 @@ class SimulatedWorld(World):
             f["grid"][k] = s.grid_w
             f["curtailed"][k] = s.curtailed_w
             self.soc[k] = self.bank.soc_kwh
+        if self._sleeps:  # the slots freed in this step are awake at the next one's decisions
+            self.awake_free[:] = self._freed
+            self._freed[:] = 0
 
     # -- time passing -------------------------------------------------------------------------
 
@@ -262,6 +291,8 @@ class SimulatedWorld(World):
                 self.reserved[d] -= 1
                 self.held[d] += 1
                 self._begin_restore(j, d, t_done)
+                if self._sleeps:  # the slot reserved for it slept through the transfer
+                    self._take(j, d, k, at_decision=False)
                 landed.append((j, time_left[j]))
             self._run_phases(landed, k, step_end, load)
         self.running_jobs[k] = self.held
@@ -279,6 +310,28 @@ class SimulatedWorld(World):
         if frozen_at is not None and self._frozen is not None and frozen_at[j, dest]:
             return size - float(self._frozen[j])
         return size
+
+    def _take(self, j: int, at: int, k: int, *, at_decision: bool) -> None:
+        """Job ``j`` takes a slot at site ``at`` in step ``k`` (idle slots sleep): an awake
+        empty slot if one is left at the step's decisions, else a sleeping one, which it wakes:
+        ``wake_j`` booked to it in step ``k``, ``wake_s`` added before its restore."""
+        if at_decision and self.awake_free[at] > 0:
+            self.awake_free[at] -= 1
+            return
+        if not self._sleepy[at]:
+            return
+        self.wakes[at] += 1
+        wake_j = float(self._wake_j[at])
+        if wake_j:
+            self.it_load[k, at] += wake_j / self.step_s
+            self.e_k.append(k)
+            self.e_j.append(j)
+            self.e_s.append(at)
+            self.e_e.append(wake_j)
+        self.moves[j].phase_left_s += float(self._wake_s[at])
+        mig = self.moves[j].migration
+        if mig is not None and not at_decision:
+            mig.woke = True
 
     def _begin_restore(self, j: int, at: int, t: float) -> None:
         jobs = self.jobs
@@ -306,6 +359,7 @@ class SimulatedWorld(World):
         work_h, power_at, idle, speed = self._work, self.power_at, self._idle, self._speed
         run_s_at, extra_w, held, moves = self.run_s_at, self.extra_w, self.held, self.moves
         free = self.free
+        sleeps, awake_w, freed = self._sleeps, self._awake_w, self._freed
         transferring: dict[int, float] = {}
         for j, tl in todo:
             while tl > 1e-9:
@@ -330,6 +384,9 @@ class SimulatedWorld(World):
                         done_s[j] = step_end - tl
                         held[at] -= 1
                         free[at] += 1
+                        if sleeps:  # its slot stays awake for the rest of the step
+                            load[at] += awake_w[at] * tl / step_s
+                            freed[at] += 1
                         self.active.discard(j)
                         self._active_changed = True
                         self.events.append((float(done_s[j]), j, "done", at))
@@ -343,6 +400,8 @@ class SimulatedWorld(World):
                     e_j.append(j)
                     e_s.append(at)
                     e_e.append(idle[at] * dt)
+                    if sleeps:  # the slot is awake: idle power, not sleep power
+                        load[at] += awake_w[at] * dt / step_s
                     tl -= dt
                     if mv.phase_left_s > 1e-9:
                         break
@@ -356,6 +415,9 @@ class SimulatedWorld(World):
                         state[j] = _PAUSED
                         held[at] -= 1
                         free[at] += 1
+                        if sleeps:
+                            load[at] += awake_w[at] * tl / step_s
+                            freed[at] += 1
                         moves.pop(j, None)
                         break
                     else:
@@ -363,6 +425,9 @@ class SimulatedWorld(World):
                         mv.migration.checkpoint_done_s = t_d
                         held[at] -= 1
                         free[at] += 1
+                        if sleeps:
+                            load[at] += awake_w[at] * tl / step_s
+                            freed[at] += 1
                         state[j] = _XFER
                         mv.bytes_left = mv.migration.size_gb * 1e9  # S_eff to the destination
                         if tl > 1e-9:
@@ -379,7 +444,7 @@ class SimulatedWorld(World):
             self.surplus_w[k, at],
             prev,
             self.power_at[mig.job, at],
-            self.inputs.idle_slot_power_w[at],
+            self.inputs.empty_slot_power_w[at],
         )
         self.events.append((t, mig.job, "restored", at))
 
@@ -457,6 +522,7 @@ class SimulatedWorld(World):
                 np.frombuffer(self.e_e, dtype=np.float64),
             ),
             wall_s=wall_s,
+            extra={"wakes": self.wakes.copy()} if self._sleeps else {},
         )
 
 

@@ -9,10 +9,16 @@ Definitions (docs/results.md repeats them):
 - **renewable share**: 1 − non-renewable / (IT energy + network energy).
 - **jobs' non-renewable energy**: the part of the non-renewable energy that the jobs drew (each
   step, a site's grid share is charged to every watt drawn there, so a job pays the grid share of
-  its site), plus its transfers' network energy. Idle slots draw the same under every policy,
-  so this is where policies differ.
+  its site), plus its transfers' network energy. Idle slots draw the same under every policy
+  (unless they sleep), so this is where policies differ.
+- **idle slots' energy**: IT energy less the jobs' own (``idle_slots_kwh``): what the slots
+  without a job drew, awake or asleep. With idle slots that sleep (``[sites.sleep]``) the summary
+  also counts the wake-ups (``wake_ups``) and their energy (``wake_kwh``, part of the jobs' own:
+  a wake-up is booked to the job that took the slot); ``sleep`` says whether any site's slots
+  sleep (docs/energy.md).
 - **migration energy**: network energy plus the idle power drawn while jobs checkpoint and
-  restore for a move (the simulator's counterpart of ``E_mig``).
+  restore for a move (the simulator's counterpart of ``E_mig``), plus the energy of waking the
+  destination's slot where it slept.
 - **wasted migration**: one whose job was restored at a destination that, at that moment, had no
   renewable power left for it (it arrived after the window closed).
 - **grid energy**: the facility's grid energy at the sites (``grid_kwh``): IT energy times the
@@ -150,6 +156,8 @@ def summary(result: RunRecord) -> dict[str, Any]:
             mig_idle_j += (m.checkpoint_done_s - m.started_s) * idle[m.src]
         if np.isfinite(m.restored_s) and np.isfinite(m.transfer_done_s):
             mig_idle_j += (m.restored_s - m.transfer_done_s) * idle[m.dest]
+        if m.woke and inp.sleep is not None:
+            mig_idle_j += float(inp.sleep.wake_j[m.dest])
     non_renewable = ledger.non_renewable_kwh(result)
     jobs = job_table(result)
     done = jobs[np.isfinite(jobs["jct_h"])]
@@ -199,6 +207,14 @@ def summary(result: RunRecord) -> dict[str, Any]:
         "refused_actions": len(result.refused),
         "wall_s": result.wall_s,
     }
+    # the slots without a job (awake or asleep) against the jobs' own draw at the sites
+    job_site_kwh = float(jobs["energy_kwh"].sum()) - network_kwh
+    out["idle_slots_kwh"] = it_kwh - job_site_kwh
+    if inp.sleep is not None:
+        wakes = np.asarray(result.extra.get("wakes", np.zeros(len(inp.site_names))))
+        out["sleep"] = True
+        out["wake_ups"] = int(wakes.sum())
+        out["wake_kwh"] = float((wakes * inp.sleep.wake_j).sum() / J_PER_KWH)
     bound = result.policy_config.get("bound_kwh")
     if bound is not None:
         out["oracle_bound_kwh"] = float(bound)

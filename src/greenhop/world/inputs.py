@@ -178,6 +178,28 @@ class GridAt:
         return res
 
 
+@dataclass(frozen=True)
+class SlotSleep:
+    """Idle slots that sleep, one entry per site (the scenario's ``[sites.sleep]`` tables).
+
+    ``power_w``: draw of a sleeping (empty) slot, W; ``wake_s``: time to wake a slot, s, during
+    which the job that takes it makes no progress and its slot draws the idle power;
+    ``wake_j``: energy of one wake-up, J, beyond that idle draw. A site without sleep has
+    ``power_w`` = its idle power and no wake cost, so it behaves as if its slots never slept.
+    The rule is in docs/energy.md ("Idle slots that sleep").
+    """
+
+    power_w: FloatArray
+    wake_s: FloatArray
+    wake_j: FloatArray
+
+    @classmethod
+    def none(cls, idle_slot_power_w: FloatArray) -> SlotSleep:
+        """No site sleeps: every empty slot draws its idle power."""
+        idle = np.asarray(idle_slot_power_w, dtype=np.float64)
+        return cls(idle.copy(), np.zeros_like(idle), np.zeros_like(idle))
+
+
 @dataclass
 class SimInputs:
     """Everything the engine needs, as arrays on one time grid."""
@@ -200,6 +222,8 @@ class SimInputs:
     site_power_factor: FloatArray | None = None
     #: the jobs' frozen parts lie at every site before the run (pre-staged)
     prestaged: bool = False
+    #: idle slots that sleep (per site); None: no slot ever sleeps, an empty slot idles
+    sleep: SlotSleep | None = None
     params: ModelParameters = DEFAULTS
     name: str = "run"
     meta: dict[str, Any] = field(default_factory=dict)
@@ -223,6 +247,16 @@ class SimInputs:
             raise InputError("every link between two sites needs a bandwidth > 0 Gbit/s")
         if self.base_load_w is None:
             self.base_load_w = np.zeros(n_sites)
+        if self.sleep is not None:
+            sl = self.sleep
+            arrays = [np.asarray(a, dtype=np.float64) for a in (sl.power_w, sl.wake_s, sl.wake_j)]
+            if any(a.shape != (n_sites,) or not (a >= 0).all() for a in arrays):
+                raise InputError(
+                    f"sleep: power_w, wake_s and wake_j must each hold {n_sites} values >= 0"
+                )
+            if (arrays[0] > self.idle_slot_power_w + 1e-9).any():
+                raise InputError("sleep: a slot's sleep power must be at most its idle power")
+            self.sleep = SlotSleep(*arrays)
         for name in ("site_speed", "site_power_factor"):
             value = getattr(self, name)
             arr = np.ones(n_sites) if value is None else np.asarray(value, dtype=np.float64)
@@ -281,6 +315,12 @@ class SimInputs:
         return self.forecast.at(step)
 
     @property
+    def empty_slot_power_w(self) -> FloatArray:
+        """What a slot without a job draws, per site, W: the sleep power where the site's idle
+        slots sleep (:attr:`sleep`), else the idle power."""
+        return self.idle_slot_power_w if self.sleep is None else self.sleep.power_w
+
+    @property
     def n_steps(self) -> int:
         return int(self.generation_w.shape[0])
 
@@ -306,6 +346,21 @@ class SimInputs:
     def from_scenario(cls, scenario: Scenario, *, forecast: str | None = None) -> SimInputs:
         """The arrays of a :class:`~greenhop.scenario.Scenario` (:func:`inputs_from_scenario`)."""
         return inputs_from_scenario(scenario, forecast=forecast)
+
+
+def slot_sleep(scenario: Scenario) -> SlotSleep | None:
+    """The sites' ``[sites.sleep]`` tables as arrays; None when no site's slots sleep (then
+    every number of a run is what it was before sleep existed)."""
+    if all(s.sleep is None for s in scenario.sites):
+        return None
+    rows = [
+        (s.idle_power_w, 0.0, 0.0)
+        if s.sleep is None
+        else (s.sleep.sleep_power_w, s.sleep.wake_s, s.sleep.wake_j)
+        for s in scenario.sites
+    ]
+    power, wake_s, wake_j = (np.array(c, dtype=np.float64) for c in zip(*rows, strict=True))
+    return SlotSleep(power, wake_s, wake_j)
 
 
 def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> SimInputs:
@@ -351,6 +406,7 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
         generation_w=generation.to_numpy(dtype=float),
         slots=np.array([s.gpu_slots for s in scenario.sites]),
         idle_slot_power_w=np.array([s.idle_power_w for s in scenario.sites], dtype=float),
+        sleep=slot_sleep(scenario),
         bandwidth_gbps=bw,
         jobs=jobs,
         base_load_w=base,

@@ -36,6 +36,7 @@ class Migration:
     transfer_done_s: float = float("nan")
     restored_s: float = float("nan")
     wasted: bool = False  # restored where the renewables did not cover the job (rules)
+    woke: bool = False  # its landing woke a sleeping slot at the destination (idle slots sleep)
 
     @property
     def transferred(self) -> bool:

@@ -43,7 +43,7 @@ class ViewBuilder:
         self._step_s = float(inputs.step_s)
         self._names = inputs.site_names
         self._slots = inputs.slots
-        self._idle = inputs.idle_slot_power_w
+        self._idle = inputs.empty_slot_power_w  # the sleep power where idle slots sleep
         self._params = inputs.params
         self._speed = readonly(inputs.site_speed) if inputs.site_speed is not None else None
         pf = inputs.site_power_factor
