@@ -229,7 +229,13 @@ def shed_for_demand_response(
     begins (the site with the most renewable power left first), once the event is ``lead_h``
     away or the move needs all the time left but one step; with no such move it pauses
     (checkpoint only), at the same lead. Returns the actions and the sites blocked: those with
-    an event within ``lead_h``, where no job should start or resume."""
+    an event within ``lead_h``, where no job should start or resume.
+
+    On heterogeneous sites a move sends what the destination lacks (S_eff), a job draws its
+    power at each site's part, and a destination must also let the job finish in time at its
+    speed: by its deadline, if it has one, and without losing more than pausing through the
+    event would (the move's disruption plus the progress a slower part gives up over the job's
+    remaining run, against the event's known length)."""
     step = view.step_s
     got = dr_blocked(view, max(1, round(max_lead_h * 3600.0 / step)))
     blocked = np.zeros(len(view.site_names), dtype=bool)
@@ -248,6 +254,8 @@ def shed_for_demand_response(
     avail = view.available_w().astype(np.float64)
     busy = {a.job for a in actions}
     running = jobs.in_state(JobState.RUNNING)
+    hetero = view.heterogeneous()
+    event_s = _dr_event_s(view, first, max_lead_h) if hetero else None
     for site in np.flatnonzero(ahead):
         s = int(site)
         draw = max(float(view.it_load_w[s] - max(view.surplus_w[s], 0.0)), 0.0)
@@ -258,6 +266,7 @@ def shed_for_demand_response(
             if draw <= cap[s] + 1e-9:
                 break
             size = float(jobs.size_gb[j])
+            sizes = jobs.size_to(j, len(view.site_names)) if jobs.frozen_gb is not None else None
             ckpt = size / p.disk_write_gb_per_s
             dest, need_s = -1, ckpt
             for d in np.argsort(-avail, kind="stable"):
@@ -265,20 +274,85 @@ def shed_for_demand_response(
                 if d == s or free[d] <= 0:
                     continue
                 bw = float(view.bandwidth_gbps[s, d])
-                move_s = ckpt + 8.0 * size / bw + size / p.disk_read_gb_per_s + p.restart_s
-                if move_s <= until_s:
+                sent = size if sizes is None else float(sizes[d])  # S_eff to d
+                move_s = ckpt + 8.0 * sent / bw + size / p.disk_read_gb_per_s + p.restart_s
+                if move_s <= until_s and (
+                    event_s is None or _in_time_at(view, j, s, d, move_s, float(event_s[s]))
+                ):
                     dest, need_s = d, move_s
                     break
             if until_s > max(lead_s, need_s + step):
                 continue  # not yet: the event is far enough away
+            p_at = view.power_at(j) if hetero else None
             if dest >= 0:
                 out.append(Migrate(j, dest))
                 free[dest] -= 1
-                avail[dest] -= jobs.power_w[j]
+                avail[dest] -= jobs.power_w[j] if p_at is None else p_at[dest]
             else:
                 out.append(Pause(j))
-            draw -= float(jobs.power_w[j] - view.idle_slot_power_w[s])
+            p_here = jobs.power_w[j] if p_at is None else p_at[s]
+            draw -= float(p_here - view.idle_slot_power_w[s])
     return out, blocked
+
+
+def _dr_event_s(view: View, first: IntArray, max_lead_h: float) -> FloatArray:
+    """Per site, the known length of its next demand-response event, s (its capped steps from
+    the first, over the lead horizon and 24 h after; 0 where none)."""
+    step = view.step_s
+    grid = grid_view(view)
+    assert grid is not None
+    n = max(1, round((max_lead_h + 24.0) * 3600.0 / step))
+    on = np.isfinite(grid.dr_cap_w(n))
+    out = np.zeros(len(view.site_names))
+    for s in np.flatnonzero(first >= 0):
+        col = on[int(first[s]) :, int(s)]
+        off = np.flatnonzero(~col)
+        out[s] = (int(off[0]) if off.size else len(col)) * step
+    return out
+
+
+def resume_elsewhere_pays(view: View, j: int, dest: int, *, max_lead_h: float = 12.0) -> bool:
+    """Whether paused job ``j`` should resume at ``dest`` rather than wait for its own site's
+    demand-response event to end: always on equal sites, at its own site or at one at least as
+    fast; at a slower one only when the move and the slower rest of the run delay the job less
+    than the wait for its own site would (:func:`shed_for_demand_response`'s rule)."""
+    jobs = view.jobs
+    own = int(jobs.site[j])
+    if own < 0 or dest == own or view.site_speed is None or not view.heterogeneous():
+        return True
+    v_o, v_d = float(view.site_speed[own]), float(view.site_speed[dest])
+    if v_d >= v_o:
+        return True
+    got = dr_blocked(view, max(1, round(max_lead_h * 3600.0 / view.step_s)))
+    if got is None or got[1][own] < 0:
+        return True  # nothing to wait for at its own site
+    wait_s = float(_dr_event_s(view, got[1], max_lead_h)[own] + got[1][own] * view.step_s)
+    p = view.params
+    sent = float(jobs.size_to(j, len(view.site_names))[dest])
+    move_s = 8.0 * sent / float(view.bandwidth_gbps[own, dest]) + (
+        float(jobs.size_gb[j]) / p.disk_read_gb_per_s + p.restart_s
+    )
+    rest_h = float(jobs.work_gpu_h[j] - jobs.progress_gpu_h[j])
+    return move_s + rest_h * 3600.0 * (1.0 / v_d - 1.0 / v_o) <= wait_s
+
+
+def _in_time_at(view: View, j: int, src: int, dest: int, move_s: float, event_s: float) -> bool:
+    """Heterogeneous sites: whether shedding job ``j`` from ``src`` to ``dest`` (a move of
+    ``move_s`` seconds) lets it finish in time at ``dest``'s speed: by its deadline, and losing
+    no more than pausing through an event of ``event_s`` would."""
+    jobs = view.jobs
+    assert view.site_speed is not None
+    v_s, v_d = float(view.site_speed[src]), float(view.site_speed[dest])
+    rest_h = float(jobs.work_gpu_h[j] - jobs.progress_gpu_h[j])
+    done_s = view.now_s + move_s + rest_h * 3600.0 / v_d
+    if done_s > float(jobs.deadline_s[j]):
+        return False
+    if v_d >= v_s:
+        return True
+    # the delay of moving: its downtime, plus the rest of the run's longer time there; the
+    # delay of pausing: the event
+    lost_s = move_s + rest_h * 3600.0 * (1.0 / v_d - 1.0 / v_s)
+    return lost_s <= event_s
 
 
 @dataclass(slots=True)

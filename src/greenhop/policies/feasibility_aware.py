@@ -21,6 +21,7 @@ from greenhop.policies.base import (
     grid_view,
     grid_weight,
     jobs_in_deficit,
+    resume_elsewhere_pays,
     shed_for_demand_response,
 )
 
@@ -159,6 +160,7 @@ class FeasibilityAwarePolicy(Policy):
         free[blocked] = 0
         avail = view.available_w().astype(np.float64)
         out: list[Action] = []
+        hetero = view.heterogeneous()
         for j in paused:
             j = int(j)
             own = int(view.jobs.site[j])
@@ -166,11 +168,18 @@ class FeasibilityAwarePolicy(Policy):
                 d = own
             elif (free > 0).any():
                 d = int(np.argmax(np.where(free > 0, avail, -np.inf)))
+                if hetero and not resume_elsewhere_pays(view, j, d):
+                    # a slower part: the best of the sites where resuming beats waiting
+                    ok = free > 0
+                    ok &= np.array([resume_elsewhere_pays(view, j, s) for s in range(len(ok))])
+                    if not ok.any():
+                        continue  # wait for its own site
+                    d = int(np.argmax(np.where(ok, avail, -np.inf)))
             else:
                 break
             out.append(Resume(j, d))
             free[d] -= 1
-            avail[d] -= view.jobs.power_w[j]
+            avail[d] -= view.power_at(j)[d] if hetero else view.jobs.power_w[j]
         return out
 
     def _grid_moves(

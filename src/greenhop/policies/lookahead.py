@@ -53,6 +53,7 @@ from greenhop.policies.base import (
     free_slots_after,
     grid_view,
     grid_weight,
+    resume_elsewhere_pays,
     shed_for_demand_response,
 )
 
@@ -99,10 +100,15 @@ class LookaheadPolicy(Policy):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _slack_s(self, view: View, j: int) -> float:
-        """Seconds to spare before the deadline, after the remaining work and a restore."""
+    def _slack_s(self, view: View, j: int, speed: float | None = None) -> float:
+        """Seconds to spare before the deadline, after the remaining work and a restore; the
+        work at ``speed`` (default: the fastest site's, 1 on equal sites)."""
         jobs = view.jobs
         rest_s = (jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0
+        if speed is None and view.site_speed is not None:
+            speed = float(view.site_speed.max())
+        if speed is not None and speed != 1.0:
+            rest_s /= speed
         restore_s = jobs.size_gb[j] / view.params.disk_read_gb_per_s + view.params.restart_s
         return float(jobs.deadline_s[j] - view.now_s - rest_s - restore_s - self.safety_h * 3600)
 
@@ -110,6 +116,12 @@ class LookaheadPolicy(Policy):
         if power_w not in self._params:
             self._params[power_w] = view.params.replace(job_power_w=power_w)
         return self._params[power_w]
+
+    @staticmethod
+    def _draw(view: View, j: int) -> float | np.ndarray:
+        """Job ``j``'s power: one figure on equal sites, its draw at each site's part on
+        heterogeneous ones (:meth:`View.power_at`)."""
+        return view.power_at(j) if view.heterogeneous() else float(view.jobs.power_w[j])
 
     def _green_w(self, view: View) -> np.ndarray:
         """Renewable power left for one more job at each site, battery included."""
@@ -132,7 +144,7 @@ class LookaheadPolicy(Policy):
         h = max(2, int(slack // view.step_s))
         surplus = view.forecast.surplus_w(h)
         room = surplus - view.it_load_w[None, :] + view.idle_slot_power_w[None, :]
-        if (np.nan_to_num(room[1:], nan=-np.inf) >= view.jobs.power_w[j]).any():
+        if (np.nan_to_num(room[1:], nan=-np.inf) >= self._draw(view, j)).any():
             return True
         ahead = grid.carbon_g_per_kwh(h) if self.objective == "carbon" else grid.price_per_mwh(h)
         ahead = np.where(np.isnan(ahead), np.inf, ahead)
@@ -157,7 +169,7 @@ class LookaheadPolicy(Policy):
             for j in jobs.in_state(JobState.QUEUED)
             if np.isfinite(jobs.deadline_s[j])
             and self._slack_s(view, int(j)) > view.step_s
-            and not (green >= jobs.power_w[j]).any()
+            and not (green >= self._draw(view, int(j))).any()
             and self._cheaper_later(view, int(j), free0)
         )
         actions: list[Action] = [*shed]
@@ -167,13 +179,21 @@ class LookaheadPolicy(Policy):
         free = free_slots_after(view, actions)
         free[blocked] = 0
         green = green.copy()
+        hetero = view.heterogeneous()
         for a in actions:
             if isinstance(a, Start):
-                green[a.site] -= jobs.power_w[a.job]
+                green[a.site] -= view.power_at(a.job)[a.site] if hetero else jobs.power_w[a.job]
 
         # paused jobs come back where there are renewables, or when their slack runs out
         for j in jobs.in_state(JobState.PAUSED):
             j = int(j)
+            if hetero:
+                d = self._resume_site(view, j, free, green)
+                if d is not None:
+                    actions.append(Resume(j, d))
+                    free[d] -= 1
+                    green[d] -= view.power_at(j)[d]
+                continue
             p = float(jobs.power_w[j])
             cand = np.where(free > 0, green, -np.inf)
             d = int(np.argmax(cand))
@@ -201,6 +221,7 @@ class LookaheadPolicy(Policy):
         for j in in_deficit:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
+            p_at = view.power_at(j) if hetero else None
             if now - jobs.last_move_s[j] < self.min_dwell_h * 3600.0:
                 continue
             if ahead is None:
@@ -208,23 +229,98 @@ class LookaheadPolicy(Policy):
             # renewables predicted back here soon: wait rather than move
             if (ahead[1:, s] >= view.it_load_w[s]).any():
                 continue
-            move = self._best_move(view, j, s, p, free, green)
+            move = (
+                self._best_move(view, j, s, p, free, green)
+                if p_at is None
+                else self._best_move_hetero(view, j, s, p_at, free, green)
+            )
             if move is not None:
                 actions.append(Migrate(j, move))
                 free[move] -= 1
-                green[move] -= p
-                own[s] += p
+                green[move] -= p if p_at is None else p_at[move]
+                own[s] += p if p_at is None else p_at[s]
                 continue
             # nowhere green to go and time to spare: pause (checkpoint, free the slot)
             if (
                 np.isfinite(jobs.deadline_s[j])
                 and self._slack_s(view, j) > 2 * view.step_s
-                and not (green >= p).any()
+                and not (green >= (p if p_at is None else p_at)).any()
                 and self._cheaper_later(view, j, free)
             ):
                 actions.append(Pause(j))
-                own[s] += p
+                own[s] += p if p_at is None else p_at[s]
         return actions
+
+    def _resume_site(self, view: View, j: int, free: np.ndarray, green: np.ndarray) -> int | None:
+        """Heterogeneous sites: where paused job ``j`` resumes now, or None (it waits).
+
+        A free site whose renewables carry the job's draw there, and whose speed still meets
+        its deadline, the one where its remaining work runs longest on renewables first (the
+        site's green power over the job's draw there, times its speed); with none, once its
+        slack runs out (or for a job paused for a demand-response event), the fastest free
+        site."""
+        jobs = view.jobs
+        assert view.site_speed is not None
+        speed = view.site_speed
+        p_at = view.power_at(j)
+        open_ = free > 0
+        open_ &= np.array([resume_elsewhere_pays(view, j, s) for s in range(len(open_))])
+        if not open_.any():
+            return None
+        dated = bool(np.isfinite(jobs.deadline_s[j]))
+        meets = np.array(
+            [not dated or self._slack_s(view, j, float(v)) > 0 for v in speed], dtype=bool
+        )
+        green_ok = open_ & meets & (green >= p_at)
+        if green_ok.any():
+            score = np.where(green_ok, speed, -np.inf)  # the fastest green site
+            return int(np.argmax(score))
+        if not dated or self._slack_s(view, j) <= view.step_s:
+            return int(np.argmax(np.where(open_, speed + 1e-9 * green, -np.inf)))
+        return None
+
+    def _best_move_hetero(
+        self, view: View, j: int, s: int, p_at: np.ndarray, free: np.ndarray, green: np.ndarray
+    ) -> int | None:
+        """:meth:`_best_move` on heterogeneous sites: the job's draw and window at each
+        destination's part, its lost time there (a slower part gives up progress over the
+        window, :func:`~greenhop.feasibility.lost_time_s`), its effective size (what the
+        destination lacks) and, as the gain, the source's grid energy the work done on
+        renewables at the destination would have cost (``P_s · v_d/v_s`` per second there)."""
+        jobs = view.jobs
+        ok = (free > 0) & (green >= p_at)
+        ok[s] = False
+        dests = np.flatnonzero(ok)
+        if dests.size == 0:
+            return None
+        w = np.zeros(dests.size)
+        for value in np.unique(p_at[dests]):
+            at = p_at[dests] == value
+            w[at] = view.forecast.remaining_window_s(float(value))[dests[at]]
+        w = w + view.battery_soc_kwh[dests] * 3.6e6 / p_at[dests]  # a battery lengthens it
+        p_src = float(p_at[s])
+        params = self._params_for(view, p_src)
+        n = len(view.site_names)
+        size = jobs.size_to(j, n)[dests]  # S_eff: what each destination lacks
+        bw = view.bandwidth_gbps[s, dests]
+        ratio = view.speed_ratio(s)[dests]
+        slack, t_ok, e_ok = feasibility.move_verdicts(
+            size, bw, w, params, speed_ratio=ratio, dest_power_w=p_at[dests]
+        )
+        feasible = t_ok & e_ok & (w > 0)
+        if not feasible.any():
+            return None
+        assert view.site_speed is not None
+        rest_s = (jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0 / view.site_speed[dests]
+        d_s = feasibility.disruption_s(size, bw, params)
+        green_s = np.maximum(np.minimum(w, rest_s) - d_s, 0.0)  # renewable run at the dest
+        gain_kwh = p_src * ratio * green_s / 3.6e6  # the source's grid draw for that work
+        e_mig = params.network_kwh_per_gb * size + params.idle_power_w * d_s / 3.6e6
+        good = feasible & (gain_kwh > self.gain_factor * e_mig)
+        if not good.any():
+            return None
+        score = np.where(good, ratio * green_s + 1e-6 * slack, -np.inf)
+        return int(dests[int(np.argmax(score))])
 
     def _best_move(
         self, view: View, j: int, s: int, p: float, free: np.ndarray, green: np.ndarray
@@ -238,7 +334,11 @@ class LookaheadPolicy(Policy):
         w = view.forecast.remaining_window_s(p)[dests]
         w = w + view.battery_soc_kwh[dests] * 3.6e6 / p  # a battery lengthens the window
         params = self._params_for(view, p)
-        size = float(jobs.size_gb[j])
+        size: float | np.ndarray = (  # S_eff: what each destination lacks
+            float(jobs.size_gb[j])
+            if jobs.frozen_gb is None
+            else jobs.size_to(j, len(view.site_names))[dests]
+        )
         slack, t_ok, e_ok = feasibility.move_verdicts(
             size, view.bandwidth_gbps[s, dests], w, params
         )
