@@ -15,12 +15,21 @@ power over the tick's wall-clock window replaces the nominal power; the energy b
 times the job's running time in the tick, in trace seconds (a replay at ``speedup`` 600 books 600 s
 of trace time per wall second).
 
+Idle slots that sleep (the scenario's ``[sites.sleep]``, ``SimInputs.sleep``): in a tick, a
+slot that holds a job draws the job's power while it runs and the idle power for the rest of the
+tick; every other slot sleeps all tick at the sleep power. The slots awake at a tick's start are
+those that held a job in the tick before; each job that takes a slot at a site beyond those
+costs one wake-up, ``wake_j``, booked to that job (in its ``energy_j``, beside its power times
+its running time). The wake-up time is not booked here: in a live run it is whatever the
+hardware takes. A restarted controller starts with every slot asleep. Without sleep the
+formulas are the ones above, unchanged.
+
 Units: power W, energy J, time s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +38,7 @@ from numpy.typing import NDArray
 from greenhop.energy.battery import BatteryBank, BatterySpec
 from greenhop.errors import InputError
 from greenhop.live.cluster.power import NominalPowerMeter, PowerMeter
+from greenhop.world.inputs import SlotSleep
 from greenhop.world.ledger import Batteries, settle
 
 MeterFactory = Callable[[str, str, float], PowerMeter]
@@ -92,12 +102,18 @@ def settle_tick(
     idle_slot_power_w: NDArray[np.float64],
     uses: Sequence[JobUse],
     batteries: Batteries | None = None,
+    *,
+    sleep: SlotSleep | None = None,
+    last_sites: Mapping[int, int] | None = None,
 ) -> tuple[list[JobEnergy], list[SiteEnergy]]:
     """Split one tick's energy at every site into renewable, battery and grid (see the module
     docstring); ``batteries`` are stepped once.
 
     A job's slot draws the job's power while it runs and the idle power for the rest of the
-    tick; slots without a job idle all tick.
+    tick; slots without a job idle all tick, or, with ``sleep``, sleep all tick at its
+    ``power_w``. ``last_sites``: each job's site in the tick before (the slots awake at this
+    tick's start; none: all asleep); a job that takes a slot beyond those wakes one and is
+    booked ``wake_j`` for it.
     """
     n_sites = len(slots)
     job_j = np.zeros(n_sites)
@@ -118,13 +134,32 @@ def settle_tick(
     if over.size:
         s = int(over[0])
         raise InputError(f"site {s} runs {jobs_at[s]} jobs in tick {tick} but has {slots[s]} slots")
-    idle_j = idle_slot_power_w * (slots * step_s - busy_s)
+    wake_of: dict[int, float] = {}  # job -> energy of the slot it woke, J
+    if sleep is None:
+        idle_j = idle_slot_power_w * (slots * step_s - busy_s)
+    else:
+        idle_j = idle_slot_power_w * (jobs_at * step_s - busy_s) + sleep.power_w * (
+            (slots - jobs_at) * step_s
+        )
+        last = last_sites or {}
+        awake = np.bincount(
+            np.array([s for s in last.values() if 0 <= s < n_sites], dtype=np.int64),
+            minlength=n_sites,
+        )
+        wakes = np.maximum(jobs_at - awake, 0)
+        sleepy = (sleep.power_w < idle_slot_power_w) | (sleep.wake_j > 0) | (sleep.wake_s > 0)
+        for u in uses:  # the first jobs new at a site take its sleeping slots
+            if sleepy[u.site] and wakes[u.site] > 0 and last.get(u.job) != u.site:
+                wakes[u.site] -= 1
+                wake_of[u.job] = float(sleep.wake_j[u.site])
+                job_j[u.site] += wake_of[u.job]
     it_j = job_j + idle_j
     flows = settle(np.asarray(surplus_w, dtype=np.float64), it_j / step_s, batteries)
     renewable_j = flows.renewable_w * step_s
     grid_j = flows.grid_w * step_s
     grid_fraction = np.divide(grid_j, it_j, out=np.zeros(n_sites), where=it_j > 0)
     soc = np.zeros(n_sites) if batteries is None else batteries.soc_kwh
+    energy = [u.power_w * u.run_s + wake_of.get(u.job, 0.0) for u in uses]
     jobs = [
         JobEnergy(
             tick=tick,
@@ -132,11 +167,11 @@ def settle_tick(
             site=u.site,
             power_w=u.power_w,
             run_s=u.run_s,
-            energy_j=u.power_w * u.run_s,
-            renewable_j=u.power_w * u.run_s * (1.0 - grid_fraction[u.site]),
-            grid_j=u.power_w * u.run_s * grid_fraction[u.site],
+            energy_j=e,
+            renewable_j=e * (1.0 - grid_fraction[u.site]),
+            grid_j=e * grid_fraction[u.site],
         )
-        for u in uses
+        for u, e in zip(uses, energy, strict=True)
     ]
     sites = [
         SiteEnergy(
@@ -176,6 +211,7 @@ class EnergyLedger:
         meter_factory: MeterFactory = nominal_meter,
         *,
         batteries: Sequence[BatterySpec | None] | None = None,
+        sleep: SlotSleep | None = None,
     ) -> None:
         if not step_s > 0:
             raise InputError(f"step_s must be > 0, got {step_s}")
@@ -185,6 +221,8 @@ class EnergyLedger:
         self.idle_slot_power_w = np.asarray(idle_slot_power_w, dtype=np.float64)
         self.step_s = float(step_s)
         self.meter_factory = meter_factory
+        self.sleep = sleep  # idle slots that sleep (None: they idle)
+        self._last_sites: dict[int, int] = {}  # each job's site in the last booked tick
         self._meters: dict[int, PowerMeter] = {}
         self.job_entries: list[JobEnergy] = []
         self.site_entries: list[SiteEnergy] = []
@@ -214,8 +252,17 @@ class EnergyLedger:
     ) -> tuple[list[JobEnergy], list[SiteEnergy]]:
         """Book one tick (see :func:`settle_tick`) and return its entries."""
         jobs, sites = settle_tick(
-            tick, self.step_s, surplus_w, self.slots, self.idle_slot_power_w, uses, self.bank
+            tick,
+            self.step_s,
+            surplus_w,
+            self.slots,
+            self.idle_slot_power_w,
+            uses,
+            self.bank,
+            sleep=self.sleep,
+            last_sites=self._last_sites,
         )
+        self._last_sites = {u.job: u.site for u in uses}
         self.job_entries += jobs
         self.site_entries += sites
         return jobs, sites

@@ -40,7 +40,8 @@ def live_result(
     speedup = float(meta.get("speedup", 1.0))
     step_s = float(inp.step_s)
     n_steps, n_sites, n_jobs = inp.n_steps, len(inp.site_names), len(inp.jobs)
-    idle_full = (inp.idle_slot_power_w * inp.slots).astype(np.float64)
+    # every slot empty: idle, or asleep where idle slots sleep
+    idle_full = (inp.empty_slot_power_w * inp.slots).astype(np.float64)
     it_load = np.tile(idle_full, (n_steps, 1))
     # ticks not committed (a run stopped early) are settled as idle, without batteries
     flows = settle(inp.surplus_w, it_load)
@@ -86,7 +87,7 @@ def live_result(
             inp.surplus_w[k, m.dest],
             it_load[k - 1, m.dest] if k else idle_full[m.dest],
             inp.jobs.power_w[m.job],
-            inp.idle_slot_power_w[m.dest],
+            inp.empty_slot_power_w[m.dest],
         )
         migrations.append(mig)
     nan = float("nan")
