@@ -52,6 +52,7 @@ from greenhop.scenario import (
     Links,
     Scenario,
     Site,
+    SlotSleep,
     Wind,
     bundled_scenarios,
     check_scenario,
@@ -80,6 +81,13 @@ TABLES: list[tuple[str, type[Any], str]] = [
         "[sites.battery]",
         BatterySpec,
         "Inside a `[[sites]]` table, or inline: `battery = { capacity_kwh = 40.0, ... }`.",
+    ),
+    (
+        "[sites.sleep]",
+        SlotSleep,
+        "Inside a `[[sites]]` table, or inline: "
+        "`sleep = { sleep_power_w = 20.0, wake_s = 45.0, wake_j = 3000.0 }`. Without it the "
+        "site's empty slots stay awake at `idle_power_w` (docs/energy.md).",
     ),
     ("[[jobs]]", Job, "One table per job."),
     (
@@ -230,14 +238,20 @@ def field_reference() -> str:
 
 
 def bundled() -> str:
-    lines = ["| name | sites | jobs | days | step | what |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| name | sites | jobs | days | step | idle slots | what |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in bundled_scenarios():
         sc = load_scenario(name)
         days = (sc.end - sc.start).total_seconds() / 86400
         step_min = sc.step.total_seconds() / 60
+        asleep = sorted({f"{s.sleep.sleep_power_w:g} W" for s in sc.sites if s.sleep})
+        idle = ", ".join(sorted({f"{s.idle_power_w:g} W" for s in sc.sites}))
+        slots = f"sleep at {', '.join(asleep)}" if asleep else f"awake at {idle} (no sleep)"
         lines.append(
             f"| `{name}` | {len(sc.sites)} | {len(sc.jobs)} | {days:g} | {step_min:g} min "
-            f"| {sc.description} |"
+            f"| {slots} | {sc.description} |"
         )
     return "\n".join(lines)
 

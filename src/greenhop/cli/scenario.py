@@ -59,6 +59,7 @@ idle_power_w = 100.0           # W drawn by a GPU slot without a job
 base_load_w = 0.0              # W of other load, served by the renewables first
 pv = { peak_kw = 6.0, tilt_deg = 30.0, azimuth_deg = 180.0 }
 # battery = { capacity_kwh = 20.0, max_power_kw = 5.0 }
+# sleep = { sleep_power_w = 20.0, wake_s = 45.0, wake_j = 3000.0 }  # idle slots power down
 
 [[sites]]
 name = "amsterdam"
