@@ -34,8 +34,10 @@ def test_the_catalog_names_parts_in_lower_case_with_hyphens_and_cites_sane_figur
         assert speed_factor(edge) < 0.2
     assert speed_factor("l4") / power_factor("l4") == pytest.approx(1.19, abs=0.01)
     assert speed_factor("jetson-agx-orin") / power_factor("jetson-agx-orin") < 1.0
+    # the H200 has the H100 SXM's compute and power limit (datasheets), so the same factors
+    assert speed_factor("h200") == 1.0 and power_factor("h200") == 1.0
     with pytest.raises(UnknownNameError, match="known: h100-sxm"):
-        accelerator("h200")
+        accelerator("b200")
 
 
 def test_site_factors_keep_measured_speeds() -> None:

@@ -22,6 +22,11 @@ Sources (board power = the TDP / maximum board power of the datasheet):
 
 - ``h100-sxm``, ``h100-pcie``: NVIDIA H100 Tensor Core GPU datasheet (2023): 989 / 756 BF16
   TFLOPS dense (half the 1,979 / 1,513 given with sparsity), 700 W / 350 W.
+- ``h200``: NVIDIA H200 Tensor Core GPU datasheet (2024): 989 BF16 TFLOPS dense (1,979 with
+  sparsity; the H100 SXM's compute), up to 700 W (SXM). Measured here on one H200 SXM (driver
+  580.159.04, torch 2.11, ``benchmarks/bench_gpu.py``): an 8192³ BF16 matrix product ran at
+  657 TFLOP/s for 8 s at a mean 693 W by NVML's energy counter (power limit 700 W); a 28.6 M
+  parameter transformer's training step drew 619 W.
 - ``a100``, ``a100-pcie``: NVIDIA A100 Tensor Core GPU datasheet (2021): 312 BF16 TFLOPS dense,
   400 W (SXM4 80 GB) / 300 W (PCIe 80 GB).
 - ``l40s``: NVIDIA L40S datasheet (2023): 362 BF16 TFLOPS dense (733 with sparsity), 350 W.
@@ -59,6 +64,7 @@ CATALOG: dict[str, Accelerator] = {
     a.name: a
     for a in (
         Accelerator("h100-sxm", "NVIDIA H100 SXM5 80 GB", 700.0, 989.4, "datacenter"),
+        Accelerator("h200", "NVIDIA H200 SXM 141 GB", 700.0, 989.4, "datacenter"),
         Accelerator("h100-pcie", "NVIDIA H100 PCIe 80 GB", 350.0, 756.4, "datacenter"),
         Accelerator("a100", "NVIDIA A100 SXM4 80 GB", 400.0, 312.0, "datacenter"),
         Accelerator("a100-pcie", "NVIDIA A100 PCIe 80 GB", 300.0, 312.0, "datacenter"),

@@ -73,7 +73,7 @@ def _register() -> None:
 
     app.add_typer(_feasibility.app, name="feasibility", cls=NamedGroup)
     app.add_typer(_scenario.app, name="scenario", cls=NamedGroup)
-    for name in ("windows", "simulate", "sweep", "live"):
+    for name in ("windows", "simulate", "sweep", "live", "calibrate"):
         try:
             module = __import__(f"greenhop.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

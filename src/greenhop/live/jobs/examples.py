@@ -150,6 +150,17 @@ class DigitsCNNTrainer:
         self.batch_index = int(data["batch_index"])
 
 
+def _device(name: str) -> Any:
+    """The torch device named ``name``; ``"auto"`` is the first GPU if any, else the CPU."""
+    torch = import_torch()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: torch sees no CUDA GPU here; use 'cpu' or 'auto'")
+    return device
+
+
 class CharTransformerTrainer:
     """A tiny character-level transformer language model (GPT-style, causal) on a text that
     ships with Python: by default the Zen of Python (:func:`zen_of_python`).
@@ -157,6 +168,10 @@ class CharTransformerTrainer:
     Token and position embeddings, ``n_layers`` pre-norm transformer blocks with dropout, an
     output layer tied to the token embedding; AdamW with a cosine LR schedule over
     ``lr_schedule_steps`` steps. With the defaults, about 11 k parameters.
+
+    ``device``: where the model trains: ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``, or
+    ``"auto"`` (the first GPU when torch sees one, else the CPU). Batches are drawn on the host
+    from Python's ``random``, so the data order does not depend on the device.
     """
 
     def __init__(
@@ -172,10 +187,12 @@ class CharTransformerTrainer:
         dropout: float = 0.1,
         lr: float = 3e-3,
         lr_schedule_steps: int = 1000,
+        device: str = "cpu",
     ) -> None:
         torch = import_torch()
         make_deterministic(seed)
         nn = torch.nn
+        self.device = _device(device)
         self.text = zen_of_python() if text is None else text
         if len(self.text) <= context + 1:
             raise ValueError(
@@ -201,7 +218,8 @@ class CharTransformerTrainer:
             }
         )
         self.model["head"].weight = self.embed.weight  # tied: shared storage in state_dict
-        self.mask = nn.Transformer.generate_square_subsequent_mask(context)
+        self.model.to(self.device)
+        self.mask = nn.Transformer.generate_square_subsequent_mask(context, device=self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.01)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, lr_schedule_steps
@@ -211,7 +229,7 @@ class CharTransformerTrainer:
     def _logits(self, x: Any) -> Any:
         torch = import_torch()
         m = self.model
-        h = m["embed"](x) + m["position"](torch.arange(x.shape[1]))
+        h = m["embed"](x) + m["position"](torch.arange(x.shape[1], device=self.device))
         h = m["blocks"](h, mask=self.mask, is_causal=True)
         return m["head"](m["norm"](h))
 
@@ -222,6 +240,7 @@ class CharTransformerTrainer:
         ]
         x = torch.stack([self.tokens[s : s + self.context] for s in starts])
         y = torch.stack([self.tokens[s + 1 : s + self.context + 1] for s in starts])
+        x, y = x.to(self.device), y.to(self.device)
         self.model.train()
         logits = self._logits(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(self.vocab)), y.reshape(-1))
