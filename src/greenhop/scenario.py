@@ -821,6 +821,16 @@ class Scenario(_Table):
             "move sends only what changes (their bytes are counted once per site)"
         ),
     )
+    prestage_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "pre-stage on the policy's hints: a running job's frozen part is copied to the "
+            "hinted site at this share of the link's bandwidth (paused while a move uses the "
+            "link), its bytes counted as network energy; unset: no pre-staging on hints"
+        ),
+    )
     reference_accelerator: str = Field(
         "h100-sxm",
         description=(

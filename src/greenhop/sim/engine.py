@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from greenhop.energy.battery import BatteryBank
 from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
+from greenhop.sim.prestage import Prestages
 from greenhop.world.inputs import SimInputs
 from greenhop.world.jobs import JobTable, readonly
 from greenhop.world.ledger import settle
@@ -88,6 +89,15 @@ class SimulatedWorld(World):
             prestaged=inp.prestaged,
         )
         self._frozen = inp.jobs.frozen_gb
+        # pre-staging on the policy's hints (greenhop.sim.prestage); not when every base is
+        # pre-staged already (inputs.prestaged)
+        fa = self.jobs.frozen_at
+        self._pre = (
+            Prestages(self._frozen, fa, inp.bandwidth_gbps, inp.prestage_share)
+            if inp.prestage_share is not None and self._frozen is not None and fa is not None
+            else None
+        )
+        self.prestages = self._pre is not None and not inp.prestaged
         self.run_s_at = np.zeros((n_jobs, n_sites))
         self.held = np.zeros(n_sites, dtype=np.int64)  # slots held (restoring/running/ckpt)
         self.reserved = np.zeros(n_sites, dtype=np.int64)  # slots reserved by incoming moves
@@ -213,7 +223,7 @@ class SimulatedWorld(World):
             jobs.state[j] = _CKPT
             jobs.dest[j] = act.dest
             mig = Migration(
-                j, int(jobs.site[j]), act.dest, self._sent_gb(j, act.dest), now_s, "migrate"
+                j, int(jobs.site[j]), act.dest, self._sent_gb(j, act.dest, now_s), now_s, "migrate"
             )
             self.migrations.append(mig)
             self.moves[j] = _Move(
@@ -236,7 +246,12 @@ class SimulatedWorld(World):
                 self.reserved[act.site] += 1
                 self.free[act.site] -= 1
                 mig = Migration(
-                    j, int(jobs.site[j]), act.site, self._sent_gb(j, act.site), now_s, "resume"
+                    j,
+                    int(jobs.site[j]),
+                    act.site,
+                    self._sent_gb(j, act.site, now_s),
+                    now_s,
+                    "resume",
                 )
                 mig.checkpoint_done_s = now_s
                 self.migrations.append(mig)
@@ -244,9 +259,18 @@ class SimulatedWorld(World):
                 jobs.dest[j] = act.site
                 self.moves[j] = _Move(bytes_left=mig.size_gb * 1e9, migration=mig)
 
+    def prestage(self, k: int, now_s: float, hints: list[tuple[int, int]]) -> None:
+        assert self._pre is not None
+        self.migrations += self._pre.start(now_s, hints, self.jobs.state, self.jobs.site)
+
     def advance(self, k: int, now_s: float) -> None:
         load = self.it_load[k]
-        if self.active:
+        if self._pre is not None and self._pre.under_way:
+            busy = self._busy_links()
+            if self.active:
+                self._advance_jobs(k, now_s, load)
+            self._pre.advance(now_s, self.step_s, busy | self._busy_links())
+        elif self.active:
             self._advance_jobs(k, now_s, load)
         if self.has_battery:
             s = settle(self.surplus_w[k], load, self.bank)
@@ -302,14 +326,27 @@ class SimulatedWorld(World):
                 if state[j] in (_RUN, _CKPT, _REST):
                     self.placement[k, j] = site[j]
 
-    def _sent_gb(self, j: int, dest: int) -> float:
+    def _sent_gb(self, j: int, dest: int, now_s: float) -> float:
         """GB a move of job ``j`` sends to ``dest``: its checkpoint, less its frozen part if
-        that lies there already (S_eff)."""
+        that lies there already (S_eff), or less what a pre-stage there under way has sent
+        (the move takes it over)."""
         size = float(self.inputs.jobs.size_gb[j])
         frozen_at = self.jobs.frozen_at
         if frozen_at is not None and self._frozen is not None and frozen_at[j, dest]:
             return size - float(self._frozen[j])
+        if self._pre is not None:
+            return size - self._pre.take_over(j, dest, now_s)
         return size
+
+    def _busy_links(self) -> set[tuple[int, int]]:
+        """Links (unordered site pairs) a move's transfer uses now."""
+        site, dest, state = self.jobs.site, self.jobs.dest, self.jobs.state
+        out = set()
+        for j in self.moves:
+            if state[j] == _XFER:
+                a, b = int(site[j]), int(dest[j])
+                out.add((a, b) if a < b else (b, a))
+        return out
 
     def _take(self, j: int, at: int, k: int, *, at_decision: bool) -> None:
         """Job ``j`` takes a slot at site ``at`` in step ``k`` (idle slots sleep): an awake

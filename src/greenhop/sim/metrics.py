@@ -184,7 +184,7 @@ def summary(result: RunRecord) -> dict[str, Any]:
         "migration_energy_kwh": network_kwh + mig_idle_j / J_PER_KWH,
         "bytes_moved": float(sum(m.size_gb for m in transferred) * 1e9),
         "migrations": len(completed),
-        "migrations_started": len(result.migrations),
+        "migrations_started": sum(m.kind != "prestage" for m in result.migrations),
         "wasted_migrations": int(sum(m.wasted for m in completed)),
         "jobs": len(jobs),
         "jobs_done": len(done),
@@ -215,6 +215,10 @@ def summary(result: RunRecord) -> dict[str, Any]:
         out["sleep"] = True
         out["wake_ups"] = int(wakes.sum())
         out["wake_kwh"] = float((wakes * inp.sleep.wake_j).sum() / J_PER_KWH)
+    if inp.prestage_share is not None:  # pre-staging on hints: their copies (in bytes_moved)
+        pre = [m for m in result.migrations if m.kind == "prestage"]
+        out["prestages"] = len(pre)
+        out["prestage_gb"] = float(sum(m.size_gb for m in pre if m.transferred))
     bound = result.policy_config.get("bound_kwh")
     if bound is not None:
         out["oracle_bound_kwh"] = float(bound)

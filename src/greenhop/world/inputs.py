@@ -222,6 +222,9 @@ class SimInputs:
     site_power_factor: FloatArray | None = None
     #: the jobs' frozen parts lie at every site before the run (pre-staged)
     prestaged: bool = False
+    #: a world that acts on the policy's pre-stage hints copies a job's frozen part at this
+    #: share of the link's bandwidth (0 < share <= 1); None: it does not pre-stage on hints
+    prestage_share: float | None = None
     #: idle slots that sleep (per site); None: no slot ever sleeps, an empty slot idles
     sleep: SlotSleep | None = None
     params: ModelParameters = DEFAULTS
@@ -247,6 +250,8 @@ class SimInputs:
             raise InputError("every link between two sites needs a bandwidth > 0 Gbit/s")
         if self.base_load_w is None:
             self.base_load_w = np.zeros(n_sites)
+        if self.prestage_share is not None and not 0 < self.prestage_share <= 1:
+            raise InputError(f"prestage_share must be in (0, 1], got {self.prestage_share}")
         if self.sleep is not None:
             sl = self.sleep
             arrays = [np.asarray(a, dtype=np.float64) for a in (sl.power_w, sl.wake_s, sl.wake_j)]
@@ -416,6 +421,7 @@ def inputs_from_scenario(scenario: Scenario, *, forecast: str | None = None) -> 
         site_speed=speed,
         site_power_factor=power_factor,
         prestaged=scenario.prestage,
+        prestage_share=scenario.prestage_share,
         name=scenario.name,
         meta={
             "forecaster": scenario.forecaster_name,

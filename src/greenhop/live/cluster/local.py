@@ -379,6 +379,18 @@ class LocalCluster:
         self._record_pids()
         return {p for p in self._pids if self._still_ours(p)}
 
+    def site_pids(self) -> dict[str, set[int]]:
+        """Per site, the PIDs alive now of its node: its ``ray start`` and every descendant
+        (raylet, object store, the actors' workers on that node; on the head site also the GCS
+        and the dashboard)."""
+        out: dict[str, set[int]] = {}
+        with self._lock:
+            for site, proc in self._procs.items():
+                tree = _process_tree(proc.pid)
+                self._pids.update(tree)
+                out[site] = set(tree)
+        return out
+
     def _still_ours(self, pid: int) -> bool:
         return _start_time(pid) == self._pids[pid]
 

@@ -41,7 +41,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greenhop import feasibility
 from greenhop.errors import InputError
 from greenhop.live.control.ledger import EnergyLedger, JobUse, MeterFactory, nominal_meter
 from greenhop.live.control.links import DEFAULT_LINK_WEIGHT, LinkEstimates
@@ -62,6 +66,7 @@ from greenhop.live.control.state import (
     PrestageRow,
 )
 from greenhop.live.errors import ChecksumError, ClusterError, LiveError, MigrationError
+from greenhop.live.jobs.checkpoint import Checkpoint
 from greenhop.live.jobs.driver import JobLostError, LiveJobs
 from greenhop.live.jobs.store import CheckpointStore
 from greenhop.policies.base import Action, JobState, Migrate, Pause, Policy, Resume, Start, View
@@ -86,6 +91,9 @@ DEFAULT_PRESTAGE_SHARE = 0.25
 MIN_JOB_WAIT_S = 5.0
 """Wall seconds a tick waits, after its end, for a job to train its granted steps (at least
 one tick of wall time); a job still behind then is charged the tick and lags."""
+
+MAX_CONCURRENT_MOVES = 16
+"""Migrations of one tick carried out at once (each starts an actor at its destination)."""
 
 _RUN = int(JobState.RUNNING)
 _PAUSED = int(JobState.PAUSED)
@@ -132,6 +140,30 @@ class ReplayClock:
             self.sleep(min(left, 1.0))
 
 
+@dataclass(frozen=True)
+class TickTiming:
+    """Where one tick's wall time went, s: ``total_s`` from its arrivals to its commit;
+    ``moves_s`` carrying out its starts, resumes and migrations (at once); ``wait_s`` waiting
+    for the clock and for the jobs to train the tick's steps; the rest is the controller's own
+    work (:attr:`overhead_s`: the policy, the rules, progress, energy, checkpoints, SQLite).
+    ``n_moves`` is the tick's migrations, ``max_per_link`` the most of them on one link."""
+
+    tick: int
+    total_s: float
+    moves_s: float
+    wait_s: float
+    n_moves: int
+    max_per_link: int
+
+    @property
+    def overhead_s(self) -> float:
+        return max(self.total_s - self.moves_s - self.wait_s, 0.0)
+
+
+def _link(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
 class Controller(World):
     """Runs ``policy`` over ``live`` on the cluster behind ``jobs``, with its state in ``db``.
 
@@ -156,6 +188,10 @@ class Controller(World):
     prestage_share:
         Share of a link's estimated bandwidth a pre-stage may use (with chunk stores,
         ``LiveJobs(chunk_store_bytes=...)``, the policy's hints copy jobs' frozen parts ahead).
+    max_concurrent_moves:
+        Migrations of one tick carried out at once. The moves a policy decides in one tick
+        run concurrently; those over one link share its bandwidth (as in the simulator), and a
+        move that its share would make infeasible is refused (see :meth:`refusal`).
     feed:
         The sites' live sources (:func:`greenhop.live.control.realtime.site_feeds`): a
         real-time run on the wall clock (``speedup`` 1), reading each site's power every tick
@@ -176,6 +212,7 @@ class Controller(World):
         clock: ReplayClock | None = None,
         feed: SiteFeeds | None = None,
         prestage_share: float = DEFAULT_PRESTAGE_SHARE,
+        max_concurrent_moves: int = MAX_CONCURRENT_MOVES,
     ) -> None:
         from greenhop.runner import policy_for
 
@@ -242,6 +279,15 @@ class Controller(World):
         self._frozen_at = np.zeros((len(inp.jobs), len(inp.site_names)), dtype=bool)
         self._prestaging: dict[tuple[int, int], tuple[int, Any]] = {}  # -> (tick, Prestage)
         self._started: set[int] = set()  # jobs with an actor started by this controller
+        if max_concurrent_moves < 1:
+            raise InputError(f"max_concurrent_moves must be >= 1, got {max_concurrent_moves}")
+        self.max_concurrent_moves = int(max_concurrent_moves)
+        # this tick's starts, resumes and migrations (with the job's site when decided),
+        # carried out at once before the tick's time passes
+        self._moves: list[tuple[Start | Resume | Migrate, int]] = []
+        self._view: View | None = None  # the view the policy decided on at this tick
+        self._tick_t0 = time.perf_counter()
+        self.tick_timings: list[TickTiming] = []  # of this controller's ticks
         self._events: list[tuple[int, float, int, str, int]] = []  # of the tick, to commit
         self._wall_s: Callable[[], float] = lambda: self.wall_s
         self.reading: FeedReading | None = None  # the sites' signals at this tick
@@ -364,13 +410,25 @@ class Controller(World):
         return self.finished
 
     def _recover(self) -> None:
-        """Restart, from their last checkpoints, running jobs that have no actor here."""
-        for row in self.rows:
-            if row.state != _RUN or row.idx in self._started:
-                continue
-            ckpt = self.store.load(row.checkpoint_path) if row.checkpoint_path is not None else None
+        """Restart, from their last checkpoints, running jobs that have no actor here (their
+        actors start at once, up to ``max_concurrent_moves``)."""
+        rows = [r for r in self.rows if r.state == _RUN and r.idx not in self._started]
+
+        def restart(row: JobRow) -> Checkpoint | None:
+            path = row.checkpoint_path
+            ckpt = self.store.load(path) if path is not None else None
             job = self.live.live_jobs[row.idx]
             self.jobs.start(job, self.site_names[row.site], run=False, checkpoint=ckpt)
+            return ckpt
+
+        workers = max(1, min(len(rows), self.max_concurrent_moves))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recover") as pool:
+            futures = [pool.submit(restart, row) for row in rows]
+        failed = [e for e in (f.exception() for f in futures) if e is not None]
+        for row, future in zip(rows, futures, strict=True):
+            if future.exception() is not None:
+                continue
+            ckpt = future.result()
             self._started.add(row.idx)
             row.steps_done = 0 if ckpt is None else ckpt.steps_done
             self.ledger.attach(row.idx, row.name, row.site, self._power(row.idx, row.site))
@@ -378,10 +436,13 @@ class Controller(World):
             with self.state.transaction() as conn:
                 ControllerState.put_jobs(conn, [row])
                 ControllerState.add_event(conn, self.next_tick, t, row.idx, "recovered", row.site)
+        if failed:  # the others were recovered (and will be stopped by close)
+            raise failed[0]
 
     # -- the World contract -------------------------------------------------------------------
 
     def arrive(self, k: int, now_s: float) -> None:
+        self._tick_t0 = time.perf_counter()
         # the sites' signals, once per tick, before anyone looks: the meters now (real time),
         # or the trace at the tick's time (a replay)
         when = (
@@ -408,6 +469,8 @@ class Controller(World):
         for r in self.rows:
             if r.state == _RUN:
                 held[r.site] += 1
+        for act, _src in self._moves:  # an action of this tick holds its site's slot
+            held[act.dest if isinstance(act, Migrate) else act.site] += 1
         res: IntArray = self.inputs.slots - held
         return res
 
@@ -426,7 +489,7 @@ class Controller(World):
             left_s = (self.n_ticks - k) * self.step_s
             forecast = self.feed.forecast_at(self.reading, self.step_s, left_s)
             free = np.where(self.reading.blind, 0, free)
-        return make_view(
+        self._view = make_view(
             self.inputs,
             k,
             jobs=table.view(self.inputs.jobs, active=table.active()),
@@ -438,6 +501,7 @@ class Controller(World):
             surplus_w=surplus,
             forecast=forecast,
         )
+        return self._view
 
     def job_table(self) -> JobTable:
         """The jobs' state as the world contract's arrays (from the committed rows)."""
@@ -457,15 +521,82 @@ class Controller(World):
                 table.done_s[r.idx] = r.done_s
         return table
 
+    def refusal(self, act: Action) -> str:
+        """The world's rules (:func:`greenhop.world.rules.refusal`), then two of the live
+        world: a job already moving in this tick takes no other action, and a migration over
+        a link that this tick's other moves also cross is checked at its share of the link.
+
+        Moves over one link at once share its bandwidth (``n`` moves: ``1/n`` of the estimate
+        each, as the simulator shares a link). A policy checks each move against the whole
+        estimate; here every move on the link, this one included, is checked again at ``1/n``
+        with the model's verdicts (:func:`greenhop.feasibility.move_verdicts`: time-feasible
+        and repaying its energy in the destination's predicted window), and the move is refused
+        if the share makes one of them infeasible that was feasible on the whole link."""
+        reason = super().refusal(act)
+        if reason:
+            return reason
+        if any(m.job == act.job for m, _src in self._moves):
+            return "the job is being started or moved in this tick"
+        if isinstance(act, Migrate):
+            return self._shared_link_refusal(act)
+        return ""
+
+    def _shared_link_refusal(self, act: Migrate) -> str:
+        view = self._view
+        src = self.rows[act.job].site
+        key = _link(src, act.dest)
+        same = [
+            (m.job, s, m.dest)
+            for m, s in self._moves
+            if isinstance(m, Migrate) and _link(s, m.dest) == key
+        ]
+        if view is None or not same:
+            return ""
+        n = len(same) + 1
+        whole = float(view.bandwidth_gbps[src, act.dest])
+        share = whole / n
+        for j, s, d in [*same, (act.job, src, act.dest)]:
+            if self._feasible_at(view, j, s, d, whole) and not self._feasible_at(
+                view, j, s, d, share
+            ):
+                a, b = self.site_names[key[0]], self.site_names[key[1]]
+                return (
+                    f"link {a}-{b} shared by {n} moves: at {share:.3g} Gbit/s each (of "
+                    f"{whole:.3g}) the move of job {self.job_names[j]!r} is not feasible"
+                )
+        return ""
+
+    def _feasible_at(self, view: View, j: int, s: int, d: int, bandwidth_gbps: float) -> bool:
+        """The model's verdict (time-feasible and repaid) on moving job ``j`` from ``s`` to
+        ``d`` at ``bandwidth_gbps``, in ``d``'s predicted window for the job's draw there."""
+        jobs = view.jobs
+        n = len(view.site_names)
+        size = (
+            float(jobs.size_to(j, n)[d]) if jobs.frozen_gb is not None else float(jobs.size_gb[j])
+        )
+        p = float(jobs.power_w[j])
+        hetero = view.heterogeneous()
+        p_dest = float(view.power_at(j)[d]) if hetero else p
+        window = float(view.forecast.remaining_window_s(p_dest)[d])
+        if window <= 0:
+            return False
+        _slack, t_ok, e_ok = feasibility.move_verdicts(
+            size,
+            np.array([bandwidth_gbps]),
+            np.array([window]),
+            view.params.replace(job_power_w=p),
+            speed_ratio=float(view.speed_ratio(s)[d]) if hetero else 1.0,
+            dest_power_w=p_dest if hetero else None,
+        )
+        return bool(t_ok[0] and e_ok[0])
+
     def carry_out(self, k: int, now_s: float, act: Action) -> None:
-        if isinstance(act, Start):
-            self._start(k, now_s, act)
-        elif isinstance(act, Migrate):
-            self._migrate(k, now_s, act)
+        if isinstance(act, (Start, Resume, Migrate)):
+            # carried out with the tick's other starts and moves, at once (each starts an
+            # actor), before the tick's time passes (:meth:`_carry_out_moves`)
+            self._moves.append((act, self.rows[act.job].site))
         elif isinstance(act, Pause):
             self._pause(k, now_s, act)
-        elif isinstance(act, Resume):
-            self._resume(k, now_s, act)
 
     def refuse(self, k: int, now_s: float, act: Action, reason: str) -> None:
         with self.state.transaction() as conn:
@@ -475,6 +606,9 @@ class Controller(World):
         """Let the tick's time pass: grant each running job the tick's steps, wait for the
         clock and the jobs, book the energy, save checkpoints when due, commit the tick."""
         t = now_s
+        moves_t0 = time.perf_counter()
+        n_moves, max_per_link = self._carry_out_moves(k, now_s)
+        moves_s = time.perf_counter() - moves_t0
         events = self._events
         self._events = []
         running = [r for r in self.rows if r.state == _RUN]
@@ -487,12 +621,14 @@ class Controller(World):
             )
             until[row.idx] = math.ceil(row.granted_steps - 1e-9)
             self.jobs.resume(row.name, until=until[row.idx])
+        wait_t0 = time.perf_counter()
         if running or self.realtime:  # real time waits for the wall clock, always
             self.clock.wait_until(t + self.step_s)
             for row in running:  # and for the jobs to train what they were granted
                 self.jobs.wait(row.name, steps=until[row.idx], timeout_s=self.job_wait_s)
         else:
             self.clock.anchor(t + self.step_s)
+        wait_s = time.perf_counter() - wait_t0
         uses = []  # 5. progress and energy
         finished = []
         for row in running:
@@ -540,6 +676,11 @@ class Controller(World):
         self.next_tick = k + 1
         self.last_it_load_w = np.array([e.it_energy_j / self.step_s for e in site_e])
         self._drop_stale_checkpoints()
+        self.tick_timings.append(
+            TickTiming(
+                k, time.perf_counter() - self._tick_t0, moves_s, wait_s, n_moves, max_per_link
+            )
+        )
 
     def surplus_to_settle(self, k: int) -> NDArray[np.float64]:
         """The surplus the ledger books at tick ``k``: what the sites' signals showed (the
@@ -581,6 +722,7 @@ class Controller(World):
     def prestage(self, k: int, now_s: float, hints: list[tuple[int, int]]) -> None:
         """Start copying each hinted running job's frozen part to the hinted site (paced to
         ``prestage_share`` of the link's estimate; pre-stages pause for migrations)."""
+        self._carry_out_moves(k, now_s)  # the tick's migrations go first
         for j, d in hints:
             row = self.rows[j]
             if row.state != _RUN or d == row.site or (j, d) in self._prestaging:
@@ -625,8 +767,8 @@ class Controller(World):
         return float(self._power_at[j, site])
 
     def _start(self, k: int, t: float, act: Start) -> None:
+        """Commit a start whose actor is up."""
         row = self.rows[act.job]
-        self.jobs.start(self.live.live_jobs[act.job], self.site_names[act.site], run=False)
         self._started.add(row.idx)
         row.state, row.site, row.start_s, row.last_move_s = _RUN, act.site, t, t
         self._frozen_at[row.idx, act.site] = True
@@ -635,15 +777,69 @@ class Controller(World):
             ControllerState.put_jobs(conn, [row])
             ControllerState.add_event(conn, k, t, row.idx, "start", act.site)
 
-    def _migrate(self, k: int, t: float, act: Migrate) -> None:
+    def _carry_out_moves(self, k: int, t: float) -> tuple[int, int]:
+        """Carry out the tick's starts, resumes and migrations at once (up to
+        ``max_concurrent_moves``; each starts an actor, which takes seconds), then commit each
+        in turn; return how many migrations there were and the most that shared one link."""
+        todo, self._moves = self._moves, []
+        if not todo:
+            return 0, 0
+        per_link = Counter(_link(src, a.dest) for a, src in todo if isinstance(a, Migrate))
+
+        def attempt(item: tuple[Start | Resume | Migrate, int]) -> tuple[Any, BaseException | None]:
+            act = item[0]
+            try:
+                if isinstance(act, Migrate):
+                    name, dest = self.job_names[act.job], self.site_names[act.dest]
+                    return self.jobs.migrate(name, dest), None
+                if isinstance(act, Resume):
+                    return self._resume_actor(act), None
+                job = self.live.live_jobs[act.job]
+                return self.jobs.start(job, self.site_names[act.site], run=False), None
+            except BaseException as exc:  # committed (or raised) below, in this thread
+                return None, exc
+
+        if len(todo) == 1:
+            outcomes = [attempt(todo[0])]
+        else:
+            workers = min(len(todo), self.max_concurrent_moves)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="act") as pool:
+                outcomes = list(pool.map(attempt, todo))
+        unexpected: BaseException | None = None
+        for (act, src), (res, exc) in zip(todo, outcomes, strict=True):
+            if isinstance(act, Migrate):
+                if exc is None or isinstance(exc, (JobLostError, MigrationError, ChecksumError)):
+                    self._migrate(k, t, act, res, exc, per_link[_link(src, act.dest)])
+                    continue
+            elif exc is None:
+                if isinstance(act, Start):
+                    self._start(k, t, act)
+                else:
+                    self._resume(k, t, act, *res)
+                continue
+            if unexpected is None:
+                unexpected = exc
+        if unexpected is not None:
+            raise unexpected
+        return sum(per_link.values()), max(per_link.values(), default=0)
+
+    def _migrate(
+        self,
+        k: int,
+        t: float,
+        act: Migrate,
+        res: Any,
+        exc: BaseException | None,
+        shared: int = 1,
+    ) -> None:
+        """Commit one migration carried out (``res``) or failed (``exc``); ``shared``: the
+        moves that crossed its link at the same time."""
         row = self.rows[act.job]
         src = row.site
-        try:
-            res = self.jobs.migrate(row.name, self.site_names[act.dest])
-        except JobLostError as exc:
+        if isinstance(exc, JobLostError):
             self._lost(k, t, row, act, exc)
             return
-        except (MigrationError, ChecksumError) as exc:
+        if exc is not None:
             failed = MigrationRow(k, t, row.idx, "migrate", src, act.dest, ok=False, error=str(exc))
             self.recent_migrations.append(failed)
             with self.state.transaction() as conn:
@@ -658,7 +854,8 @@ class Controller(World):
         self.ledger.detach(row.idx)
         self.ledger.attach(row.idx, row.name, act.dest, self._power(row.idx, act.dest))
         if math.isfinite(res.bandwidth_gbps) and res.bytes_sent > 0:
-            estimate = self.links.update(src, act.dest, res.bandwidth_gbps)
+            # the link carried this move's goodput for each of the moves sharing it
+            estimate = self.links.update(src, act.dest, res.bandwidth_gbps * shared)
         else:  # nothing crossed (the destination held every chunk): no measurement
             estimate = float(self.links.matrix()[src, act.dest])
         done = MigrationRow(
@@ -723,14 +920,22 @@ class Controller(World):
             ControllerState.put_jobs(conn, [row])
             ControllerState.add_event(conn, k, t, row.idx, "pause", row.site)
 
-    def _resume(self, k: int, t: float, act: Resume) -> None:
+    def _resume_actor(self, act: Resume) -> tuple[Checkpoint | None, float]:
+        """Start a paused job's actor at its new site from its checkpoint; return the
+        checkpoint and the seconds it took."""
         row = self.rows[act.job]
         ckpt = self.store.load(row.checkpoint_path) if row.checkpoint_path else None
         t0 = time.perf_counter()
         self.jobs.start(
             self.live.live_jobs[act.job], self.site_names[act.site], run=False, checkpoint=ckpt
         )
-        elapsed = time.perf_counter() - t0
+        return ckpt, time.perf_counter() - t0
+
+    def _resume(
+        self, k: int, t: float, act: Resume, ckpt: Checkpoint | None, elapsed: float
+    ) -> None:
+        """Commit a resume whose actor is up."""
+        row = self.rows[act.job]
         self._started.add(row.idx)
         src = row.site
         row.state, row.site, row.last_move_s = _RUN, act.site, t
@@ -771,6 +976,7 @@ class Controller(World):
         self.store.prune(r.checkpoint_path for r in self.rows if r.checkpoint_path)
 
     def _stop_jobs(self) -> None:
+        self._moves = []
         for _tick, handle in self._prestaging.values():
             handle.cancel("the controller stopped")
         for idx in sorted(self._started):

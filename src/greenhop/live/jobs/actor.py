@@ -24,6 +24,7 @@ from greenhop.live._extras import import_ray
 from greenhop.live.errors import LiveError
 from greenhop.live.jobs.checkpoint import Checkpoint
 from greenhop.live.jobs.chunks import digest
+from greenhop.live.jobs.pacing import paced_get
 from greenhop.live.jobs.trainer import TrainerFactory
 from greenhop.live.jobs.transfer import CheckpointManifest, ChunkAssembler
 
@@ -269,17 +270,20 @@ class TrainingActor:
         self._blob = None
 
     def restore(
-        self, manifest: CheckpointManifest, window: int = 4, store: Any = None
+        self, manifest: CheckpointManifest, window: int = 4, store: Any = None, pacer: Any = None
     ) -> RestoreReport:
         """Pull the checkpoint's chunks to this node, verify them (ChecksumError on mismatch,
         nothing loaded) and load it; the job stays paused until :meth:`resume`.
 
         Up to ``window`` chunks are pulled at once, so the link stays busy while a chunk that
         arrived is hashed and the next one is requested (memory: ``window`` chunks in flight).
-        Chunks without a ref are taken from ``store``, this site's chunk store.
+        Chunks without a ref are taken from ``store``, this site's chunk store. With ``pacer``
+        (a :class:`~greenhop.live.jobs.pacing.LinkPacer` actor) each pulled chunk waits for its
+        share of the link's rate.
         """
         start = time.perf_counter()
-        data, wire_s, received = assemble(manifest, window, store)  # ChecksumError: nothing parsed
+        # ChecksumError: nothing parsed
+        data, wire_s, received = assemble(manifest, window, store, pacer)
         pulled = time.perf_counter()
         checkpoint = Checkpoint.from_bytes(data)
         with self._cv:
@@ -371,7 +375,7 @@ def _deposit(
 
 
 def assemble(
-    manifest: CheckpointManifest, window: int = 4, store: Any = None
+    manifest: CheckpointManifest, window: int = 4, store: Any = None, pacer: Any = None
 ) -> tuple[bytes, float | None, int]:
     """The checkpoint blob of ``manifest``: chunks with a ref pulled to this node, ``window``
     at a time, each verified as it arrives; chunks without one from ``store``. Returns the
@@ -391,8 +395,15 @@ def assemble(
     received = 0
     start = time.perf_counter()
     wire_s = 0.0
+    lengths = manifest.lengths()
+
+    def pull(i: int) -> Any:
+        if pacer is None:
+            return ray.get(refs[i])
+        return paced_get(refs[i], lengths[i], pacer)
+
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix="pull") as pool:
-        pending = deque((i, pool.submit(ray.get, refs[i])) for i in remote[:window])
+        pending = deque((i, pool.submit(pull, i)) for i in remote[:window])
         nxt = len(pending)
         try:
             if local:  # from this node's store while the first pulls are under way
@@ -404,7 +415,7 @@ def assemble(
                 i, fut = pending.popleft()
                 chunk = fut.result()
                 if nxt < len(remote):
-                    pending.append((remote[nxt], pool.submit(ray.get, refs[remote[nxt]])))
+                    pending.append((remote[nxt], pool.submit(pull, remote[nxt])))
                     nxt += 1
                 assembler.put(i, chunk)
                 received += len(chunk)

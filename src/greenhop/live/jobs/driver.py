@@ -34,6 +34,7 @@ from greenhop.live.errors import ChecksumError, MigrationError
 from greenhop.live.jobs.actor import JobProgress, RestoreReport, remote_training_actor
 from greenhop.live.jobs.checkpoint import Checkpoint
 from greenhop.live.jobs.chunks import Pacer, PrestageResult, StoreStats, chunk_store, digest
+from greenhop.live.jobs.pacing import link_key, link_pacer, link_rate_gbps
 from greenhop.live.jobs.store import CheckpointStore
 from greenhop.live.jobs.trainer import TrainerFactory
 from greenhop.live.jobs.transfer import (
@@ -293,6 +294,11 @@ class LiveJobs:
         With stores, a migration sends only the chunks the destination lacks, and
         :meth:`prestage` can copy a job's immutable chunks ahead of time. Give at least the
         immutable bytes of the jobs that may come to a site.
+    link_gbps:
+        Emulate the links' rates (:mod:`greenhop.live.jobs.pacing`): one rate in Gbit/s for every
+        link, or a mapping ``{(site_a, site_b): Gbit/s}`` (links left out are not paced). The
+        transfers of migrations that cross one link at the same time share its rate. None (the
+        default): not paced, the network sets the rate (shaped links, a real WAN).
     """
 
     def __init__(
@@ -308,6 +314,7 @@ class LiveJobs:
         actor_start_timeout_s: float = 120.0,
         store: CheckpointStore | None = None,
         chunk_store_bytes: int | None = None,
+        link_gbps: float | Mapping[tuple[str, str], float] | None = None,
     ) -> None:
         if chunk_store_bytes is not None and chunk_store_bytes < 0:
             raise InputError(f"chunk_store_bytes must be >= 0, got {chunk_store_bytes}.")
@@ -330,6 +337,9 @@ class LiveJobs:
         self._stores_lock = threading.Lock()
         self._gate = _Gate()
         self._prestages: list[Prestage] = []
+        self.link_gbps = link_gbps
+        self._pacers: dict[tuple[str, str], Any] = {}
+        self._pacers_lock = threading.Lock()
         for site in self.sites if chunk_store_bytes is not None else ():
             self._chunk_store(site)  # their processes start now, in the background
         self.store: CheckpointStore | None = None
@@ -454,7 +464,12 @@ class LiveJobs:
                 src.checkpoint.remote(self.chunk_bytes, dst_store, key)
             )
             report: RestoreReport = self._get(
-                dst.restore.remote(self._in_transit(manifest), self.pull_window, dst_store),
+                dst.restore.remote(
+                    self._in_transit(manifest),
+                    self.pull_window,
+                    dst_store,
+                    self._pacer(running.site, dest),
+                ),
                 timeout_s=self.transfer_timeout_s or self.call_timeout_s,
             )
             if before.running:
@@ -499,6 +514,25 @@ class LiveJobs:
             immutable_bytes=manifest.immutable_bytes,
             wire_duration_s=report.wire_duration_s,
         )
+
+    # -- emulated link rates ---------------------------------------------------------------------
+
+    def _pacer(self, a: str, b: str) -> Any:
+        """The pacer of link ``a``–``b`` (None when the link is not paced)."""
+        rate = link_rate_gbps(self.link_gbps, a, b)
+        if rate is None:
+            return None
+        key = link_key(a, b)
+        with self._pacers_lock:
+            if key not in self._pacers:
+                self._pacers[key] = link_pacer(a, b, rate * 1e9 / 8.0)
+            return self._pacers[key]
+
+    def link_stats(self) -> dict[tuple[str, str], dict[str, float]]:
+        """Per paced link: bytes reserved on it, seconds it was busy, its rate (bytes/s)."""
+        with self._pacers_lock:
+            pacers = dict(self._pacers)
+        return {k: self._get(p.stats.remote()) for k, p in pacers.items()}
 
     # -- chunk stores and pre-staging -------------------------------------------------------------
 
