@@ -260,6 +260,7 @@ class Controller(World):
             self.step_s,
             meter_factory,
             batteries=inp.batteries,
+            sleep=inp.sleep,  # idle slots that sleep, booked at their sleep power
         )
         self.state = ControllerState(db)
         # one store: the controller's, which a LiveJobs given its own store also uses
