@@ -254,7 +254,7 @@ def render(r: dict[str, Any]) -> str:
 def main(argv: list[str]) -> None:
     """``bench_live_load.py [N_JOBS]``: another number of jobs is a trial, not written to the
     doc."""
-    n_jobs = int(argv[0]) if argv else N_JOBS
+    n_jobs = int(argv[0]) if argv and argv[0].isdigit() else N_JOBS  # (run_all passes names)
     load = os.getloadavg()[0]
     r = run(n_jobs)
     r["load"] = load

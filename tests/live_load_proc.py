@@ -19,6 +19,7 @@ Used by tests/test_live_load.py and benchmarks/bench_live_load.py.
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 import threading
@@ -72,7 +73,7 @@ def write_scenario(
         'name = "live-load"',
         f'description = "{n_jobs} small real trainers following the sun over five cities"',
         f"start = {day}T00:00:00Z",
-        f"end = {day}T23:30:00Z",
+        f"end = {datetime.date.fromisoformat(day) + datetime.timedelta(days=1)}T00:00:00Z",
         f'step = "{step}"',
         'forecaster = "perfect"',
         "seed = 0",
