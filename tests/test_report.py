@@ -140,7 +140,8 @@ def test_no_nan_inf_or_exponent_on_the_page(page: str) -> None:
 def test_every_image_has_alt_text(page: str) -> None:
     parser = _Images()
     parser.feed(page)
-    assert len(parser.images) == 4 + 4  # bars, cumulative, JCT, oracle; sites per policy
+    # bars, cumulative, JCT, oracle, frontier; sites per policy
+    assert len(parser.images) == 5 + 4
     for img in parser.images:
         alt = img.get("alt") or ""
         assert len(alt) > 40, alt
@@ -204,7 +205,40 @@ def test_the_oracles_deferral_is_explained_beside_the_jct_plot(folder: Path, pag
     assert fmt.hours(by["oracle"]["jct_mean_h"], 1) in jct
     assert fmt.hours(by["stay"]["jct_mean_h"], 1) in jct
     assert (folder / "jct_oracle.png").stat().st_size > 0
-    assert jct.count("<img") == 2
+    assert jct.count("<img") == 3  # JCTs, the oracle's deferral, the frontier
+
+
+def test_the_policies_are_placed_against_the_frontier(
+    records: list[RunRecord], tmp_path: Path
+) -> None:
+    """With the oracle within a budget beside the unbudgeted one, the report draws the frontier
+    and places every online policy at its own energy and completion time."""
+    from greenhop.report.plots import plot_frontier
+    from greenhop.runner import policy_for
+    from greenhop.sim import Simulator
+    from greenhop.sim.metrics import summary
+
+    inputs = records[0].inputs
+    budget = Simulator(inputs).run(policy_for("oracle:eps=0", inputs))
+    summaries = [summary(r) for r in [*records, budget]]
+    fig = plot_frontier(summaries, tmp_path / "frontier.png")
+    assert fig is not None and (tmp_path / "frontier.png").stat().st_size > 0
+    for s in summaries:
+        assert f"{s['policy']} {fmt.kwh(s['non_renewable_kwh'])} at " in fig.alt
+        assert fmt.hours(s["jct_mean_h"], 1) in fig.alt
+    by = {s["policy"]: s for s in summaries}
+    # the budget holds (no job later than under stay, to the step the plan is replayed at), and
+    # the unbudgeted plan defers: the frontier spans completion times
+    step_h = inputs.step_s / 3600
+    assert by["oracle:eps=0"]["jct_mean_h"] <= by["stay"]["jct_mean_h"] + step_h
+    assert by["oracle"]["jct_mean_h"] > by["oracle:eps=0"]["jct_mean_h"]
+    # without an oracle there is no frontier to draw
+    assert plot_frontier([by["stay"], by["energy-only"]], tmp_path / "none.png") is None
+
+
+def test_the_frontier_is_in_the_completion_time_section(page: str) -> None:
+    jct = section(page, "jct")
+    assert "id='frontier'" in jct and "Energy against completion time" in jct
 
 
 def test_the_page_reflows(page: str) -> None:

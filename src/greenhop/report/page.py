@@ -250,6 +250,7 @@ class ReportFigures:
     jct: Figure
     oracle: Figure | None = None
     sites: list[Figure] = field(default_factory=list)
+    frontier: Figure | None = None
 
 
 def _table(table: Table, notes: Footnotes) -> str:
@@ -368,6 +369,9 @@ def write_report(
     w(_img(figures.jct))
     if figures.oracle is not None:
         w(_img(figures.oracle))
+    if figures.frontier is not None:
+        w("<h3 id='frontier'>Energy against completion time</h3>")
+        w(_img(figures.frontier))
 
     live = extra.get("live")
     if live:

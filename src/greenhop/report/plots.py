@@ -142,6 +142,60 @@ def plot_non_renewable(summaries: Sequence[dict[str, Any]], path: Path) -> Figur
     )
 
 
+def plot_frontier(summaries: Sequence[dict[str, Any]], path: Path) -> Figure | None:
+    """Non-renewable energy against mean completion time, one point per policy; the oracles
+    (``oracle``, ``oracle:eps=...``) joined as the energy-JCT frontier, each with its lower
+    bound. None when no oracle ran."""
+    finite = [
+        s
+        for s in summaries
+        if np.isfinite(float(s.get("jct_mean_h", np.nan)))
+        and np.isfinite(float(s.get("non_renewable_kwh", np.nan)))
+    ]
+    oracles = sorted(
+        (s for s in finite if str(s["policy"]).startswith(ORACLE)),
+        key=lambda s: float(s["jct_mean_h"]),
+    )
+    if not oracles:
+        return None
+    online = [s for s in finite if not str(s["policy"]).startswith(ORACLE)]
+    plt = _plt()
+    colours = policy_colours([s["policy"] for s in summaries])
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+    ox = [float(s["jct_mean_h"]) for s in oracles]
+    oy = [float(s["non_renewable_kwh"]) for s in oracles]
+    ax.plot(ox, oy, "-o", color="black", lw=1.2, ms=5, label="oracle within a budget (replayed)")
+    bounds = [(float(s["jct_mean_h"]), s.get("oracle_bound_kwh")) for s in oracles]
+    bx = [x for x, b in bounds if b is not None and np.isfinite(float(b))]
+    by = [float(b) for _, b in bounds if b is not None and np.isfinite(float(b))]
+    if bx:
+        ax.plot(bx, by, "v", color="black", mfc="none", ms=6, label="its lower bound")
+    for s, x, y in zip(oracles, ox, oy, strict=True):
+        ax.annotate(str(s["policy"]), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    for s in online:
+        x, y = float(s["jct_mean_h"]), float(s["non_renewable_kwh"])
+        ax.plot(x, y, "s", color=colours[s["policy"]], ms=7, label=str(s["policy"]))
+    ax.set_xlabel("mean job completion time (h)")
+    ax.set_ylabel("non-renewable energy (kWh)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    _save(fig, path)
+    alt = "Non-renewable energy against mean completion time: " + "; ".join(
+        f"{s['policy']} {fmt.kwh(s['non_renewable_kwh'])} at {fmt.hours(s['jct_mean_h'], 1)}"
+        for s in oracles + online
+    )
+    return Figure(
+        path,
+        alt + ".",
+        "Each black point is the oracle's plan within a completion-time budget "
+        "(<code>oracle:eps=E</code>: no job later than (1 + E) times its completion under "
+        "<code>stay</code>, or its deadline), replayed in the simulator; the hollow triangle "
+        "below it is the program's lower bound. A policy to the right of or above that line "
+        "pays with energy or with time for what it does not know in advance.",
+        "Energy against completion time: the frontier",
+    )
+
+
 def plot_cumulative_non_renewable(results: Sequence[RunRecord], path: Path) -> Figure:
     """Over the run: the jobs' own non-renewable energy per policy, and the non-renewable
     energy each policy saved against ``stay`` (or, without a stay run, its total)."""

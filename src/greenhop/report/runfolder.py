@@ -184,6 +184,7 @@ def write_run_folder(
             jct=plots.plot_jct(jobs, tmp / "jct.png"),
             oracle=plots.plot_oracle_deferral(jobs, tmp / "jct_oracle.png"),
             sites=[plots.plot_sites_and_jobs(r, tmp / f"sites_{r.policy}.png") for r in results],
+            frontier=plots.plot_frontier(summaries, tmp / "frontier.png"),
         )
         write_report(
             tmp,
