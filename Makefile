@@ -58,6 +58,7 @@ results: $(STAMP)
 	$(BIN)/python scripts/make_results_doc.py
 	$(BIN)/python scripts/make_partial_results.py
 	$(BIN)/python scripts/make_sleep_results.py
+	$(BIN)/python scripts/make_claims_results.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache

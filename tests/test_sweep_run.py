@@ -5,6 +5,7 @@ writes the table and the report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -296,3 +297,35 @@ def test_the_t_interval_over_seeds() -> None:
     assert (mean, n) == (2.0, 3) and half == pytest.approx(4.3027 / math.sqrt(3), rel=1e-4)
     mean, half, n = t_interval([5.0, float("nan")])
     assert (mean, n) == (5.0, 1) and math.isnan(half)
+
+
+def test_the_network_energy_axis_scales_e_net_in_the_books_and_in_the_model(
+    tmp_path: Path,
+) -> None:
+    """``network_energy_scale`` multiplies e_net for the policies and for the books: at the same
+    moves, the network energy scales by exactly the factor; the feasibility-aware policy sees the
+    dearer moves (its break-even time grows) and may make fewer."""
+    path = _write(
+        tmp_path,
+        'scenario = "germany"\npolicies = ["energy-only", "feasibility-aware"]\n'
+        "[grid]\nnetwork_energy_scale = [1.0, 100.0]\ncheckpoint_gb = [20.0]\n",
+    )
+    rows = run_sweep(load_sweep(path), tmp_path / "out", inline=True).results
+    assert (rows["status"] == "ok").all()
+    eo = rows[rows["policy"] == "energy-only"].set_index("network_energy_scale")
+    # energy-only ignores e_net: the same moves, so network energy x100 exactly
+    assert eo.loc[100.0, "migrations"] == eo.loc[1.0, "migrations"] > 0
+    assert eo.loc[100.0, "network_kwh"] == pytest.approx(100 * eo.loc[1.0, "network_kwh"])
+    base = inputs_from_scenario(load_scenario("germany"))
+    want = metrics.summary(
+        run_policies(
+            dataclasses.replace(
+                with_overrides(base, checkpoint_gb=20.0),
+                params=base.params.replace(network_kwh_per_gb=base.params.network_kwh_per_gb * 100),
+            ),
+            ["feasibility-aware"],
+        )[0]
+    )
+    fa = rows[(rows["policy"] == "feasibility-aware") & (rows["network_energy_scale"] == 100.0)]
+    for m in ("non_renewable_kwh", "migrations", "network_kwh"):
+        assert fa.iloc[0][m] == want[m], m

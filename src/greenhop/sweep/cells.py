@@ -111,6 +111,9 @@ def cell_inputs(
     params = base.params
     if "alpha" in values:
         params = params.replace(alpha=float(values["alpha"]))
+    if "network_energy_scale" in values:
+        scale = float(values["network_energy_scale"])
+        params = params.replace(network_kwh_per_gb=params.network_kwh_per_gb * scale)
     jobs = _jobs(spec, base, models, values, cell.seed)
     return dataclasses.replace(
         base, bandwidth_gbps=bw, jobs=jobs, params=params, name=f"{base.name}#{cell.index}"

@@ -123,6 +123,13 @@ AXES: dict[str, Axis] = {
         ),
         Axis("alpha", "float", "disruption tolerance α of the model (0, 1]", low=0.0, high=1.0),
         Axis(
+            "network_energy_scale",
+            "float",
+            "multiplies e_net, the network energy per GB moved, in the model the policies "
+            "decide by and in the run's books alike",
+            low=0.0,
+        ),
+        Axis(
             "forecaster",
             "choice",
             "the forecaster the policies see (greenhop.energy.forecast)",
