@@ -124,10 +124,12 @@ def test_equal_sites_give_the_published_grid_figures() -> None:
 # ------------------------------------------------------------------ lookahead: a slower green site
 
 
-def berlin_to_mexico_city(parts: list[str | None]) -> SimInputs:
+def berlin_to_mexico_city(
+    parts: list[str | None], speeds: list[float | None] | None = None
+) -> SimInputs:
     """Real Solcast PV (5-minute steps) from 08:00 UTC on a sunny Berlin day: Berlin's sun sets
     while Mexico City's is up for hours more. One 700 W job of 10 GPU-h (on the H100) starts in
-    Berlin; ``parts`` are the two sites' accelerators."""
+    Berlin; ``parts`` are the two sites' accelerators (``speeds``: measured speeds)."""
     actual = load_solcast("global").actual
     day = actual.loc["2022-06-10 08:00":"2022-06-11 07:55", ["Berlin", "Mexico City"]]
     inputs = make_inputs(
@@ -140,7 +142,7 @@ def berlin_to_mexico_city(parts: list[str | None]) -> SimInputs:
         slots=1,
         idle_w=50.0,
     )
-    speed, power = site_factors(parts)
+    speed, power = site_factors(parts, speeds=speeds)
     return dataclasses.replace(inputs, site_speed=speed, site_power_factor=power)
 
 
@@ -156,8 +158,10 @@ def test_lookahead_refuses_a_far_slower_green_site_and_takes_an_equal_or_faster_
     blind = Simulator(slow).run(EnergyOnlyPolicy())
     assert (0, 1) in [(m.src, m.dest) for m in blind.migrations]
     assert look.job_done_s[0] < blind.job_done_s[0] - 5 * 3600  # hours sooner
-    # from an A100 to an H100 SXM the move gains time: taken
-    fast = Simulator(berlin_to_mexico_city(["a100", "h100-sxm"])).run(LookaheadPolicy())
+    # from Berlin's H100s measured at 0.95 of the reference to Mexico City's, the move gains
+    # time: taken
+    faster = berlin_to_mexico_city(["h100-sxm", "h100-sxm"], speeds=[0.95, None])
+    fast = Simulator(faster).run(LookaheadPolicy())
     assert [(m.src, m.dest) for m in fast.migrations] == [(0, 1)]
     assert fast.job_progress_gpu_h[0] == pytest.approx(10.0)
 
@@ -186,6 +190,17 @@ def with_parts(path: Path, first: str | None, second: str | None) -> Path:
         tail = f'\naccelerator = "{second}"' + tail
     path.write_text(head + sep + tail)
     return path
+
+
+def test_lookahead_starts_a_job_on_a_time_feasible_part() -> None:
+    """An A100 in Berlin's sun, an H100 SXM in Mexico City's night: on the A100 (a third of the
+    speed) the job would lose more than alpha of its run, so lookahead starts it on the H100
+    (energy-only, blind to speed, starts it in the sun and it finishes hours later)."""
+    inputs = berlin_to_mexico_city(["a100", "h100-sxm"])
+    look = Simulator(inputs).run(LookaheadPolicy())
+    blind = Simulator(inputs).run(EnergyOnlyPolicy())
+    assert look.events[1][2:] == ("start", 1) and blind.events[1][2:] == ("start", 0)
+    assert look.job_done_s[0] < blind.job_done_s[0] - 3 * 3600
 
 
 def test_carbon_aware_plans_for_a_slower_sites_longer_run(grid_data: Path) -> None:

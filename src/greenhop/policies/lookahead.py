@@ -173,9 +173,12 @@ class LookaheadPolicy(Policy):
             and self._cheaper_later(view, int(j), free0)
         )
         actions: list[Action] = [*shed]
-        actions += admit_queued(
-            view, exclude=deferred, weight=weight, blocked=blocked if blocked.any() else None
-        )
+        if view.heterogeneous():
+            actions += self._admit_hetero(view, deferred, weight, blocked)
+        else:
+            actions += admit_queued(
+                view, exclude=deferred, weight=weight, blocked=blocked if blocked.any() else None
+            )
         free = free_slots_after(view, actions)
         free[blocked] = 0
         green = green.copy()
@@ -250,6 +253,60 @@ class LookaheadPolicy(Policy):
                 actions.append(Pause(j))
                 own[s] += p if p_at is None else p_at[s]
         return actions
+
+    def _admit_hetero(
+        self,
+        view: View,
+        deferred: frozenset[int],
+        weight: np.ndarray | None,
+        blocked: np.ndarray,
+    ) -> list[Action]:
+        """Start the queued jobs on heterogeneous sites (in order of arrival; a preferred site
+        as :func:`~greenhop.policies.base.admit_queued`): at the free site where the job's grid
+        draw per unit of work weighs least (its draw there less the renewable power left, over
+        the site's speed; times the grid weight with a carbon or cost objective), among the
+        sites whose speed meets its deadline (all, if none does) and is time-feasible (within
+        ``1 + alpha`` of the fastest such site's: a slower part loses more than alpha of the
+        run, as a move may not); ties, such as several sites whose renewables carry it, go to
+        the fastest, then to the most renewable power left."""
+        jobs = view.jobs
+        queued = jobs.in_state(JobState.QUEUED)
+        if queued.size == 0:
+            return []
+        assert view.site_speed is not None
+        speed = view.site_speed
+        free = np.where(blocked, 0, view.free_slots)
+        avail = view.available_w().astype(np.float64)
+        restart_s = view.params.restart_s
+        w = np.ones_like(avail) if weight is None else weight
+        out: list[Action] = []
+        for j in queued[np.argsort(jobs.arrival_s[queued], kind="stable")]:
+            j = int(j)
+            if j in deferred:
+                continue
+            pref = int(jobs.preferred_site[j])
+            if pref >= 0:
+                if free[pref] <= 0:
+                    continue
+                site = pref
+            else:
+                if not (free > 0).any():
+                    break
+                rest_s = float(jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0
+                meets = view.now_s + restart_s + rest_s / speed <= jobs.deadline_s[j]
+                ok = (free > 0) & meets if ((free > 0) & meets).any() else free > 0
+                # time-feasible, as a move must be: a part slower than the fastest one open
+                # would lose (1/v - 1/v_max) x the run, at most alpha x its run there
+                ok &= speed * (1.0 + view.params.alpha) >= float(speed[ok].max())
+                p_at = view.power_at(j)
+                short = np.maximum(p_at - np.maximum(avail, 0.0), 0.0)
+                per_work = np.where(short > 0, short * w / speed, 0.0)
+                order = np.lexsort((-avail, -speed, np.where(ok, per_work, np.inf)))
+                site = int(order[0])
+            out.append(Start(j, site))
+            free[site] -= 1
+            avail[site] -= view.power_at(j)[site]
+        return out
 
     def _resume_site(self, view: View, j: int, free: np.ndarray, green: np.ndarray) -> int | None:
         """Heterogeneous sites: where paused job ``j`` resumes now, or None (it waits).
