@@ -349,3 +349,29 @@ def test_pre_staging_on_hints_on_the_german_lora_jobs() -> None:
     assert into_staged
     for m in into_staged:
         assert m.size_gb == pytest.approx(size[m.job] - frozen[m.job])
+
+
+def test_a_pre_stage_waits_while_a_move_uses_its_link() -> None:
+    """Over 0.1 Gbit/s job 1's move (10 GB, 800 s on the wire) crosses the link in step 1; job
+    0's pre-stage, hinted from step 1, copies nothing in that step and takes its 4 320 s after:
+    it lands one step later than on a free link."""
+    inp = hand_inputs(
+        [[5.0] * 40, [5.0] * 40],
+        [
+            {"work_gpu_h": 8.0, "size_gb": 14.0, "site": 0},
+            {"work_gpu_h": 8.0, "size_gb": 10.0, "site": 0},
+        ],
+        slots=2,
+        bandwidth_gbps=0.1,
+    )
+    jobs = dataclasses.replace(inp.jobs, frozen_gb=np.array([13.5, 0.0]))
+    inp = dataclasses.replace(inp, jobs=jobs, prestage_share=0.25)
+    starts = [(0, Start(0, 0)), (0, Start(1, 0))]
+    copy_s = 8 * 13.5 / (0.1 * 0.25)
+    for script, landed_s in (
+        (starts, STEP_S + copy_s),
+        ([*starts, (1, Migrate(1, 1))], 2 * STEP_S + copy_s),
+    ):
+        run = Simulator(inp).run(HintedScript(script, (0, 1), 1))
+        (pre,) = [m for m in run.migrations if m.kind == "prestage"]
+        assert pre.transfer_done_s == pytest.approx(landed_s)

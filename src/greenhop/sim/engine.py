@@ -265,13 +265,11 @@ class SimulatedWorld(World):
 
     def advance(self, k: int, now_s: float) -> None:
         load = self.it_load[k]
-        if self._pre is not None and self._pre.under_way:
-            busy = self._busy_links()
-            if self.active:
-                self._advance_jobs(k, now_s, load)
-            self._pre.advance(now_s, self.step_s, busy | self._busy_links())
-        elif self.active:
+        if self.active:
             self._advance_jobs(k, now_s, load)
+        if self._pre is not None and self._pre.under_way:  # pre-stages on links moves left free
+            busy = self._pre.busy_links(self.migrations, now_s, self.step_s)
+            self._pre.advance(now_s, self.step_s, busy)
         if self.has_battery:
             s = settle(self.surplus_w[k], load, self.bank)
             f = self.flows
@@ -337,16 +335,6 @@ class SimulatedWorld(World):
         if self._pre is not None:
             return size - self._pre.take_over(j, dest, now_s)
         return size
-
-    def _busy_links(self) -> set[tuple[int, int]]:
-        """Links (unordered site pairs) a move's transfer uses now."""
-        site, dest, state = self.jobs.site, self.jobs.dest, self.jobs.state
-        out = set()
-        for j in self.moves:
-            if state[j] == _XFER:
-                a, b = int(site[j]), int(dest[j])
-                out.add((a, b) if a < b else (b, a))
-        return out
 
     def _take(self, j: int, at: int, k: int, *, at_decision: bool) -> None:
         """Job ``j`` takes a slot at site ``at`` in step ``k`` (idle slots sleep): an awake

@@ -50,6 +50,27 @@ class Prestages:
         self.bandwidth_gbps = bandwidth_gbps
         self.share = float(share)
         self.under_way: dict[tuple[int, int], _Copy] = {}
+        self._open: list[Migration] = []  # moves whose transfer may still be to come
+        self._seen = 0  # records of the world's list looked at so far
+
+    def busy_links(
+        self, migrations: list[Migration], now_s: float, step_s: float
+    ) -> set[tuple[int, int]]:
+        """Links (unordered site pairs) a move's transfer used in the step from ``now_s``, read
+        from the world's move records once the step has passed (``migrations``, in order of
+        start; pre-stage records are skipped)."""
+        self._open.extend(m for m in migrations[self._seen :] if m.kind != "prestage")
+        self._seen = len(migrations)
+        end = now_s + step_s
+        out, keep = set(), []
+        for m in self._open:
+            if m.transferred and m.transfer_done_s < now_s:
+                continue  # crossed before this step
+            keep.append(m)
+            if m.checkpoint_done_s < end and not m.transfer_done_s <= now_s:
+                out.add((m.src, m.dest) if m.src < m.dest else (m.dest, m.src))
+        self._open = keep
+        return out
 
     def start(
         self,
