@@ -268,3 +268,20 @@ def test_the_live_ledger_without_sleep_is_unchanged() -> None:
     jobs, sites = settle_tick(*args)
     assert jobs[0].energy_j == 350.0 * 600.0
     assert sites[0].idle_energy_j == 50.0 * (2 * demo.step_s - 600.0)
+
+
+# -- what a run folder and the CLI show -----------------------------------------------------
+
+
+def test_the_comparison_shows_idle_slots_only_where_they_sleep(default: SimInputs) -> None:
+    from greenhop.cli.runs import comparison_legend
+    from greenhop.report.runfolder import comparison_table
+
+    case = _one_site(default, [1.0], slots=2)
+    awake = comparison_table([summary(_stay(case))])
+    asleep = comparison_table([summary(_stay(_asleep(case)))])
+    assert "idle_slots_kwh" not in awake.columns and "wake_ups" not in awake.columns
+    assert list(asleep.columns[3:5]) == ["idle_slots_kwh", "wake_ups"]
+    assert int(asleep["wake_ups"].iloc[0]) == 1
+    assert "idle:" in comparison_legend(asleep.columns)
+    assert "idle:" not in comparison_legend(awake.columns)

@@ -58,6 +58,9 @@ METRICS = (
     _Metric("non_renewable_kwh", "non-renew. kWh", "non-renewable energy, kWh", _num("{:.1f}")),
     _Metric("oracle_bound_kwh", "  bound kWh", "  lower bound (oracle), kWh", _num("{:.1f}")),
     _Metric("jobs_non_renewable_kwh", "  jobs' kWh", "  the jobs' own, kWh", _num("{:.1f}")),
+    # only where idle slots sleep ([sites.sleep])
+    _Metric("idle_slots_kwh", "idle kWh", "idle slots' energy, kWh", _num("{:.1f}")),
+    _Metric("wake_ups", "  wake-ups", "  wake-ups of sleeping slots", _count),
     _Metric("renewable_share", "renew. share", "renewable share", _num("{:.1%}")),
     _Metric("jobs_renewable_share", "  jobs'", "  the jobs' own", _num("{:.1%}")),
     _Metric("migration_energy_kwh", "mig. kWh", "migration energy, kWh", _num("{:.2f}")),
@@ -80,6 +83,7 @@ _LEGEND = (
     ),
     ("oracle_bound_kwh", "bound: the oracle's lower bound on it"),
     ("jobs_non_renewable_kwh", "jobs': the jobs' own part"),
+    ("idle_kwh_shown", "idle: energy of the slots without a job (awake or asleep)"),
     ("migration_energy_kwh", "mig.: energy of the migrations"),
     (
         "wasted_migrations",
@@ -93,7 +97,8 @@ _LEGEND = (
 
 def comparison_legend(columns: Any) -> str:
     """The legend under the comparison, for the metrics among ``columns``."""
-    return "; ".join(text for column, text in _LEGEND if column in columns) + "."
+    shown = set(columns) | ({"idle_kwh_shown"} if "wake_ups" in set(columns) else set())
+    return "; ".join(text for column, text in _LEGEND if column in shown) + "."
 
 
 def _cell(metric: _Metric, value: Any) -> str:
@@ -110,7 +115,13 @@ def comparison_tables(comparison: Any, title: str, console: Console) -> list[Tab
     not fit side by side.
     """
     records = comparison.to_dict("records")
-    metrics = [m for m in METRICS if m.column in comparison.columns]
+    sleeps = "wake_ups" in comparison.columns  # the idle slots' rows only where slots sleep
+    metrics = [
+        m
+        for m in METRICS
+        if m.column in comparison.columns
+        and (sleeps or m.column not in ("idle_slots_kwh", "wake_ups"))
+    ]
     policies = [str(r["policy"]) for r in records]
     by_policy = dict(zip(policies, records, strict=True))
 

@@ -72,6 +72,9 @@ def comparison_table(summaries: Sequence[dict[str, Any]]) -> pd.DataFrame:
     cols = [c for c in COMPARISON_COLUMNS if c in frame.columns]
     if "oracle_bound_kwh" in frame.columns:
         cols.insert(2, "oracle_bound_kwh")
+    if "wake_ups" in frame.columns:  # idle slots sleep: their energy and wake-ups too
+        at = cols.index("jobs_non_renewable_kwh") + 1
+        cols[at:at] = ["idle_slots_kwh", "wake_ups"]
     return frame[cols]
 
 
