@@ -250,6 +250,63 @@ average; Solcast's issued forecasts improve on it because they see the next hour
 beyond their 65 min horizon a several-hour window is again forecast by persistence. The negative
 bias means windows are predicted to end too early more often than too late.
 
+## Idle slots that sleep
+
+By default an empty GPU slot stays awake and draws its site's `idle_power_w` all the time; over
+a week or a month with few jobs that is most of the energy (docs/results.md). A site may let its
+idle slots sleep instead, with a `[sites.sleep]` table (docs/scenarios.md):
+`sleep_power_w` (W drawn by a sleeping slot, at most `idle_power_w`), `wake_s` (time to wake a
+slot) and `wake_j` (energy of one wake-up beyond the idle draw). The bundled scenarios have none:
+their slots stay awake and their numbers are those they always had.
+
+The rule the simulator follows (`greenhop.sim.engine`), the simplest one we could state honestly:
+
+- a slot that holds a job (restoring, running, checkpointing, waking) is awake; every other slot
+  sleeps at `sleep_power_w`, except:
+- a slot a job leaves (done, paused, or checkpointed away for a move) stays awake at
+  `idle_power_w` for the rest of that step, and is still awake at the next step's decisions: a
+  start or a resume in place there takes it without a wake-up. Not taken then, it sleeps from
+  that step on;
+- every other take of a slot wakes a sleeping one: a start or a resume in place when no awake
+  slot is left, and **every landing of a move** (the slot reserved at the destination sleeps
+  through the transfer; waking it during the transfer, which would hide the wake time, is not
+  modelled);
+- a wake-up adds `wake_s` before the job's restore (the job makes no progress and its slot draws
+  `idle_power_w`, as in a restore) and books `wake_j` to the job in the step it takes the slot:
+  it is part of the job's own energy, and of a move's migration energy for a landing.
+
+Without a `[sites.sleep]` table at any site none of this runs and every number is unchanged (a
+test compares the default scenario's summaries with docs/results.json). A site without the table
+in a scenario where others have one keeps its slots awake.
+
+Elsewhere:
+
+- **policies** see the sleep power as the site's `idle_slot_power_w` in their view (what an empty
+  slot draws), so a job's extra load at a site is its power less the sleep power;
+- **the oracle's bound** counts an empty slot at its sleep power and ignores wake-ups (their
+  energy, their time, and the slots awake after a job left them): they only add load, so the
+  bound stays a lower bound (tested against every online policy with sleep);
+- **the live ledger** (`greenhop.live.control.ledger`) books, per tick, a slot that holds a job
+  at the job's power while it runs and at idle power for the rest of the tick, and every other
+  slot at the sleep power; the slots awake at a tick's start are those that held a job in the
+  tick before, and each job that takes a slot at a site beyond those is booked one `wake_j`. The
+  wake-up time is not booked: in a live run it is whatever the hardware takes. (The controller
+  passes the scenario's `SimInputs.sleep` to its `EnergyLedger`.)
+- **the summary** reports `idle_slots_kwh` (IT energy less the jobs' own: the slots without a
+  job, awake or asleep) for every run, and, when slots sleep, `sleep`, `wake_ups` and `wake_kwh`.
+  docs/results.md ("Idle slots that sleep", `scripts/make_sleep_results.py`) runs the bundled
+  scenarios both ways.
+
+**Figures.** Measured: an idle NVIDIA H200 (SXM, 700 W limit; driver 580, persistence mode on,
+no process, performance state P0, SM clock 345 MHz, 34 °C) drew 80.0–105.1 W, median 80.1 W,
+over 60 `nvidia-smi` readings at 0.5 s intervals for 30 s (the first reading, 105 W, before it
+settled), of which `nvidia-smi -q` put about 40 W in its memory. The bundled scenarios' 100 W per
+awake slot is that order (the GPU plus a share of its host). **Assumed, not measured** (a slot
+cannot be powered down from inside a shared machine): `sleep_power_w` = 20 W (a slot whose GPU
+and share of the host are in a deep-idle or suspended state), `wake_s` = 45 s (resuming the
+node and re-initialising the driver before the restore) and `wake_j` = 3 kJ (the draw above idle
+while waking); docs/results.md uses them and says so.
+
 ## Regenerate
 
 ```
