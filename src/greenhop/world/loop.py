@@ -94,8 +94,9 @@ def decide_and_act(world: World, policy: Policy, k: int, now_s: float) -> None:
             world.refuse(k, now_s, act, reason)
         else:
             world.carry_out(k, now_s, act)
-    if world.prestages:
-        world.prestage(k, now_s, policy.prestage_hints(view))
+    hints = getattr(policy, "prestage_hints", None)  # optional: a plain decide() has none
+    if world.prestages and hints is not None:
+        world.prestage(k, now_s, hints(view))
 
 
 def run_steps(
