@@ -3,7 +3,7 @@
 The load of ``tests/test_live_load.py`` (scenario: ``tests/live_load_proc.py``): an embedded
 5-node Ray cluster on this machine (one node per site), 40 small char-transformer trainers
 (about 2.7 MB of state each) following the sun over five cities through a replayed day of
-Solcast PV measurements (30 min ticks), the feasibility-aware policy, each link paced at
+Solcast PV measurements (1 h ticks), the feasibility-aware policy, each link paced at
 ``PACED_LINK_GBPS`` and shared by the moves that cross it at once. The controller runs in this
 process, as fast as the jobs train (``speedup=1e6``).
 
@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 from docsections import update_doc  # noqa: E402
 from live_load_proc import (  # noqa: E402
+    CHECKPOINT_GB,
     CHUNK_BYTES,
     PACED_LINK_GBPS,
     TRAINER_ARGS,
@@ -48,6 +49,7 @@ from greenhop.live.control.controller import Controller  # noqa: E402
 from greenhop.live.control.state import ControllerState  # noqa: E402
 from greenhop.live.jobs.driver import LiveJobs  # noqa: E402
 from greenhop.live.jobs.transfer import TransferResult  # noqa: E402
+from greenhop.policies.base import JobState  # noqa: E402
 
 N_JOBS = 40
 
@@ -131,45 +133,53 @@ def union_s(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def run(n_jobs: int = N_JOBS) -> dict[str, Any]:
+def run(n_jobs: int = N_JOBS, partial: Path | None = None) -> dict[str, Any]:
+    """Run the load; after every tick the figures so far are rendered to ``partial`` (a run
+    stopped early still says what it measured)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-live-load-"))
-    live = load_live(write_scenario(tmp / "live-load.toml", n_jobs=n_jobs))
+    live = load_live(
+        write_scenario(tmp / "live-load.toml", n_jobs=n_jobs, step="1h", train_steps=44)
+    )
     slots = {s.name: s.gpu_slots for s in live.scenario.sites}
+    db = tmp / "state.sqlite"
     t0 = time.monotonic()
+    r: dict[str, Any] = {"live": live, "load": os.getloadavg()[0]}
     # two CPUs per node: Ray starts up to that many actor processes on a node at once
     with LocalCluster(slots, object_store_mb=100, num_cpus_per_node=2) as cluster:
-        started_s = time.monotonic() - t0
+        r["cluster_start_s"] = time.monotonic() - t0
         jobs = CountingJobs(cluster.sites, link_gbps=PACED_LINK_GBPS, chunk_bytes=CHUNK_BYTES)
         sampler = Sampler(cluster)
-        controller = Controller(live, jobs, tmp / "state.sqlite", speedup=1e6)
+        controller = Controller(live, jobs, db, speedup=1e6)
         t1 = time.monotonic()
+
+        def collect(c: Controller) -> None:
+            state = ControllerState(db)
+            r.update(
+                rows=list(c.rows),
+                timings=list(c.tick_timings),
+                ticks_done=c.next_tick,
+                migrations=state.migrations(),
+                refused=state.refused(),
+                moves=list(jobs.moves),
+                max_in_flight=jobs.max_in_flight,
+                link_stats=jobs.link_stats(),
+                memory={k: list(v) for k, v in sampler.samples.items()},
+                run_s=time.monotonic() - t1,
+                wall_s=time.monotonic() - t0,
+                load_end=os.getloadavg()[0],
+            )
+            state.close()
+            if partial is not None and r["timings"] and r["moves"]:
+                partial.write_text(render(r))
+
         try:
-            assert controller.run()
-            run_s = time.monotonic() - t1
-            rows = controller.rows
-            timings = controller.tick_timings
+            assert controller.run(on_tick=collect)
+            collect(controller)
         finally:
             controller.close()
             sampler.stop()
-        link_stats = jobs.link_stats()
-    state = ControllerState(tmp / "state.sqlite")
-    migrations = state.migrations()
-    refused = state.refused() if hasattr(state, "refused") else []
-    state.close()
-    return {
-        "live": live,
-        "rows": rows,
-        "timings": timings,
-        "migrations": migrations,
-        "refused": refused,
-        "moves": jobs.moves,
-        "max_in_flight": jobs.max_in_flight,
-        "link_stats": link_stats,
-        "memory": dict(sampler.samples),
-        "cluster_start_s": started_s,
-        "run_s": run_s,
-        "wall_s": time.monotonic() - t0,
-    }
+    r["wall_s"] = time.monotonic() - t0
+    return r
 
 
 def render(r: dict[str, Any]) -> str:
@@ -182,7 +192,7 @@ def render(r: dict[str, Any]) -> str:
     per_tick = [t.n_moves for t in timings if t.n_moves]
     ok = [m for m in r["migrations"] if m.ok]
     moved = {m.job for m in ok}
-    done = sum(1 for row in r["rows"] if row.state == 4)
+    done = sum(1 for row in r["rows"] if row.state == int(JobState.DONE))
     share_refused = [x for x in r["refused"] if "shared by" in str(x)]
     # goodput per link: the bytes the link carried over the time it carried any transfer
     per_link: dict[tuple[str, str], list[tuple[float, float, int]]] = defaultdict(list)
@@ -218,15 +228,18 @@ def render(r: dict[str, Any]) -> str:
     return (
         f"{len(r['rows'])} jobs (`CharTransformerTrainer({args})`, "
         f"{live.live_jobs[0].total_steps} steps each), 5 site nodes of an embedded "
-        f"`LocalCluster` (100 MB object store each), {live.inputs.n_steps} ticks of 30 min "
+        f"`LocalCluster` (100 MB object store each), {live.inputs.n_steps} ticks of 1 h "
         "(one replayed day of Solcast PV at Hong Kong, Mumbai, Berlin, Sao Paulo, San "
-        "Francisco), feasibility-aware policy, scenario links 1 Gbit/s and 5 GB checkpoints "
-        f"for the policy; the live links paced at {PACED_LINK_GBPS * 1e3:.0f} Mbit/s "
-        f"(`LiveJobs(link_gbps=...)`, {CHUNK_BYTES // 1024} KiB chunks), shared by the moves "
-        f"that cross one at once; {machine}; load average {r['load']:.1f} when it began. "
-        f"Ticks as fast as the jobs train (`speedup=1e6`).\n\n"
+        "Francisco), feasibility-aware policy; the scenario's links "
+        f"{PACED_LINK_GBPS * 1e3:.0f} Mbit/s and its checkpoints {CHECKPOINT_GB * 1e3:.0f} MB "
+        "(the trainers' real state), the live links paced at that rate "
+        f"(`LiveJobs(link_gbps=...)`, {CHUNK_BYTES // 1024} KiB chunks) and shared by the "
+        f"moves that cross one at once; {machine}; load average {r['load']:.1f} when it began "
+        f"(other work shared the machine), {r['load_end']:.1f} at its end. Ticks as fast as "
+        "the jobs train (`speedup=1e6`).\n\n"
         f"- wall time: {r['wall_s'] / 60:.1f} min ({r['cluster_start_s']:.0f} s cluster start, "
-        f"{r['run_s']:.0f} s the controller's run); {done} of {len(r['rows'])} jobs done\n"
+        f"{r['run_s']:.0f} s the controller's run, {r['ticks_done']} of "
+        f"{live.inputs.n_steps} ticks); {done} of {len(r['rows'])} jobs done\n"
         f"- migrations: {len(ok)} ({len(r['migrations']) - len(ok)} failed), {len(moved)} "
         f"jobs moved; in {len(per_tick)} ticks with moves, {np.mean(per_tick):.1f} per tick on "
         f"average, at most {max(per_tick)}; at most {max(t.max_per_link for t in timings)} on "
@@ -255,9 +268,9 @@ def main(argv: list[str]) -> None:
     """``bench_live_load.py [N_JOBS]``: another number of jobs is a trial, not written to the
     doc."""
     n_jobs = int(argv[0]) if argv and argv[0].isdigit() else N_JOBS  # (run_all passes names)
-    load = os.getloadavg()[0]
-    r = run(n_jobs)
-    r["load"] = load
+    partial = Path(tempfile.gettempdir()) / "bench_live_load.partial.md"
+    print(f"figures so far after every tick: {partial}")
+    r = run(n_jobs, partial)
     body = render(r)
     if n_jobs == N_JOBS:
         update_doc(ROOT / "docs" / "benchmarks.md", {"live-load": body})

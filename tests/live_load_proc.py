@@ -45,12 +45,14 @@ SITES = [
     ("san-francisco", "San Francisco", 37.7749, -122.4194, "America/Los_Angeles"),
 ]
 
-LINK_GBPS = 1.0
-"""The scenario's links (what the policy's feasibility check reasons with)."""
-
 PACED_LINK_GBPS = 0.05
-"""The rate each link is emulated at on the local cluster (LiveJobs(link_gbps=...)): a few-MB
-checkpoint takes a fraction of a second alone, several at once share it."""
+"""The scenario's links, and the rate each is emulated at on the local cluster
+(LiveJobs(link_gbps=...)): a few-MB checkpoint takes a fraction of a second alone, several at
+once share it."""
+
+CHECKPOINT_GB = 0.003
+"""The jobs' checkpoints as the scenario states them (the policy's model): the trainers' real
+state (about 2.7 MB), so the model and the measured links agree."""
 
 CHUNK_BYTES = 1024 * 1024
 """Chunks small enough that concurrent transfers on a link interleave."""
@@ -66,7 +68,7 @@ def write_scenario(
     step: str = "30min",
     train_steps: int = 88,
     day: str = "2022-06-20",
-    checkpoint_gb: float = 5.0,
+    checkpoint_gb: float = CHECKPOINT_GB,
 ) -> Path:
     """Write the load scenario (see the module docstring) to ``path``; return it."""
     lines = [
@@ -83,7 +85,7 @@ def write_scenario(
         'solcast = "global"',
         "",
         "[links]",
-        f"default_gbps = {LINK_GBPS}",
+        f"default_gbps = {PACED_LINK_GBPS}",
         "",
     ]
     for name, column, lat, lon, tz in SITES:
