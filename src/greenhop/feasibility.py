@@ -430,14 +430,17 @@ def move_verdicts(
     """
     s = np.asarray(size_gb, dtype=np.float64)
     d = _disruption(s, bandwidth_gbps, params)
+    equal = speed_ratio == 1.0 if isinstance(speed_ratio, float) else None
     lost = (
         d
-        if np.all(np.asarray(speed_ratio) == 1.0)
+        if equal or (equal is None and np.all(np.asarray(speed_ratio) == 1.0))
         else (d + (1.0 - np.asarray(speed_ratio)) * np.maximum(window_s - d, 0.0))
     )
     slack = params.alpha * window_s - lost
     power = params.job_power_w if dest_power_w is None else np.asarray(dest_power_w)
-    t_be = _energy_kwh(s, bandwidth_gbps, params) * 3.6e6 / power
+    # _energy_kwh(s, b, params), on the disruption computed above
+    e_kwh = params.network_kwh_per_gb * s + params.idle_power_w * d / 3.6e6
+    t_be = e_kwh * 3.6e6 / power
     return slack, slack > 0, lost + t_be < window_s
 
 

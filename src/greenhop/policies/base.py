@@ -15,7 +15,7 @@ site's base load, before any job: it can be negative.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal, Protocol
 
@@ -355,6 +355,11 @@ def _in_time_at(view: View, j: int, src: int, dest: int, move_s: float, event_s:
     return lost_s <= event_s
 
 
+def is_heterogeneous(site_speed: FloatArray | None, site_power_factor: FloatArray | None) -> bool:
+    """True when some site's part differs from the reference in speed or power."""
+    return any(a is not None and bool((a != 1.0).any()) for a in (site_speed, site_power_factor))
+
+
 @dataclass(slots=True)
 class View:
     """The world at ``now`` as a real orchestrator could know it (read it, do not change it)."""
@@ -378,13 +383,14 @@ class View:
     #: (greenhop.accelerators); None: every site is the reference part
     site_speed: FloatArray | None = None
     site_power_factor: FloatArray | None = None
+    #: :meth:`heterogeneous`, once known (a world that builds a View per step sets it)
+    _hetero: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     def heterogeneous(self) -> bool:
         """True when some site's part differs from the reference in speed or power."""
-        return any(
-            a is not None and bool((a != 1.0).any())
-            for a in (self.site_speed, self.site_power_factor)
-        )
+        if self._hetero is None:
+            self._hetero = is_heterogeneous(self.site_speed, self.site_power_factor)
+        return self._hetero
 
     def power_at(self, j: int) -> FloatArray:
         """Job ``j``'s draw at each site, W (its power times the site's power factor)."""
@@ -551,5 +557,6 @@ def jobs_in_deficit(
     free = free_slots_after(view, actions)
     if not (free > 0).any():
         return None
-    movers = sorted(in_deficit.tolist(), key=lambda j: own[jobs.site[j]])
+    # by their site's deficit, the largest first (a stable sort: ties in job order)
+    movers = in_deficit[np.argsort(own[jobs.site[in_deficit]], kind="stable")].tolist()
     return Deficit(movers, avail, own, free)

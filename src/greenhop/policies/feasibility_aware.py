@@ -84,13 +84,14 @@ class FeasibilityAwarePolicy(Policy):
         else:  # no demand response in this run: nothing to shed, nothing paused for it
             shed, blocked, actions = [], np.zeros(len(view.site_names), dtype=bool), []
         shed_jobs = {a.job for a in shed}
-        actions += admit_queued(view, weight=weight, blocked=blocked if blocked.any() else None)
+        any_blocked = grid is not None and grid.has_demand_response and bool(blocked.any())
+        actions += admit_queued(view, weight=weight, blocked=blocked if any_blocked else None)
         deficit = jobs_in_deficit(view, actions, whole_job=True)
         if deficit is None:
             if weight is not None:
                 actions += self._grid_moves(view, actions, weight, shed_jobs, blocked)
             return actions
-        if blocked.any():
+        if any_blocked:
             deficit.free[blocked] = 0
         jobs = view.jobs
         avail, free = deficit.available_w, deficit.free
@@ -101,9 +102,17 @@ class FeasibilityAwarePolicy(Policy):
         n = len(view.site_names)
         hetero = view.heterogeneous()
         partial = jobs.frozen_gb is not None
+        # the most renewable power left at a free site (until a move changes it): a job that
+        # draws more has no candidate, whatever else holds
+        top = None
         for j in movers:
             s = int(jobs.site[j])
             p = float(jobs.power_w[j])
+            if not hetero:
+                if top is None:
+                    top = float(np.where(free > 0, avail, -np.inf).max())
+                if p > top:
+                    continue
             p_at = view.power_at(j) if hetero else None
             ok = (free > 0) & (avail >= (p if p_at is None else p_at))
             ok[s] = False
@@ -142,6 +151,7 @@ class FeasibilityAwarePolicy(Policy):
                 continue
             d = int(dests[int(np.argmax(np.where(feasible, slack, -np.inf)))])
             actions.append(Migrate(j, d))
+            top = None  # free slots and power left change
             if p_at is None:
                 deficit.moved(p, s, d)
             else:

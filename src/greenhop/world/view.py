@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from greenhop.policies.base import ForecastView, JobsView, View
+from greenhop.policies.base import ForecastView, JobsView, View, is_heterogeneous
 from greenhop.world.inputs import ForecastAt, SimInputs
 from greenhop.world.jobs import readonly
 
@@ -26,6 +26,7 @@ class ViewBuilder:
 
     __slots__ = (
         "_forecast",
+        "_hetero",
         "_idle",
         "_names",
         "_params",
@@ -48,6 +49,7 @@ class ViewBuilder:
         self._speed = readonly(inputs.site_speed) if inputs.site_speed is not None else None
         pf = inputs.site_power_factor
         self._power_factor = readonly(pf) if pf is not None else None
+        self._hetero = is_heterogeneous(self._speed, self._power_factor)
 
     def __call__(
         self,
@@ -60,7 +62,7 @@ class ViewBuilder:
         battery_capacity_kwh: FloatArray,
     ) -> View:
         """The world at step ``k`` (arguments as :func:`make_view`'s)."""
-        return View(
+        view = View(
             k,
             k * self._step_s,
             self._step_s,
@@ -79,6 +81,8 @@ class ViewBuilder:
             self._speed,
             self._power_factor,
         )
+        view._hetero = self._hetero  # known once for the run
+        return view
 
 
 def make_view(
