@@ -7,6 +7,8 @@ identical groups. Jobs arrive uniformly over the year (greenhop.sim.workload).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -15,10 +17,9 @@ from greenhop.sim.workload import generate_jobs
 from greenhop.world.inputs import SimInputs
 
 
-def year_inputs(
-    n_sites: int, n_jobs: int, *, step: str = "5min", seed: int = 0, forecast: str = "perfect"
-) -> SimInputs:
-    rng = np.random.default_rng(seed)
+@functools.cache
+def _real_surplus_w(step: str) -> np.ndarray:
+    """Each bundled real site's surplus over 2024 at ``step``, W (built once per process)."""
     sc = load_scenario(bundled_scenario("default"))
     sc = sc.model_copy(
         update={
@@ -30,7 +31,16 @@ def year_inputs(
     )
     base_gen = sc.generation_w().to_numpy()
     base_load = np.array([s.base_load_w for s in sc.sites])
-    surplus = np.maximum(base_gen - base_load[None, :], 0.0)  # each real site's surplus, W
+    out: np.ndarray = np.maximum(base_gen - base_load[None, :], 0.0)
+    out.flags.writeable = False
+    return out
+
+
+def year_inputs(
+    n_sites: int, n_jobs: int, *, step: str = "5min", seed: int = 0, forecast: str = "perfect"
+) -> SimInputs:
+    rng = np.random.default_rng(seed)
+    surplus = _real_surplus_w(step)
     steps = surplus.shape[0]
     k = surplus.shape[1]
     per_day = int(pd.Timedelta("1D") / pd.Timedelta(step))
