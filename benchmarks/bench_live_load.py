@@ -38,9 +38,11 @@ from docsections import update_doc  # noqa: E402
 from live_load_proc import (  # noqa: E402
     CHECKPOINT_GB,
     CHUNK_BYTES,
+    MAX_CONCURRENT_MOVES,
     PACED_LINK_GBPS,
     TRAINER_ARGS,
     load_live,
+    make_jobs,
     write_scenario,
 )
 
@@ -147,9 +149,12 @@ def run(n_jobs: int = N_JOBS, partial: Path | None = None) -> dict[str, Any]:
     # two CPUs per node: Ray starts up to that many actor processes on a node at once
     with LocalCluster(slots, object_store_mb=100, num_cpus_per_node=2) as cluster:
         r["cluster_start_s"] = time.monotonic() - t0
-        jobs = CountingJobs(cluster.sites, link_gbps=PACED_LINK_GBPS, chunk_bytes=CHUNK_BYTES)
+        jobs = make_jobs(cluster.sites, CountingJobs)
+        assert isinstance(jobs, CountingJobs)
         sampler = Sampler(cluster)
-        controller = Controller(live, jobs, db, speedup=1e6)
+        controller = Controller(
+            live, jobs, db, speedup=1e6, max_concurrent_moves=MAX_CONCURRENT_MOVES
+        )
         t1 = time.monotonic()
 
         def collect(c: Controller) -> None:

@@ -126,9 +126,21 @@ def load_live(path: Path) -> LiveScenario:
     return LiveScenario.from_scenario(load_scenario(path))
 
 
+ACTOR_START_TIMEOUT_S = 600.0
+"""Many actors start at once on two shared cores: each may take minutes."""
+
+MAX_CONCURRENT_MOVES = 8
+"""Actor starts and moves of one tick carried out at once (more only slows each on 2 cores)."""
+
+
 def make_jobs(sites: Any, cls: type[LiveJobs] = LiveJobs) -> LiveJobs:
     """The load's LiveJobs: links paced at PACED_LINK_GBPS, small chunks."""
-    return cls(sites, link_gbps=PACED_LINK_GBPS, chunk_bytes=CHUNK_BYTES)
+    return cls(
+        sites,
+        link_gbps=PACED_LINK_GBPS,
+        chunk_bytes=CHUNK_BYTES,
+        actor_start_timeout_s=ACTOR_START_TIMEOUT_S,
+    )
 
 
 class HoldingJobs(LiveJobs):
@@ -191,7 +203,9 @@ def main(address: str, scenario: str, db: str, marker: str, log: str, kill_tick:
             if hold_at is not None and c.next_tick >= hold_at:
                 jobs.hold.set()
 
-        controller = Controller(live, jobs, db, speedup=1e6)
+        controller = Controller(
+            live, jobs, db, speedup=1e6, max_concurrent_moves=MAX_CONCURRENT_MOVES
+        )
         try:
             controller.run(on_tick=on_tick)
         finally:

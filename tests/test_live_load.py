@@ -83,7 +83,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         state = ControllerState(db)
         rows_at_kill = state.jobs()
         state.close()
-        second = subprocess.run([*args, "-", str(logs[1])], env=env, timeout=1200)
+        second = subprocess.run([*args, "-", str(logs[1])], env=env, timeout=3600)
         assert second.returncode == 0
         state = ControllerState(db)
         out = {
@@ -180,7 +180,7 @@ class _NoCluster:
 def test_a_move_its_share_of_a_link_makes_infeasible_is_refused(tmp_path: Path) -> None:
     """Moves to one site over one link: each is feasible on the whole link; once so many share
     it that each gets too little, the next one is refused, naming the link and the share."""
-    live = load_live(write_scenario(tmp_path / "s.toml", n_jobs=N_JOBS, checkpoint_gb=60.0))
+    live = load_live(write_scenario(tmp_path / "s.toml", n_jobs=N_JOBS, checkpoint_gb=1.5))
     c = Controller(live, _NoCluster(list(live.inputs.site_names)), tmp_path / "s.sqlite")  # type: ignore[arg-type]
     try:
         for r in c.rows:
