@@ -2,7 +2,7 @@
 
 The load of ``tests/test_live_load.py`` (scenario: ``tests/live_load_proc.py``): an embedded
 5-node Ray cluster on this machine (one node per site), 40 small char-transformer trainers
-(about 2.7 MB of state each) following the sun over five cities through a replayed day of
+(1.9 MB checkpoints) following the sun over five cities through a replayed day of
 Solcast PV measurements (1 h ticks), the feasibility-aware policy, each link paced at
 ``PACED_LINK_GBPS`` and shared by the moves that cross it at once. The controller runs in this
 process, as fast as the jobs train (``speedup=1e6``).

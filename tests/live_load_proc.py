@@ -52,13 +52,13 @@ once share it."""
 
 CHECKPOINT_GB = 0.003
 """The jobs' checkpoints as the scenario states them (the policy's model): the trainers' real
-state (about 2.7 MB), so the model and the measured links agree."""
+state (1.9 MB checkpoints), so the model and the measured links agree."""
 
 CHUNK_BYTES = 1024 * 1024
 """Chunks small enough that concurrent transfers on a link interleave."""
 
 TRAINER_ARGS = {"d_model": 96, "n_layers": 2, "context": 32, "batch_size": 8}
-"""The char-transformer at about 2.7 MB of state (weights and AdamW moments)."""
+"""The char-transformer at 1.9 MB of checkpoint (weights, AdamW moments, random states)."""
 
 
 def write_scenario(
