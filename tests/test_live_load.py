@@ -55,7 +55,7 @@ RUN, DONE = int(JobState.RUNNING), int(JobState.DONE)
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if os.environ.get("GREENHOP_LOAD_TEST") != "1":
         pytest.skip(
-            "the 40-job load test starts some 120 torch processes and takes 30 min or more on a "
+            "the 40-job load test starts some 120 torch processes and takes about 20 min on a "
             "2-core machine, beyond this suite's budget; run it with GREENHOP_LOAD_TEST=1"
         )
     from greenhop.live.cluster.local import LocalCluster
