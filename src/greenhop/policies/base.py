@@ -436,6 +436,19 @@ class Policy(abc.ABC):
         that can pre-stage does so on spare link capacity); none by default."""
         return []
 
+    def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
+        """How many steps in a row, from ``view``'s, :meth:`decide` provably returns no action.
+
+        The world asks this only where nothing but the surplus and the IT load changes over
+        the coming steps: no job arrives, starts, finishes or moves, the free slots stay as
+        they are. Row ``i`` of ``surplus_w`` is the surplus at step ``view.k + i`` and row
+        ``i`` of ``it_load_w`` the IT load the view of that step would show (the last step's).
+        A simulator advances such a span in array operations instead of asking the policy at
+        every step. The answer must be exact (the run is then identical to asking at every
+        step); 0, the default, means "not known": the policy is asked at every step.
+        """
+        return 0
+
 
 def admit_queued(
     view: View,
@@ -529,6 +542,45 @@ class Deficit:
         self.available_w[dest] -= job_power_w
         self.own_w[src] += back
         self.available_w[src] += back
+
+
+def steps_without_deficit(
+    view: View, surplus_w: FloatArray, it_load_w: FloatArray, *, whole_job: bool = False
+) -> int:
+    """How many of the rows of ``surplus_w`` / ``it_load_w`` (see
+    :meth:`Policy.quiet_steps`), in a row from the first, :func:`jobs_in_deficit` would answer
+    None for with no actions decided before it, everything else being ``view``'s.
+
+    The same arithmetic as :func:`jobs_in_deficit`, over many steps at once; rows are checked
+    in growing chunks, so a busy step costs little.
+    """
+    jobs = view.jobs
+    running = jobs.in_state(JobState.RUNNING)
+    n = len(surplus_w)
+    if running.size == 0 or not (view.free_slots > 0).any():
+        return n
+    # the least draw among the running jobs at each site (inf where none runs)
+    least = np.full(len(view.site_names), np.inf)
+    np.minimum.at(least, jobs.site[running], jobs.power_w[running])
+    if view.site_power_factor is not None:
+        least = least * float(view.site_power_factor.min())
+    idle = view.idle_slot_power_w
+    done, chunk = 0, 4
+    while done < n:
+        rows = slice(done, min(n, done + chunk))
+        avail = surplus_w[rows] - it_load_w[rows] + idle
+        # the least draw among the jobs at sites whose renewables do not cover them: inf
+        # where no running job lacks renewables
+        least_w = np.where(avail - idle < 0, least, np.inf).min(axis=1)
+        best = avail.max(axis=1)
+        none = np.isinf(least_w) | (best <= 0)
+        if whole_job:
+            none |= best < least_w
+        if not none.all():
+            return done + int(np.argmin(none))
+        done = rows.stop
+        chunk *= 8
+    return n
 
 
 def jobs_in_deficit(

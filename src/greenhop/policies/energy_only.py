@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from greenhop.policies.base import Action, Migrate, Policy, View, admit_queued, jobs_in_deficit
+from greenhop.policies.base import (
+    Action,
+    FloatArray,
+    JobState,
+    Migrate,
+    Policy,
+    View,
+    admit_queued,
+    jobs_in_deficit,
+    steps_without_deficit,
+)
 
 
 class EnergyOnlyPolicy(Policy):
@@ -43,3 +53,9 @@ class EnergyOnlyPolicy(Policy):
                 actions.append(Migrate(j, d))
                 deficit.moved(float(p_at[d]), s, d, p)
         return actions
+
+    def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
+        # nothing queued, and no job in deficit that a move could help
+        if view.jobs.in_state(JobState.QUEUED).size:
+            return 0
+        return steps_without_deficit(view, surplus_w, it_load_w)

@@ -9,6 +9,7 @@ import numpy as np
 from greenhop import feasibility
 from greenhop.policies.base import (
     Action,
+    FloatArray,
     JobState,
     Migrate,
     Objective,
@@ -23,6 +24,7 @@ from greenhop.policies.base import (
     jobs_in_deficit,
     resume_elsewhere_pays,
     shed_for_demand_response,
+    steps_without_deficit,
 )
 
 
@@ -159,6 +161,16 @@ class FeasibilityAwarePolicy(Policy):
         if weight is not None:
             actions += self._grid_moves(view, actions, weight, shed_jobs, blocked)
         return actions
+
+    def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
+        # with the plain objective and no demand response: nothing queued, and no job in
+        # deficit that some site could cover (decide's first return)
+        if self.objective != "non-renewable" or view.jobs.in_state(JobState.QUEUED).size:
+            return 0
+        grid = grid_view(view)
+        if grid is not None and grid.has_demand_response:
+            return 0
+        return steps_without_deficit(view, surplus_w, it_load_w, whole_job=True)
 
     def _resume_paused(self, view: View, shed: list[Action], blocked: np.ndarray) -> list[Action]:
         """Jobs paused for a demand-response event resume at the free site (no event ahead)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from greenhop.policies.base import Action, Policy, View, admit_queued
+from greenhop.policies.base import Action, FloatArray, JobState, Policy, View, admit_queued
 
 
 class StayPolicy(Policy):
@@ -16,3 +16,7 @@ class StayPolicy(Policy):
 
     def decide(self, now: float, view: View) -> list[Action]:
         return admit_queued(view)
+
+    def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
+        # it only admits: with no job queued it has nothing to do
+        return 0 if view.jobs.in_state(JobState.QUEUED).size else len(surplus_w)

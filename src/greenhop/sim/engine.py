@@ -31,6 +31,7 @@ A transfer that outlasts the destination's window still finishes and costs what 
 from __future__ import annotations
 
 import array
+import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -61,6 +62,8 @@ _QUEUED = int(JobState.QUEUED)
 _DONE = int(JobState.DONE)
 
 Progress = Callable[[int, int], None]
+
+_SPAN_MAX = 4096  # steps a quiet span advances at most at once (bounds its arrays)
 
 
 @dataclass
@@ -157,6 +160,33 @@ class SimulatedWorld(World):
         self.e_j = array.array("i")
         self.e_s = array.array("i")
         self.e_e = array.array("d")
+        # The engine's two paths through a step. A job that runs through whole steps is
+        # *steady*: it advances with the others in a few array operations per step, and its
+        # energy is kept as one segment of steps (expanded in the record). Every other job
+        # (starting, checkpointing, in transfer, restoring, or running into the step in which
+        # it finishes) goes through the per-job phases (_run_phases), as does a steady job
+        # from the step in which it finishes. ``_stepping``: the jobs on the per-job path;
+        # ``_steady``: job -> the first step of its open segment; ``_watch``: a heap of
+        # (step, job, generation) at which a steady job's finish is checked exactly.
+        self._stepping: set[int] = set()
+        self._steady: dict[int, int] = {}
+        self._gen = np.zeros(n_jobs, dtype=np.int64)
+        self._watch: list[tuple[int, int, int]] = []
+        self._steady_dirty = False
+        self._sj = np.zeros(0, dtype=np.int64)  # steady jobs, ascending
+        self._sat = np.zeros(0, dtype=np.int64)  # their sites
+        self._sinc = np.zeros(0)  # their progress in one step, GPU-h
+        self._s_load = np.zeros(n_sites)  # their draw above an empty slot per site, W
+        self._seg_j = array.array("i")
+        self._seg_s = array.array("i")
+        self._seg_k0 = array.array("i")
+        self._seg_k1 = array.array("i")
+        self._k_next = 0  # the first step not yet advanced
+        # quiet spans (quiet_span): not with batteries (their state moves every step) or
+        # pre-stages (the policy hints every step); the view built for a span's check, kept
+        # for the step that follows it
+        self._spans = not self.has_battery and self._pre is None
+        self._view_at: tuple[int, View] | None = None
 
     # -- the World contract -------------------------------------------------------------------
 
@@ -178,6 +208,11 @@ class SimulatedWorld(World):
         return bool(self.active)
 
     def view(self, k: int, now_s: float) -> View:
+        if self._view_at is not None:
+            at, view = self._view_at
+            self._view_at = None
+            if at == k:  # built by quiet_span at this step, and nothing changed since
+                return view
         if self._active_changed:
             active = np.array(sorted(self.active), dtype=np.int64)
             self._jobs_view = replace(self._jobs_view, active=active)
@@ -204,6 +239,9 @@ class SimulatedWorld(World):
     def carry_out(self, k: int, now_s: float, act: Action) -> None:
         jobs, params, size = self.jobs, self.inputs.params, self.inputs.jobs.size_gb
         j = act.job
+        if j in self._steady:  # it leaves the steady path (a move or a pause)
+            self._end_steady(j, k)
+        self._stepping.add(j)
         if isinstance(act, Start):
             self.held[act.site] += 1
             self.free[act.site] -= 1
@@ -267,6 +305,7 @@ class SimulatedWorld(World):
         load = self.it_load[k]
         if self.active:
             self._advance_jobs(k, now_s, load)
+        self._k_next = k + 1
         if self._pre is not None and self._pre.under_way:  # pre-stages on links moves left free
             busy = self._pre.busy_links(self.migrations, now_s, self.step_s)
             self._pre.advance(now_s, self.step_s, busy)
@@ -283,22 +322,78 @@ class SimulatedWorld(World):
             self.awake_free[:] = self._freed
             self._freed[:] = 0
 
+    def quiet_span(self, k: int, stop: int, policy: Policy) -> int:
+        """Advance the quiet steps from ``k`` at once: while no job arrives, none is in a
+        phase of a move, none finishes (the watch), and the policy provably does nothing
+        (:meth:`~greenhop.policies.base.Policy.quiet_steps`). Each such step is what
+        :meth:`advance` would make of it: the steady jobs run through it, the slots draw what
+        they draw; the arithmetic is the same, step by step, so the run is identical."""
+        quiet_steps = getattr(policy, "quiet_steps", None)  # a plain decide() has none
+        if not self._spans or self._stepping or quiet_steps is None:
+            return 0
+        end = min(stop, self._next_arrival, k + _SPAN_MAX)
+        if self._watch:
+            end = min(end, self._watch[0][0])
+        if end <= k:
+            return 0
+        if self._steady_dirty:
+            self._rebuild_steady()
+        if self.active:
+            view = self.view(k, k * self.step_s)
+            self._view_at = (k, view)
+            rows = end - k
+            loads = np.empty((rows, len(self.idle_full)))
+            loads[0] = self.it_load[k - 1] if k else self.idle_full
+            loads[1:] = self.idle_full + self._s_load  # what a quiet step draws
+            n = min(quiet_steps(view, self.surplus_w[k:end], loads), rows)
+            if n <= 0:
+                return 0
+            self._view_at = None
+        else:
+            n = end - k
+        sj, sat = self._sj, self._sat
+        if len(sj):
+            progress = self.jobs.progress_gpu_h[sj]
+            run_s = self.run_s_at[sj, sat]
+            inc, step_s = self._sinc, self.step_s
+            for _ in range(n):  # one addition per step, as advance makes them
+                progress += inc
+                run_s += step_s
+            self.jobs.progress_gpu_h[sj] = progress
+            self.run_s_at[sj, sat] = run_s
+            self.it_load[k : k + n] += self._s_load
+            if self.placement is not None:
+                self.placement[k : k + n, sj] = sat
+        self.running_jobs[k : k + n] = self.held
+        if self._sleeps:  # nothing was freed in these steps
+            self.awake_free[:] = 0
+            self._freed[:] = 0
+        self._k_next = k + n
+        return n
+
     # -- time passing -------------------------------------------------------------------------
 
     def _advance_jobs(self, k: int, now_s: float, load: FloatArray) -> None:
         step_s = self.step_s
         state = self.jobs.state
         step_end = now_s + step_s
+        finishing = self._finishing(k) if self._watch else []
+        if self._steady_dirty:
+            self._rebuild_steady()
+        if len(self._sj):
+            self._advance_steady(k, load)
         time_left: dict[int, float] = {}
         todo = []
-        for j in sorted(self.active):
+        for j in sorted(self._stepping.union(finishing)):
             if state[j] == _XFER:
                 time_left[j] = step_s
             else:
                 todo.append((j, step_s))
+        seen = [j for j, _ in todo]
         time_left.update(self._run_phases(todo, k, step_end, load))
         if time_left:
             xfer = sorted(time_left)
+            seen += xfer
             # transfers share links, so they advance together
             self._advance_transfers(xfer, time_left)
             landed = []
@@ -318,11 +413,83 @@ class SimulatedWorld(World):
                 landed.append((j, time_left[j]))
             self._run_phases(landed, k, step_end, load)
         self.running_jobs[k] = self.held
-        if self.placement is not None:
-            site = self.jobs.site
-            for j in self.active:
-                if state[j] in (_RUN, _CKPT, _REST):
-                    self.placement[k, j] = site[j]
+        placement = self.placement
+        if placement is not None and len(self._sj):
+            placement[k, self._sj] = self._sat
+        site = self.jobs.site
+        for j in seen:
+            s = state[j]
+            if placement is not None and s in (_RUN, _CKPT, _REST):
+                placement[k, j] = site[j]
+            if s == _RUN:  # it runs through the next step, or into its end
+                self._stepping.discard(j)
+                self._begin_steady(j, k + 1)
+            elif s in (_DONE, _PAUSED):
+                self._stepping.discard(j)
+
+    # -- the steady path ----------------------------------------------------------------------
+
+    def _begin_steady(self, j: int, k0: int) -> None:
+        """Job ``j`` runs from step ``k0`` on: it joins the steady path, and the step from which
+        it may finish is put on the watch."""
+        self._steady[j] = k0
+        self._steady_dirty = True
+        at = int(self.jobs.site[j])
+        need_s = (self._work[j] - self.jobs.progress_gpu_h[j]) * 3600.0 / self._speed[at]
+        # it finishes in the first step that starts with at most one step's work left; one
+        # step earlier is watched, which rounding cannot pass
+        ahead = int((need_s - self.step_s) // self.step_s) - 1
+        self._gen[j] += 1
+        heapq.heappush(self._watch, (k0 + max(ahead, 0), j, int(self._gen[j])))
+
+    def _end_steady(self, j: int, k: int) -> None:
+        """Job ``j`` leaves the steady path before step ``k``: its segment closes."""
+        k0 = self._steady.pop(j)
+        self._steady_dirty = True
+        self._gen[j] += 1
+        if k > k0:
+            self._seg_j.append(j)
+            self._seg_s.append(int(self.jobs.site[j]))
+            self._seg_k0.append(k0)
+            self._seg_k1.append(k)
+
+    def _finishing(self, k: int) -> list[int]:
+        """The steady jobs that finish in step ``k`` (they take the per-job path for it)."""
+        watch, steady, gen = self._watch, self._steady, self._gen
+        progress, work = self.jobs.progress_gpu_h, self._work
+        speed, site = self._speed, self.jobs.site
+        limit = self.step_s + 1e-9
+        out = []
+        while watch and watch[0][0] <= k:
+            _, j, g = heapq.heappop(watch)
+            if g != gen[j] or j not in steady:
+                continue  # it left the steady path since
+            need_s = (work[j] - progress[j]) * 3600.0 / speed[int(site[j])]
+            if need_s <= limit:
+                self._end_steady(j, k)
+                out.append(j)
+            else:
+                heapq.heappush(watch, (k + 1, j, g))
+        return out
+
+    def _rebuild_steady(self) -> None:
+        sj = np.fromiter(sorted(self._steady), dtype=np.int64, count=len(self._steady))
+        sat = self.jobs.site[sj]
+        self._sj, self._sat = sj, sat
+        self._sinc = self.step_s * self._speed[sat] / 3600.0
+        weights = self.extra_w[sj, sat] * self.step_s / self.step_s  # as _run_phases adds it
+        self._s_load = np.asarray(
+            np.bincount(sat, weights=weights, minlength=len(self.idle_full)), dtype=np.float64
+        )
+        self._steady_dirty = False
+
+    def _advance_steady(self, k: int, load: FloatArray) -> None:
+        """A whole step of running for every steady job, in array operations: the same
+        arithmetic, job by job, as :meth:`_run_phases` does for a job that runs through a
+        step."""
+        self.jobs.progress_gpu_h[self._sj] += self._sinc
+        self.run_s_at[self._sj, self._sat] += self.step_s
+        load += self._s_load
 
     def _sent_gb(self, j: int, dest: int, now_s: float) -> float:
         """GB a move of job ``j`` sends to ``dest``: its checkpoint, less its frozen part if
@@ -520,6 +687,7 @@ class SimulatedWorld(World):
             )
         renewable, charge, discharge, grid, curtailed = flows
         jobs = self.jobs
+        job_energy = self._job_energy()
         return RunRecord(
             inputs=self.inputs,
             policy=policy.name,
@@ -540,14 +708,39 @@ class SimulatedWorld(World):
             refused=self.refused,
             events=self.events,
             placement=self.placement,
-            job_energy=(
-                np.frombuffer(self.e_k, dtype=np.int32),
-                np.frombuffer(self.e_j, dtype=np.int32),
-                np.frombuffer(self.e_s, dtype=np.int32),
-                np.frombuffer(self.e_e, dtype=np.float64),
-            ),
+            job_energy=job_energy,
             wall_s=wall_s,
             extra={"wakes": self.wakes.copy()} if self._sleeps else {},
+        )
+
+    def _job_energy(self) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+        """Every job's energy per step and site (J): the per-job path's entries, then the steady
+        segments (the open ones up to the last step advanced), one entry per step."""
+        seg_j = np.frombuffer(self._seg_j, dtype=np.int32)
+        seg_s = np.frombuffer(self._seg_s, dtype=np.int32)
+        k0 = np.frombuffer(self._seg_k0, dtype=np.int32)
+        k1 = np.frombuffer(self._seg_k1, dtype=np.int32)
+        if self._steady:
+            open_j = np.fromiter(self._steady, dtype=np.int32, count=len(self._steady))
+            seg_j = np.concatenate([seg_j, open_j])
+            seg_s = np.concatenate([seg_s, self.jobs.site[open_j].astype(np.int32)])
+            k0 = np.concatenate(
+                [k0, np.fromiter(self._steady.values(), dtype=np.int32, count=len(open_j))]
+            )
+            k1 = np.concatenate([k1, np.full(len(open_j), self._k_next, dtype=np.int32)])
+        keep = k1 > k0
+        seg_j, seg_s, k0, k1 = seg_j[keep], seg_s[keep], k0[keep], k1[keep]
+        n = (k1 - k0).astype(np.int64)
+        starts = np.repeat(np.cumsum(n) - n, n)
+        ks = (np.repeat(k0.astype(np.int64), n) + np.arange(int(n.sum())) - starts).astype(np.int32)
+        js = np.repeat(seg_j, n)
+        ss = np.repeat(seg_s, n)
+        es = self.power_at[js, ss] * self.step_s
+        return (
+            np.concatenate([np.frombuffer(self.e_k, dtype=np.int32), ks]),
+            np.concatenate([np.frombuffer(self.e_j, dtype=np.int32), js]),
+            np.concatenate([np.frombuffer(self.e_s, dtype=np.int32), ss]),
+            np.concatenate([np.frombuffer(self.e_e, dtype=np.float64), es]),
         )
 
 

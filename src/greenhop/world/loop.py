@@ -75,6 +75,13 @@ class World(abc.ABC):
     def advance(self, k: int, now_s: float) -> None:
         """Let step ``k``'s time pass and settle its energy."""
 
+    def quiet_span(self, k: int, stop: int, policy: Policy) -> int:
+        """Advance, from step ``k`` (before ``stop``), the steps in which provably nothing
+        happens but time (no job arrives, changes phase or is acted on: the policy's
+        :meth:`~greenhop.policies.base.Policy.quiet_steps`), all at once; how many. A world
+        that cannot (the live one, whose steps are real time) advances none: 0."""
+        return 0
+
     #: True for a world that can copy a job's frozen part ahead of a move (it then gets the
     #: policy's :meth:`~greenhop.policies.base.Policy.prestage_hints` through :meth:`prestage`)
     prestages: bool = False
@@ -107,9 +114,13 @@ def run_steps(
     on_step: Callable[[int], None] | None = None,
 ) -> None:
     """Drive ``world`` with ``policy`` through ``steps`` (see the module docstring);
-    ``on_step(k)`` is called after each step."""
+    ``on_step(k)`` is called after each step. Between steps, a world may advance a quiet span
+    at once (:meth:`World.quiet_span`): the same steps, without asking the policy at each."""
     step_s = world.step_s
-    for k in steps:
+    if steps.step != 1:
+        raise ValueError("run_steps needs consecutive steps")
+    k, stop = steps.start, steps.stop
+    while k < stop:
         now = k * step_s
         world.arrive(k, now)
         if world.has_active_jobs():
@@ -117,3 +128,9 @@ def run_steps(
         world.advance(k, now)
         if on_step is not None:
             on_step(k)
+        k += 1
+        quiet = world.quiet_span(k, stop, policy) if k < stop else 0
+        if on_step is not None:
+            for q in range(k, k + quiet):
+                on_step(q)
+        k += quiet

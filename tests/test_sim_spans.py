@@ -1,0 +1,175 @@
+"""The simulator's fast paths change nothing: quiet spans advanced at once (a policy's
+``quiet_steps``) give the run that asking the policy at every step gives, bit for bit, and
+``steps_without_deficit`` answers what ``jobs_in_deficit`` answers, step by step.
+
+Real inputs: the bundled German scenario (real Solcast PV and issued forecasts), as it is and
+with more jobs (so that jobs queue, finish and move while others run), awake and with idle slots
+that sleep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from greenhop.policies import make_policy
+from greenhop.policies.base import (
+    JobState,
+    Policy,
+    View,
+    jobs_in_deficit,
+    steps_without_deficit,
+)
+from greenhop.scenario import load_scenario
+from greenhop.sim.engine import SimulatedWorld, Simulator
+from greenhop.sim.workload import generate_jobs
+from greenhop.world.inputs import SimInputs, SlotSleep
+from greenhop.world.loop import decide_and_act
+from greenhop.world.record import RunRecord
+
+POLICIES = ("stay", "energy-only", "feasibility-aware")
+
+
+class EveryStep(Policy):
+    """``inner``, asked at every step: it hides ``quiet_steps`` (no quiet spans)."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.asked = 0
+
+    def decide(self, now: float, view: View) -> list:  # type: ignore[type-arg]
+        self.asked += 1
+        return self.inner.decide(now, view)
+
+    quiet_steps = None  # type: ignore[assignment]
+
+
+class Counted(Policy):
+    """``inner`` with its quiet spans, counting how often it is asked."""
+
+    def __init__(self, inner: Policy) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.asked = 0
+
+    def decide(self, now: float, view: View) -> list:  # type: ignore[type-arg]
+        self.asked += 1
+        return self.inner.decide(now, view)
+
+    def quiet_steps(self, view: View, surplus_w: np.ndarray, it_load_w: np.ndarray) -> int:
+        return self.inner.quiet_steps(view, surplus_w, it_load_w)
+
+
+@pytest.fixture(scope="module")
+def germany() -> SimInputs:
+    return SimInputs.from_scenario(load_scenario("germany"))
+
+
+def _busy(inputs: SimInputs, n_jobs: int = 120) -> SimInputs:
+    """The German sites with ``n_jobs`` generated jobs over the run (queues form: ten sites)."""
+    jobs = generate_jobs(n_jobs, inputs.n_steps * inputs.step_s, seed=3, arrival_share=0.8)
+    return dataclasses.replace(inputs, jobs=jobs)
+
+
+def _asleep(inputs: SimInputs) -> SimInputs:
+    n = len(inputs.site_names)
+    sleep = SlotSleep(np.full(n, 20.0), np.full(n, 45.0), np.full(n, 3000.0))
+    return dataclasses.replace(inputs, sleep=sleep)
+
+
+def _same(a: RunRecord, b: RunRecord) -> None:
+    assert a.events == b.events
+    assert [dataclasses.astuple(m) for m in a.migrations] == [
+        dataclasses.astuple(m) for m in b.migrations
+    ]
+    assert a.refused == b.refused
+    for name in ("job_done_s", "job_progress_gpu_h", "job_run_s_at", "it_load_w", "grid_w"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.running_jobs, b.running_jobs)
+    assert a.placement is not None and b.placement is not None
+    np.testing.assert_array_equal(a.placement, b.placement)
+    assert a.job_energy is not None and b.job_energy is not None
+    for x, y in zip(a.job_energy, b.job_energy, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("case", ["as-bundled", "busy", "busy-asleep"])
+@pytest.mark.parametrize("name", POLICIES)
+def test_quiet_spans_give_the_run_of_every_step(germany: SimInputs, case: str, name: str) -> None:
+    inputs = {
+        "as-bundled": germany,
+        "busy": _busy(germany),
+        "busy-asleep": _asleep(_busy(germany)),
+    }[case]
+    sim = Simulator(inputs, record_placement=True)
+    every, spans = EveryStep(make_policy(name)), Counted(make_policy(name))
+    a, b = sim.run(every), sim.run(spans)
+    _same(a, b)
+    assert every.asked > 0
+    # the spans did skip steps (this is what makes them worth having)
+    assert spans.asked < every.asked * 0.8, (spans.asked, every.asked)
+    if case != "as-bundled":
+        assert np.isfinite(a.job_done_s).sum() > 50  # jobs finished and ...
+        if name != "stay":
+            assert len(a.migrations) > 0  # ... moved while others ran
+
+
+@pytest.mark.parametrize("whole_job", [False, True])
+def test_steps_without_deficit_answers_as_jobs_in_deficit(
+    germany: SimInputs, whole_job: bool
+) -> None:
+    """At every step of a busy run, the one-row answer of steps_without_deficit is whether
+    jobs_in_deficit (no actions before it) finds nothing to decide."""
+    inputs = _busy(germany)
+    world = SimulatedWorld(inputs)
+    policy = make_policy("feasibility-aware")
+    checked = {True: 0, False: 0}
+    for k in range(inputs.n_steps):
+        now = k * inputs.step_s
+        world.arrive(k, now)
+        if world.has_active_jobs():
+            view = world.view(k, now)
+            rows = steps_without_deficit(
+                view,
+                inputs.surplus_w[k : k + 1],
+                view.it_load_w[None, :],
+                whole_job=whole_job,
+            )
+            none = jobs_in_deficit(view, [], whole_job=whole_job) is None
+            assert rows == int(none), k
+            checked[none] += 1
+            decide_and_act(world, policy, k, now)
+        world.advance(k, now)
+    assert checked[True] > 100 and checked[False] > 100, checked
+
+
+def test_a_span_stops_where_the_deficit_begins(germany: SimInputs) -> None:
+    """Over many rows (several chunks): the count is the first row at which jobs_in_deficit,
+    shown that row's surplus and load, finds something to decide."""
+    inputs = _busy(germany)
+    world = SimulatedWorld(inputs)
+    policy = make_policy("stay")
+    half = inputs.n_steps // 2
+    for k in range(half):  # half-way: jobs run
+        now = k * inputs.step_s
+        world.arrive(k, now)
+        if world.has_active_jobs():
+            decide_and_act(world, policy, k, now)
+        world.advance(k, now)
+    view = world.view(half, half * inputs.step_s)
+    assert view.jobs.in_state(JobState.RUNNING).size > 0 and (view.free_slots > 0).any()
+    rows = 600
+    surplus = inputs.surplus_w[half : half + rows]
+    loads = np.repeat(view.it_load_w[None, :], rows, axis=0)
+    want = next(
+        i
+        for i in range(rows)
+        if jobs_in_deficit(dataclasses.replace(view, surplus_w=surplus[i], it_load_w=loads[i]), [])
+        is not None
+    )
+    assert want > 4  # beyond the first chunk
+    assert steps_without_deficit(view, surplus, loads) == want
+    assert steps_without_deficit(view, surplus[:want], loads[:want]) == want
