@@ -182,6 +182,30 @@ class _NoCluster:
         self.store = store
 
 
+def test_the_controller_pre_stages_at_the_scenario_s_share(tmp_path: Path) -> None:
+    """The scenario's prestage_share (what the simulator pre-stages at) is the live one; unset,
+    the default; an argument overrides both."""
+    from greenhop.live.control.controller import DEFAULT_PRESTAGE_SHARE
+
+    path = write_scenario(tmp_path / "s.toml", n_jobs=2, checkpoint_gb=0.1)
+    sites = list(load_live(path).inputs.site_names)
+    plain = Controller(load_live(path), _NoCluster(sites), tmp_path / "a.sqlite")  # type: ignore[arg-type]
+    plain.close()
+    assert load_live(path).inputs.prestage_share is None
+    assert plain.prestage_share == DEFAULT_PRESTAGE_SHARE
+    text = path.read_text()
+    first_table = text.index("\n[")
+    path.write_text(text[:first_table] + "\nprestage_share = 0.6" + text[first_table:])
+    live = load_live(path)
+    assert live.inputs.prestage_share == 0.6
+    shared = Controller(live, _NoCluster(sites), tmp_path / "b.sqlite")  # type: ignore[arg-type]
+    shared.close()
+    assert shared.prestage_share == 0.6
+    given = Controller(live, _NoCluster(sites), tmp_path / "c.sqlite", prestage_share=1.0)  # type: ignore[arg-type]
+    given.close()
+    assert given.prestage_share == 1.0
+
+
 def test_a_move_its_share_of_a_link_makes_infeasible_is_refused(tmp_path: Path) -> None:
     """Moves to one site over one link: each is feasible on the whole link; once so many share
     it that each gets too little, the next one is refused, naming the link and the share."""

@@ -31,11 +31,11 @@ A transfer that outlasts the destination's window still finishes and costs what 
 from __future__ import annotations
 
 import array
+import copy
 import heapq
 import math
 import time
 from collections.abc import Callable
-import copy
 from dataclasses import dataclass
 
 import numpy as np

@@ -188,6 +188,8 @@ class Controller(World):
     prestage_share:
         Share of a link's estimated bandwidth a pre-stage may use (with chunk stores,
         ``LiveJobs(chunk_store_bytes=...)``, the policy's hints copy jobs' frozen parts ahead).
+        None: the scenario's ``prestage_share``, the share the simulator pre-stages at, or
+        ``DEFAULT_PRESTAGE_SHARE`` where the scenario sets none.
     max_concurrent_moves:
         Migrations of one tick carried out at once. The moves a policy decides in one tick
         run concurrently; those over one link share its bandwidth (as in the simulator), and a
@@ -211,7 +213,7 @@ class Controller(World):
         meter_factory: MeterFactory = nominal_meter,
         clock: ReplayClock | None = None,
         feed: SiteFeeds | None = None,
-        prestage_share: float = DEFAULT_PRESTAGE_SHARE,
+        prestage_share: float | None = None,
         max_concurrent_moves: int = MAX_CONCURRENT_MOVES,
     ) -> None:
         from greenhop.runner import policy_for
@@ -274,6 +276,8 @@ class Controller(World):
         self._episode_tick: dict[tuple[int, str, pd.Timestamp], int] = {}
         # pre-staging: where each job's frozen part lies, and the copies under way
         self.prestages = jobs.chunk_store_bytes is not None and inp.jobs.frozen_gb is not None
+        if prestage_share is None:
+            prestage_share = inp.prestage_share or DEFAULT_PRESTAGE_SHARE
         if not 0 < prestage_share <= 1:
             raise InputError(f"prestage_share must be in (0, 1], got {prestage_share}")
         self.prestage_share = float(prestage_share)
