@@ -32,28 +32,16 @@ from greenhop.world.record import RunRecord
 POLICIES = ("stay", "energy-only", "feasibility-aware")
 
 
-class EveryStep(Policy):
-    """``inner``, asked at every step: it hides ``quiet_steps`` (no quiet spans)."""
+class Asked(Policy):
+    """``inner``, counting how often it is asked to decide; ``spans`` False hides its
+    ``quiet_steps`` (the world then asks it at every step)."""
 
-    def __init__(self, inner: Policy) -> None:
+    def __init__(self, inner: Policy, *, spans: bool) -> None:
         self.inner = inner
         self.name = inner.name
         self.asked = 0
-
-    def decide(self, now: float, view: View) -> list:  # type: ignore[type-arg]
-        self.asked += 1
-        return self.inner.decide(now, view)
-
-    quiet_steps = None  # type: ignore[assignment]
-
-
-class Counted(Policy):
-    """``inner`` with its quiet spans, counting how often it is asked."""
-
-    def __init__(self, inner: Policy) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.asked = 0
+        if not spans:
+            self.quiet_steps = None  # type: ignore[assignment]
 
     def decide(self, now: float, view: View) -> list:  # type: ignore[type-arg]
         self.asked += 1
@@ -105,7 +93,8 @@ def test_quiet_spans_give_the_run_of_every_step(germany: SimInputs, case: str, n
         "busy-asleep": _asleep(_busy(germany)),
     }[case]
     sim = Simulator(inputs, record_placement=True)
-    every, spans = EveryStep(make_policy(name)), Counted(make_policy(name))
+    every = Asked(make_policy(name), spans=False)
+    spans = Asked(make_policy(name), spans=True)
     a, b = sim.run(every), sim.run(spans)
     _same(a, b)
     assert every.asked > 0
