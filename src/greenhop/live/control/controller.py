@@ -625,19 +625,23 @@ class Controller(World):
                 row.granted_steps + self.steps_per_tick[row.idx] * self._speed[row.site],
             )
             until[row.idx] = math.ceil(row.granted_steps - 1e-9)
-            self.jobs.resume(row.name, until=until[row.idx])
+        # every job at once (one round trip, not one per job)
+        self.jobs.resume_many({row.name: until[row.idx] for row in running})
         wait_t0 = time.perf_counter()
         if running or self.realtime:  # real time waits for the wall clock, always
             self.clock.wait_until(t + self.step_s)
-            for row in running:  # and for the jobs to train what they were granted
-                self.jobs.wait(row.name, steps=until[row.idx], timeout_s=self.job_wait_s)
+            # and for the jobs to train what they were granted
+            self.jobs.wait_many(
+                {row.name: until[row.idx] for row in running}, timeout_s=self.job_wait_s
+            )
         else:
             self.clock.anchor(t + self.step_s)
         wait_s = time.perf_counter() - wait_t0
         uses = []  # 5. progress and energy
         finished = []
+        progresses = self.jobs.progress_many(row.name for row in running)
         for row in running:
-            progress = self.jobs.progress(row.name)
+            progress = progresses[row.name]
             if progress.error is not None:
                 raise LiveError(f"Job {row.name!r} failed at {row.site}: {progress.error}")
             total = int(self.total_steps[row.idx])
@@ -652,8 +656,8 @@ class Controller(World):
             row.steps_done = progress.steps_done
             uses.append(JobUse(row.idx, row.site, self.ledger.power_w(row.idx), run_s))
         job_e, site_e = self.ledger.settle(k, self.surplus_to_settle(k), uses)
+        self._save_checkpoints([row for row, _ in finished])
         for row, run_s in finished:
-            self._save_checkpoint(row)
             self.jobs.stop(row.name)
             self._started.discard(row.idx)
             self.ledger.detach(row.idx)
@@ -662,9 +666,7 @@ class Controller(World):
             events.append((k, t + run_s, row.idx, "done", row.site))
         every = self.checkpoint_every_s
         if math.floor((t + self.step_s) / every) > math.floor(t / every):
-            for row in self.rows:
-                if row.state == _RUN:
-                    self._save_checkpoint(row)
+            self._save_checkpoints([row for row in self.rows if row.state == _RUN])
         self.wall_s = self._wall_s()
         with self.state.transaction() as conn:
             ControllerState.put_jobs(conn, self.rows)
@@ -970,7 +972,17 @@ class Controller(World):
 
     def _save_checkpoint(self, row: JobRow) -> None:
         """Snapshot the job now and save it; the row points at it once the caller commits."""
-        ckpt = self.jobs.snapshot(row.name)
+        self._keep(row, self.jobs.snapshot(row.name))
+
+    def _save_checkpoints(self, rows: list[JobRow]) -> None:
+        """:meth:`_save_checkpoint` for every row, the snapshots taken at once."""
+        if rows:
+            for row, ckpt in zip(
+                rows, self.jobs.snapshot_many(r.name for r in rows).values(), strict=True
+            ):
+                self._keep(row, ckpt)
+
+    def _keep(self, row: JobRow, ckpt: Checkpoint) -> None:
         path = self.store.save(row.name, ckpt)
         row.checkpoint_path = str(path)
         row.checkpoint_steps = ckpt.steps_done
