@@ -103,6 +103,11 @@ def test_cluster_places_actors_by_site_and_stops_everything_on_error() -> None:
     assert temp_dir is not None and not temp_dir.exists()
 
 
+def _sigint_delivered() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_the_cluster(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     script = textwrap.dedent(
@@ -127,8 +132,14 @@ def test_ctrl_c_stops_the_cluster(tmp_path: Path) -> None:
     err_path = tmp_path / "stderr.txt"
     started: dict[str, Any] = {"pids": []}
     with err_path.open("w") as err:
+        # Ctrl-C as a terminal sends it: to a process that handles it (a child inherits an
+        # ignored or blocked SIGINT from this process, where a library may have set it)
         proc = subprocess.Popen(
-            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=err, text=True
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            preexec_fn=_sigint_delivered,
         )
     try:
         assert proc.stdout is not None
@@ -142,7 +153,12 @@ def test_ctrl_c_stops_the_cluster(tmp_path: Path) -> None:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             tail = err_path.read_text()[-3000:]
-            pytest.fail(f"Ctrl-C did not stop the cluster within 120 s; its stderr ends:\n{tail}")
+            pytest.fail(
+                f"Ctrl-C did not stop the cluster within 120 s (SIGINT here: "
+                f"{signal.getsignal(signal.SIGINT)!r}, blocked: "
+                f"{signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])}); "
+                f"its stderr ends:\n{tail}"
+            )
     finally:
         if proc.poll() is None:
             proc.kill()
