@@ -385,6 +385,21 @@ class View:
     site_power_factor: FloatArray | None = None
     #: :meth:`heterogeneous`, once known (a world that builds a View per step sets it)
     _hetero: bool | None = field(default=None, init=False, repr=False, compare=False)
+    #: :meth:`jobs_in`'s answers so far
+    _in_state: dict[tuple[JobState, ...], IntArray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def jobs_in(self, *states: JobState) -> IntArray:
+        """Indices of the jobs in any of ``states``, ascending, as at ``now``: the jobs'
+        ``in_state``, asked once per view (a policy and its helpers ask it several times in a
+        step). Read-only."""
+        got = self._in_state.get(states)
+        if got is None:
+            got = self.jobs.in_state(*states)
+            got.flags.writeable = False
+            self._in_state[states] = got
+        return got
 
     def heterogeneous(self) -> bool:
         """True when some site's part differs from the reference in speed or power."""
@@ -440,12 +455,13 @@ class Policy(abc.ABC):
         """How many steps in a row, from ``view``'s, :meth:`decide` provably returns no action.
 
         The world asks this only where nothing but the surplus and the IT load changes over
-        the coming steps: no job arrives, starts, finishes or moves, the free slots stay as
-        they are. Row ``i`` of ``surplus_w`` is the surplus at step ``view.k + i`` and row
-        ``i`` of ``it_load_w`` the IT load the view of that step would show (the last step's).
-        A simulator advances such a span in array operations instead of asking the policy at
-        every step. The answer must be exact (the run is then identical to asking at every
-        step); 0, the default, means "not known": the policy is asked at every step.
+        the coming steps: no job arrives or changes state (a transfer under way goes on), the
+        free slots stay as they are. Row ``i`` of ``surplus_w`` is the surplus at step
+        ``view.step + i``. The IT load a step's view shows is the last step's: at the first
+        step ``view.it_load_w``, at every later one ``it_load_w`` (per site; the jobs run as
+        they do). A simulator advances such a span in array operations instead of asking the
+        policy at every step. The answer must be exact (the run is then identical to asking at
+        every step); 0, the default, means "not known": the policy is asked at every step.
         """
         return 0
 
@@ -468,7 +484,7 @@ def admit_queued(
     (ties: the most renewable power left). ``blocked`` sites (a demand-response event ahead)
     take no job.
     """
-    queued = view.jobs.in_state(JobState.QUEUED)
+    queued = view.jobs_in(JobState.QUEUED)
     if queued.size == 0:
         return []
     free = view.free_slots.copy()
@@ -547,28 +563,32 @@ class Deficit:
 def steps_without_deficit(
     view: View, surplus_w: FloatArray, it_load_w: FloatArray, *, whole_job: bool = False
 ) -> int:
-    """How many of the rows of ``surplus_w`` / ``it_load_w`` (see
-    :meth:`Policy.quiet_steps`), in a row from the first, :func:`jobs_in_deficit` would answer
-    None for with no actions decided before it, everything else being ``view``'s.
+    """How many of the rows of ``surplus_w``, in a row from the first, :func:`jobs_in_deficit`
+    would answer None for with no actions decided before it, everything else being ``view``'s
+    but the IT load: ``view.it_load_w`` at the first row, ``it_load_w`` at every later one
+    (see :meth:`Policy.quiet_steps`).
 
     The same arithmetic as :func:`jobs_in_deficit`, over many steps at once; rows are checked
     in growing chunks, so a busy step costs little.
     """
     jobs = view.jobs
-    running = jobs.in_state(JobState.RUNNING)
+    running = view.jobs_in(JobState.RUNNING)
     n = len(surplus_w)
-    if running.size == 0 or not (view.free_slots > 0).any():
+    if running.size == 0 or view.free_slots.max() <= 0:
         return n
     # the least draw among the running jobs at each site (inf where none runs)
     least = np.full(len(view.site_names), np.inf)
     np.minimum.at(least, jobs.site[running], jobs.power_w[running])
     if view.site_power_factor is not None:
-        least = least * float(view.site_power_factor.min())
+        least *= float(view.site_power_factor.min())
     idle = view.idle_slot_power_w
     done, chunk = 0, 4
     while done < n:
-        rows = slice(done, min(n, done + chunk))
-        avail = surplus_w[rows] - it_load_w[rows] + idle
+        stop = min(n, done + chunk)
+        avail = surplus_w[done:stop] - it_load_w
+        if done == 0:  # the first row's load is the view's
+            avail[0] = surplus_w[0] - view.it_load_w
+        avail += idle
         # the least draw among the jobs at sites whose renewables do not cover them: inf
         # where no running job lacks renewables
         least_w = np.where(avail - idle < 0, least, np.inf).min(axis=1)
@@ -578,7 +598,7 @@ def steps_without_deficit(
             none |= best < least_w
         if not none.all():
             return done + int(np.argmin(none))
-        done = rows.stop
+        done = stop
         chunk *= 8
     return n
 
@@ -592,7 +612,7 @@ def jobs_in_deficit(
     renewable power left (with ``whole_job``: enough for the smallest job in deficit).
     """
     jobs = view.jobs
-    running = jobs.in_state(JobState.RUNNING)
+    running = view.jobs_in(JobState.RUNNING)
     if running.size == 0:
         return None
     avail = view.available_w()

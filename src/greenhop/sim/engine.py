@@ -327,15 +327,26 @@ class SimulatedWorld(World):
             self._freed[:] = 0
 
     def quiet_span(self, k: int, stop: int, policy: Policy) -> int:
-        """Advance the quiet steps from ``k`` at once: while no job arrives, none is in a
-        phase of a move, none finishes (the watch), and the policy provably does nothing
-        (:meth:`~greenhop.policies.base.Policy.quiet_steps`). Each such step is what
-        :meth:`advance` would make of it: the steady jobs run through it, the slots draw what
-        they draw; the arithmetic is the same, step by step, so the run is identical."""
+        """Advance the quiet steps from ``k`` at once: while no job arrives, none changes
+        state (none checkpoints, restores or finishes, the watch says when one may; a
+        transfer under way goes on, and the span ends before one lands), and the policy
+        provably does nothing (:meth:`~greenhop.policies.base.Policy.quiet_steps`). Each such
+        step is what :meth:`advance` would make of it: the steady jobs run through it,
+        transfers move their bytes, the slots draw what they draw; the arithmetic is the
+        same, step by step, so the run is identical."""
         quiet_steps = getattr(policy, "quiet_steps", None)  # a plain decide() has none
-        if not self._spans or self._stepping or quiet_steps is None:
+        if not self._spans or quiet_steps is None:
             return 0
         end = min(stop, self._next_arrival, k + _SPAN_MAX)
+        xfer: list[int] = []
+        rates: dict[int, float] = {}
+        if self._stepping:  # only transfers under way: the span ends before one lands
+            state = self.jobs.state
+            if any(state[j] != _XFER for j in self._stepping):
+                return 0
+            xfer = sorted(self._stepping)
+            whole, rates = self._whole_transfer_steps(xfer, end - k)
+            end = k + whole
         watch, steady, gen = self._watch, self._steady, self._gen
         while watch and (watch[0][2] != gen[watch[0][1]] or watch[0][1] not in steady):
             heapq.heappop(watch)  # a job that left the steady path since (moved, paused)
@@ -349,20 +360,23 @@ class SimulatedWorld(World):
             view = self.view(k, k * self.step_s)
             self._view_at = (k, view)
             rows = end - k
-            loads = np.empty((rows, len(self.idle_full)))
-            loads[0] = self.it_load[k - 1] if k else self.idle_full
-            loads[1:] = self.idle_full + self._s_load  # what a quiet step draws
-            n = min(quiet_steps(view, self.surplus_w[k:end], loads), rows)
+            load = self.idle_full + self._s_load  # what a quiet step draws
+            n = min(quiet_steps(view, self.surplus_w[k:end], load), rows)
             if n <= 0:
                 return 0
             self._view_at = None
         else:
             n = end - k
+        step_s = self.step_s
+        for j in xfer:  # one subtraction per step, as _advance_transfers makes them
+            mv, r = self.moves[j], rates[j]
+            for _ in range(n):
+                mv.bytes_left -= r * step_s
         sj, sat = self._sj, self._sat
         if len(sj):
             progress = self.jobs.progress_gpu_h[sj]
             run_s = self.run_s_at[sj, sat]
-            inc, step_s = self._sinc, self.step_s
+            inc = self._sinc
             for _ in range(n):  # one addition per step, as advance makes them
                 progress += inc
                 run_s += step_s
@@ -655,19 +669,10 @@ class SimulatedWorld(World):
         A link is the unordered pair of sites. Within the step, whenever one transfer finishes
         the others' shares are recomputed (event by event).
         """
-        site, dest, moves, bw = self.jobs.site, self.jobs.dest, self.moves, self._bw
+        moves = self.moves
         ongoing = list(xfer)
         while ongoing:
-            per_link: dict[tuple[int, int], int] = {}
-            for j in ongoing:
-                a, b = int(site[j]), int(dest[j])
-                key = (a, b) if a < b else (b, a)
-                per_link[key] = per_link.get(key, 0) + 1
-            rates = {}
-            for j in ongoing:
-                a, b = int(site[j]), int(dest[j])
-                key = (a, b) if a < b else (b, a)
-                rates[j] = bw[a, b] * 1e9 / 8.0 / per_link[key]  # bytes/s
+            rates = self._transfer_rates(ongoing)
             # time until the first transfer finishes or a job's step time runs out
             dt = min(
                 min(moves[j].bytes_left / rates[j] for j in ongoing),
@@ -677,6 +682,40 @@ class SimulatedWorld(World):
                 moves[j].bytes_left -= rates[j] * dt
                 time_left[j] -= dt
             ongoing = [j for j in ongoing if moves[j].bytes_left > 1e-6 and time_left[j] > 1e-9]
+
+    def _transfer_rates(self, ongoing: list[int]) -> dict[int, float]:
+        """Each ongoing transfer's share of its link, bytes/s (a link is the unordered pair of
+        sites; its transfers share its bandwidth equally)."""
+        site, dest, bw = self.jobs.site, self.jobs.dest, self._bw
+        per_link: dict[tuple[int, int], int] = {}
+        for j in ongoing:
+            a, b = int(site[j]), int(dest[j])
+            key = (a, b) if a < b else (b, a)
+            per_link[key] = per_link.get(key, 0) + 1
+        rates = {}
+        for j in ongoing:
+            a, b = int(site[j]), int(dest[j])
+            key = (a, b) if a < b else (b, a)
+            rates[j] = bw[a, b] * 1e9 / 8.0 / per_link[key]  # bytes/s
+        return rates
+
+    def _whole_transfer_steps(self, xfer: list[int], limit: int) -> tuple[int, dict[int, float]]:
+        """How many steps in a row (at most ``limit``) every transfer of ``xfer`` runs through
+        whole, none landing (the steps :meth:`_advance_transfers` would give each the whole
+        step at an unchanged rate), and those rates. The same arithmetic as there, step by
+        step."""
+        rates = self._transfer_rates(xfer)
+        step_s = self.step_s
+        left = [(self.moves[j].bytes_left, rates[j]) for j in xfer]
+        n = 0
+        while n < limit:
+            # the step's dt is the whole step (no transfer would end in it), and every
+            # transfer has bytes left after it (none lands)
+            if any(b / r < step_s or b - r * step_s <= 1e-6 for b, r in left):
+                break
+            left = [(b - r * step_s, r) for b, r in left]
+            n += 1
+        return n, rates
 
     # -- the record ---------------------------------------------------------------------------
 
