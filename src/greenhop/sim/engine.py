@@ -174,10 +174,18 @@ class SimulatedWorld(World):
         self._steady: dict[int, int] = {}
         self._gen = np.zeros(n_jobs, dtype=np.int64)
         self._watch: list[tuple[int, int, int]] = []
+        # the steady jobs in arrays, kept as jobs join and leave (a leaving job's entry takes
+        # the last one's place): the job, its site, its progress in one step (GPU-h) and its
+        # draw above an empty slot (W); ``_spos``: job -> its entry
+        self._buf_j = np.zeros(n_jobs, dtype=np.int64)
+        self._buf_at = np.zeros(n_jobs, dtype=np.int64)
+        self._buf_inc = np.zeros(n_jobs)
+        self._buf_w = np.zeros(n_jobs)
+        self._spos: dict[int, int] = {}
         self._steady_dirty = False
-        self._sj = np.zeros(0, dtype=np.int64)  # steady jobs, ascending
-        self._sat = np.zeros(0, dtype=np.int64)  # their sites
-        self._sinc = np.zeros(0)  # their progress in one step, GPU-h
+        self._sj = self._buf_j[:0]  # the steady jobs (views of the arrays above)
+        self._sat = self._buf_at[:0]  # their sites
+        self._sinc = self._buf_inc[:0]  # their progress in one step, GPU-h
         self._s_load = np.zeros(n_sites)  # their draw above an empty slot per site, W
         self._seg_j = array.array("i")
         self._seg_s = array.array("i")
@@ -438,7 +446,7 @@ class SimulatedWorld(World):
         if placement is not None and len(self._sj):
             placement[k, self._sj] = self._sat
         site = self.jobs.site
-        for j in seen:
+        for j in dict.fromkeys(seen):  # a job may be in both lists (checkpoint, then transfer)
             s = state[j]
             if placement is not None and s in (_RUN, _CKPT, _REST):
                 placement[k, j] = site[j]
@@ -453,9 +461,16 @@ class SimulatedWorld(World):
     def _begin_steady(self, j: int, k0: int) -> None:
         """Job ``j`` runs from step ``k0`` on: it joins the steady path, and the step from which
         it may finish is put on the watch."""
+        assert j not in self._steady, j
         self._steady[j] = k0
         self._steady_dirty = True
         at = int(self.jobs.site[j])
+        i = len(self._spos)
+        self._spos[j] = i
+        self._buf_j[i] = j
+        self._buf_at[i] = at
+        self._buf_inc[i] = self.step_s * self._speed[at] / 3600.0
+        self._buf_w[i] = self.extra_w[j, at] * self.step_s / self.step_s  # as _run_phases adds it
         need_s = (self._work[j] - self.jobs.progress_gpu_h[j]) * 3600.0 / self._speed[at]
         # it finishes in the first step that starts with at most one step's work left, some
         # m steps on, m = ceil((need_s - step_s) / step_s); watched from 10 ms of work
@@ -469,6 +484,12 @@ class SimulatedWorld(World):
         """Job ``j`` leaves the steady path before step ``k``: its segment closes."""
         k0 = self._steady.pop(j)
         self._steady_dirty = True
+        i, last = self._spos.pop(j), len(self._spos)
+        if i != last:  # the last entry takes its place
+            moved = int(self._buf_j[last])
+            self._spos[moved] = i
+            for buf in (self._buf_j, self._buf_at, self._buf_inc, self._buf_w):
+                buf[i] = buf[last]
         self._gen[j] += 1
         if k > k0:
             self._seg_j.append(j)
@@ -496,13 +517,11 @@ class SimulatedWorld(World):
         return out
 
     def _rebuild_steady(self) -> None:
-        sj = np.fromiter(sorted(self._steady), dtype=np.int64, count=len(self._steady))
-        sat = self.jobs.site[sj]
-        self._sj, self._sat = sj, sat
-        self._sinc = self.step_s * self._speed[sat] / 3600.0
-        weights = self.extra_w[sj, sat] * self.step_s / self.step_s  # as _run_phases adds it
+        n = len(self._spos)
+        self._sj, self._sat, self._sinc = self._buf_j[:n], self._buf_at[:n], self._buf_inc[:n]
         self._s_load = np.asarray(
-            np.bincount(sat, weights=weights, minlength=len(self.idle_full)), dtype=np.float64
+            np.bincount(self._sat, weights=self._buf_w[:n], minlength=len(self.idle_full)),
+            dtype=np.float64,
         )
         self._steady_dirty = False
 
