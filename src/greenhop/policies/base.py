@@ -385,21 +385,6 @@ class View:
     site_power_factor: FloatArray | None = None
     #: :meth:`heterogeneous`, once known (a world that builds a View per step sets it)
     _hetero: bool | None = field(default=None, init=False, repr=False, compare=False)
-    #: :meth:`jobs_in`'s answers so far
-    _in_state: dict[tuple[JobState, ...], IntArray] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-
-    def jobs_in(self, *states: JobState) -> IntArray:
-        """Indices of the jobs in any of ``states``, ascending, as at ``now``: the jobs'
-        ``in_state``, asked once per view (a policy and its helpers ask it several times in a
-        step). Read-only."""
-        got = self._in_state.get(states)
-        if got is None:
-            got = self.jobs.in_state(*states)
-            got.flags.writeable = False
-            self._in_state[states] = got
-        return got
 
     def heterogeneous(self) -> bool:
         """True when some site's part differs from the reference in speed or power."""
@@ -484,7 +469,7 @@ def admit_queued(
     (ties: the most renewable power left). ``blocked`` sites (a demand-response event ahead)
     take no job.
     """
-    queued = view.jobs_in(JobState.QUEUED)
+    queued = view.jobs.in_state(JobState.QUEUED)
     if queued.size == 0:
         return []
     free = view.free_slots.copy()
@@ -572,7 +557,7 @@ def steps_without_deficit(
     in growing chunks, so a busy step costs little.
     """
     jobs = view.jobs
-    running = view.jobs_in(JobState.RUNNING)
+    running = jobs.in_state(JobState.RUNNING)
     n = len(surplus_w)
     if running.size == 0 or view.free_slots.max() <= 0:
         return n
@@ -612,7 +597,7 @@ def jobs_in_deficit(
     renewable power left (with ``whole_job``: enough for the smallest job in deficit).
     """
     jobs = view.jobs
-    running = view.jobs_in(JobState.RUNNING)
+    running = jobs.in_state(JobState.RUNNING)
     if running.size == 0:
         return None
     avail = view.available_w()

@@ -56,6 +56,6 @@ class EnergyOnlyPolicy(Policy):
 
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
         # nothing queued, and no job in deficit that a move could help
-        if view.jobs_in(JobState.QUEUED).size:
+        if view.jobs.in_state(JobState.QUEUED).size:
             return 0
         return steps_without_deficit(view, surplus_w, it_load_w)

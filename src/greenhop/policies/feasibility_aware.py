@@ -165,7 +165,7 @@ class FeasibilityAwarePolicy(Policy):
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
         # with the plain objective and no demand response: nothing queued, and no job in
         # deficit that some site could cover (decide's first return)
-        if self.objective != "non-renewable" or view.jobs_in(JobState.QUEUED).size:
+        if self.objective != "non-renewable" or view.jobs.in_state(JobState.QUEUED).size:
             return 0
         grid = grid_view(view)
         if grid is not None and grid.has_demand_response:

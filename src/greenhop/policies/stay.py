@@ -19,4 +19,4 @@ class StayPolicy(Policy):
 
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
         # it only admits: with no job queued it has nothing to do
-        return 0 if view.jobs_in(JobState.QUEUED).size else len(surplus_w)
+        return 0 if view.jobs.in_state(JobState.QUEUED).size else len(surplus_w)
