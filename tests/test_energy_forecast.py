@@ -154,3 +154,55 @@ def test_bad_requests(solcast_germany, actual_w: pd.DataFrame) -> None:  # type:
         forecaster.window_end(pd.Timestamp("2023-01-01", tz="UTC"), "Berlin", THRESHOLD_W)
     with pytest.raises(UnknownNameError, match="unknown site 'Paris'"):
         forecaster.surplus_w(actual_w.index[0], "Paris", 3600)
+
+
+def _path_per_site(fc, i: int, j: int, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The forecast of one site, as the forecasters computed it site by site before they
+    forecast every site at once: the reference for :meth:`Forecaster.surplus_ahead_w`."""
+    n = min(n, len(fc.index) - i)
+    k = np.arange(1, n)
+    hist = i + ((k - 1) % fc.day_steps) + 1 - fc.day_steps  # persistence's indices
+    yesterday = np.where(hist >= 0, fc.values[np.clip(hist, 0, None), j], np.nan)
+    if isinstance(fc, PerfectForecaster):
+        ahead = fc.values[i + 1 : i + n, j]
+    elif isinstance(fc, NoisyForecaster):
+        ahead = fc.noisy[i + 1 : i + n, j]
+    elif isinstance(fc, PersistenceForecaster):
+        ahead = yesterday
+    else:
+        lead = k + fc._age_steps[i]
+        covered = (fc._issue[i] >= 0) & (lead < fc.leads)
+        issued = np.full(n - 1, np.nan)
+        issued[covered] = fc.cube_w[fc._issue[i], lead[covered], j]
+        ahead = np.where(covered, issued, yesterday)
+    return np.concatenate([[fc.values[i, j]], ahead])
+
+
+@pytest.mark.parametrize("kind", ["perfect", "persistence", "noisy", "solcast"])
+def test_every_site_at_once_is_each_site_alone(
+    solcast_germany, actual_w: pd.DataFrame, kind: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The forecast of all sites from one step (what the policies read at every step) equals
+    each site's own path: in the first day (no history: NaN), within Solcast's hour of issued
+    leads and beyond it, and cut at the end of the trace."""
+    if kind == "solcast":
+        fc = _solcast(solcast_germany, actual_w)
+    else:
+        fc = make_forecaster(kind, actual_w, seed=3)
+    steps = len(fc.index)
+    checked = 0
+    for i in (0, 5, fc.day_steps - 1, fc.day_steps + 7, steps // 2 + 3, steps - 30, steps - 1):
+        for n in (1, 13, 2 * fc.day_steps + 5):
+            got = fc.surplus_ahead_w(i, n)
+            assert got.shape == (min(n, steps - i), len(fc.sites))
+            for j, site in enumerate(fc.sites):
+                want = _path_per_site(fc, i, j, n)
+                np.testing.assert_array_equal(got[:, j], want)
+                series = fc.surplus_w(fc.index[i], site, n * fc.step_s)
+                np.testing.assert_array_equal(series.to_numpy(), want)
+                checked += 1
+    assert checked == 7 * 3 * len(fc.sites)
+    if kind in ("persistence", "solcast"):  # no history in the first day
+        assert np.isnan(fc.surplus_ahead_w(5, fc.day_steps)[1:]).any()
+    with pytest.raises(InputError, match="outside"):
+        fc.surplus_ahead_w(steps, 3)

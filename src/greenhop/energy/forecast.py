@@ -67,12 +67,22 @@ class Forecaster(ABC):
         The first value (step of ``t``) is the measured one; the rest are forecast at ``t``.
         """
         i, j = self._position(t), self._site(site)
-        n = min(int(np.ceil(horizon_s / self.step_s)), len(self.index) - i)
-        path = np.empty(max(n, 0))
+        n = int(np.ceil(horizon_s / self.step_s))
+        path = self.surplus_ahead_w(i, n)[:, j]
+        return pd.Series(path, index=self.index[i : i + len(path)], name=site)
+
+    def surplus_ahead_w(self, i: int, n: int) -> np.ndarray:
+        """:meth:`surplus_w` for every site at once, by step index: the value at step ``i``
+        (measured) and the forecast, made at step ``i``, of the next steps, ``n`` rows in all
+        (fewer at the end of the trace), ``[rows, sites]``, W."""
+        if not 0 <= i < len(self.index):
+            raise InputError(f"step {i} is outside the forecaster's trace of {len(self.index)}")
+        n = min(n, len(self.index) - i)
+        out = np.empty((max(n, 0), len(self.sites)))
         if n > 0:
-            path[0] = self.values[i, j]
-            path[1:] = self._forecast_path(i, j, n - 1)
-        return pd.Series(path, index=self.index[i : i + n], name=site)
+            out[0] = self.values[i]
+            out[1:] = self._forecast_paths(i, n - 1)
+        return out
 
     def window_end(
         self, t: pd.Timestamp | str, site: str, threshold_w: float
@@ -101,8 +111,9 @@ class Forecaster(ABC):
     # -- what subclasses implement -----------------------------------------------------------
 
     @abstractmethod
-    def _forecast_path(self, i: int, j: int, n: int) -> np.ndarray:
-        """Forecast, made at step ``i``, of site ``j`` for steps ``i + 1 .. i + n``."""
+    def _forecast_paths(self, i: int, n: int) -> np.ndarray:
+        """Forecast, made at step ``i``, of every site for steps ``i + 1 .. i + n`` (fewer than
+        ``n`` never asked: the caller stops at the end of the trace), ``[n, sites]``."""
 
     @abstractmethod
     def _predicted_steps(self, threshold: np.ndarray, mask_now: np.ndarray) -> np.ndarray:
@@ -163,8 +174,8 @@ class PerfectForecaster(Forecaster):
 
     name = "perfect"
 
-    def _forecast_path(self, i: int, j: int, n: int) -> np.ndarray:
-        return self.values[i + 1 : i + 1 + n, j].copy()
+    def _forecast_paths(self, i: int, n: int) -> np.ndarray:
+        return self.values[i + 1 : i + 1 + n].copy()
 
     def _predicted_steps(self, threshold: np.ndarray, mask_now: np.ndarray) -> np.ndarray:
         return remaining_run_steps(mask_now)
@@ -179,11 +190,11 @@ class PersistenceForecaster(Forecaster):
 
     name = "persistence"
 
-    def _forecast_path(self, i: int, j: int, n: int) -> np.ndarray:
+    def _forecast_paths(self, i: int, n: int) -> np.ndarray:
         idx = self._persistence_index(i, n)
-        out = np.full(n, np.nan)
+        out = np.full((n, len(self.sites)), np.nan)
         ok = idx >= 0
-        out[ok] = self.values[idx[ok], j]
+        out[ok] = self.values[idx[ok]]
         return out
 
     def _predicted_steps(self, threshold: np.ndarray, mask_now: np.ndarray) -> np.ndarray:
@@ -225,8 +236,8 @@ class NoisyForecaster(Forecaster):
         noise = lfilter([1.0], [1.0, -phi], shocks, axis=0)
         self.noisy = np.clip(self.values * (1 + sigma * noise), 0.0, None)
 
-    def _forecast_path(self, i: int, j: int, n: int) -> np.ndarray:
-        return self.noisy[i + 1 : i + 1 + n, j].copy()
+    def _forecast_paths(self, i: int, n: int) -> np.ndarray:
+        return self.noisy[i + 1 : i + 1 + n].copy()
 
     def _predicted_steps(self, threshold: np.ndarray, mask_now: np.ndarray) -> np.ndarray:
         future = remaining_run_steps(self.noisy >= threshold)
@@ -319,14 +330,14 @@ class SolcastForecaster(Forecaster):
             )
         return cls(actual_w, issues, cube_w)
 
-    def _forecast_path(self, i: int, j: int, n: int) -> np.ndarray:
+    def _forecast_paths(self, i: int, n: int) -> np.ndarray:
         lead = np.arange(1, n + 1) + self._age_steps[i]
         covered = (self._issue[i] >= 0) & (lead < self.leads)
-        issued = np.full(n, np.nan)
-        issued[covered] = self.cube_w[self._issue[i], lead[covered], j]
+        issued = np.full((n, len(self.sites)), np.nan)
+        issued[covered] = self.cube_w[self._issue[i], lead[covered]]
         idx = self._persistence_index(i, n)
-        fallback = np.where(idx >= 0, self.values[np.clip(idx, 0, None), j], np.nan)
-        return np.where(covered, issued, fallback)
+        fallback = np.where((idx >= 0)[:, None], self.values[np.clip(idx, 0, None)], np.nan)
+        return np.where(covered[:, None], issued, fallback)
 
     def _predicted_steps(self, threshold: np.ndarray, mask_now: np.ndarray) -> np.ndarray:
         steps = self.values.shape[0]

@@ -101,11 +101,8 @@ class ForecastAdapter:
         return self._windows[key]
 
     def surplus_w(self, step: int, horizon_steps: int) -> FloatArray:
-        fc = self.forecaster
-        t = fc.index[step]
-        h = horizon_steps * fc.step_s
-        cols = [fc.surplus_w(t, site, h).to_numpy() for site in fc.sites]
-        return np.stack(cols, axis=1) - self.base_load_w[None, :]
+        ahead: FloatArray = self.forecaster.surplus_ahead_w(step, horizon_steps)
+        return ahead - self.base_load_w[None, :]
 
     def at(self, step: int) -> ForecastAt:
         """The forecast as known at ``step`` (a policy's ForecastView)."""
