@@ -29,7 +29,7 @@ from greenhop.world.inputs import SimInputs, SlotSleep
 from greenhop.world.loop import decide_and_act
 from greenhop.world.record import RunRecord
 
-POLICIES = ("stay", "energy-only", "feasibility-aware")
+POLICIES = ("stay", "energy-only", "feasibility-aware", "lookahead")
 
 
 class Asked(Policy):
@@ -57,9 +57,25 @@ def germany() -> SimInputs:
 
 
 def _busy(inputs: SimInputs, n_jobs: int = 120) -> SimInputs:
-    """The German sites with ``n_jobs`` generated jobs over the run (queues form: ten sites)."""
+    """The German sites with ``n_jobs`` generated jobs over the run (some four at a time on
+    the ten sites' 80 slots)."""
     jobs = generate_jobs(n_jobs, inputs.n_steps * inputs.step_s, seed=3, arrival_share=0.8)
     return dataclasses.replace(inputs, jobs=jobs)
+
+
+def _crowded(inputs: SimInputs) -> SimInputs:
+    """200 jobs on one slot per site: jobs queue for a slot."""
+    crowded = _busy(inputs, 200)
+    return dataclasses.replace(crowded, slots=np.ones_like(inputs.slots))
+
+
+def _deadlines(inputs: SimInputs) -> SimInputs:
+    """Every other job with a deadline of twice its work after its arrival (lookahead may
+    defer, pause and resume those)."""
+    jobs = inputs.jobs
+    due = jobs.arrival_s + 2.0 * jobs.work_gpu_h * 3600.0
+    deadline = np.where(np.arange(len(jobs)) % 2 == 0, due, np.inf)
+    return dataclasses.replace(inputs, jobs=dataclasses.replace(jobs, deadline_s=deadline))
 
 
 def _slow(inputs: SimInputs) -> SimInputs:
@@ -89,7 +105,9 @@ def _same(a: RunRecord, b: RunRecord) -> None:
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("case", ["as-bundled", "busy", "busy-asleep", "busy-slow-links"])
+@pytest.mark.parametrize(
+    "case", ["as-bundled", "busy", "busy-asleep", "busy-slow-links", "busy-deadlines", "crowded"]
+)
 @pytest.mark.parametrize("name", POLICIES)
 def test_quiet_spans_give_the_run_of_every_step(
     germany: SimInputs, case: str, name: str, monkeypatch: pytest.MonkeyPatch
@@ -99,16 +117,21 @@ def test_quiet_spans_give_the_run_of_every_step(
         "busy": _busy(germany),
         "busy-asleep": _asleep(_busy(germany)),
         "busy-slow-links": _slow(_busy(germany)),
+        "busy-deadlines": _deadlines(_busy(germany)),
+        "crowded": _crowded(germany),
     }[case]
-    # the steps that quiet spans advanced while transfers were under way
-    in_transfer = []
+    # the steps that quiet spans advanced while transfers were under way, or jobs queued
+    in_transfer, queued = [], []
     quiet_span = SimulatedWorld.quiet_span
 
     def counted(world: SimulatedWorld, k: int, stop: int, policy: Policy) -> int:
         moving = any(world.jobs.state[j] == JobState.TRANSFERRING for j in world._stepping)
+        waiting = bool((world.jobs.state == JobState.QUEUED).any())
         n = quiet_span(world, k, stop, policy)
         if moving:
             in_transfer.append(n)
+        if waiting:
+            queued.append(n)
         return n
 
     monkeypatch.setattr(SimulatedWorld, "quiet_span", counted)
@@ -116,6 +139,10 @@ def test_quiet_spans_give_the_run_of_every_step(
     every = Asked(make_policy(name), spans=False)
     spans = Asked(make_policy(name), spans=True)
     a, b = sim.run(every), sim.run(spans)
+    if case == "busy-deadlines" and name == "lookahead":  # it paused jobs for their deadline
+        assert sum(1 for e in a.events if e[2] == "pause") > 0
+    if case == "crowded":  # spans went on while jobs queued for a slot
+        assert sum(queued) > 100, queued
     if case == "busy-slow-links" and name == "energy-only":
         # spans went on while checkpoints crossed the links (the same run, checked below)
         assert sum(in_transfer) > 20, in_transfer

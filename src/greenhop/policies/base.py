@@ -508,6 +508,13 @@ def admit_queued(
     return actions
 
 
+def nothing_to_admit(view: View) -> bool:
+    """Whether :func:`admit_queued` (no sites blocked) starts no job: none is queued, or no
+    slot is free anywhere (a queue that waits for a slot, which only a job's end or move
+    frees)."""
+    return bool(view.free_slots.max() <= 0) or view.jobs.in_state(JobState.QUEUED).size == 0
+
+
 def free_slots_after(view: View, actions: list[Action]) -> IntArray:
     """Free slots per site once ``actions`` (starts, resumes, moves) have taken theirs."""
     free = view.free_slots.copy()

@@ -7,12 +7,12 @@ import numpy as np
 from greenhop.policies.base import (
     Action,
     FloatArray,
-    JobState,
     Migrate,
     Policy,
     View,
     admit_queued,
     jobs_in_deficit,
+    nothing_to_admit,
     steps_without_deficit,
 )
 
@@ -55,7 +55,7 @@ class EnergyOnlyPolicy(Policy):
         return actions
 
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
-        # nothing queued, and no job in deficit that a move could help
-        if view.jobs.in_state(JobState.QUEUED).size:
+        # nothing to admit, and no job in deficit that a move could help
+        if not nothing_to_admit(view):
             return 0
         return steps_without_deficit(view, surplus_w, it_load_w)

@@ -22,6 +22,7 @@ from greenhop.policies.base import (
     grid_view,
     grid_weight,
     jobs_in_deficit,
+    nothing_to_admit,
     resume_elsewhere_pays,
     shed_for_demand_response,
     steps_without_deficit,
@@ -163,9 +164,9 @@ class FeasibilityAwarePolicy(Policy):
         return actions
 
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
-        # with the plain objective and no demand response: nothing queued, and no job in
+        # with the plain objective and no demand response: nothing to admit, and no job in
         # deficit that some site could cover (decide's first return)
-        if self.objective != "non-renewable" or view.jobs.in_state(JobState.QUEUED).size:
+        if self.objective != "non-renewable" or not nothing_to_admit(view):
             return 0
         grid = grid_view(view)
         if grid is not None and grid.has_demand_response:

@@ -55,6 +55,7 @@ from greenhop.policies.base import (
     grid_weight,
     resume_elsewhere_pays,
     shed_for_demand_response,
+    steps_without_deficit,
 )
 
 
@@ -253,6 +254,54 @@ class LookaheadPolicy(Policy):
                 actions.append(Pause(j))
                 own[s] += p if p_at is None else p_at[s]
         return actions
+
+    def quiet_steps(self, view: View, surplus_w: np.ndarray, it_load_w: np.ndarray) -> int:
+        # decide returns nothing at a step where, with the plain objective, no demand response
+        # and no battery charge (green is then the renewable power left):
+        # - no job waits to start or resume: none queued or paused, or no slot free, or each
+        #   such job has a deadline with more than a step to spare (equal sites: the same
+        #   arithmetic as _slack_s) and no site has renewables for it (queued: any site, as
+        #   the deferral; paused: a free one, as the resumption);
+        # - no running job with a deadline is at a site in deficit (it might pause);
+        # - no job in deficit that a site could take (a move needs a free site with
+        #   renewables for the job, whatever the forecast and the dwell): steps_without_deficit
+        jobs = view.jobs
+        if self.objective != "non-renewable" or view.battery_soc_kwh.any():
+            return 0
+        grid = grid_view(view)
+        if grid is not None and grid.has_demand_response:
+            return 0
+        n = len(surplus_w)
+        idle = view.idle_slot_power_w
+        green = surplus_w - it_load_w + idle  # available_w of each row
+        green[0] = surplus_w[0] - view.it_load_w + idle
+        quiet = np.ones(n, dtype=bool)
+        running = jobs.in_state(JobState.RUNNING)
+        dated = running[np.isfinite(jobs.deadline_s[running])]
+        if dated.size:
+            quiet &= ~((green - idle)[:, jobs.site[dated]] < 0).any(axis=1)
+        free = view.free_slots > 0
+        waiting = jobs.in_state(JobState.QUEUED, JobState.PAUSED)
+        if waiting.size and free.any():
+            deadline = jobs.deadline_s[waiting]
+            if view.heterogeneous() or not np.isfinite(deadline).all():
+                return 0
+            now = np.arange(view.step, view.step + n) * view.step_s
+            rest_s = (jobs.work_gpu_h[waiting] - jobs.progress_gpu_h[waiting]) * 3600.0
+            p = view.params
+            restore_s = jobs.size_gb[waiting] / p.disk_read_gb_per_s + p.restart_s
+            slack = deadline - now[:, None] - rest_s - restore_s - self.safety_h * 3600
+            quiet &= (slack > view.step_s).all(axis=1)
+            queued = jobs.state[waiting] == JobState.QUEUED
+            draw = jobs.power_w[waiting]
+            if queued.any():
+                quiet &= green.max(axis=1) < draw[queued].min()
+            if not queued.all():
+                quiet &= np.where(free, green, -np.inf).max(axis=1) < draw[~queued].min()
+        n = n if quiet.all() else int(np.argmin(quiet))
+        if n == 0:
+            return 0
+        return steps_without_deficit(view, surplus_w[:n], it_load_w, whole_job=True)
 
     def _admit_hetero(
         self,

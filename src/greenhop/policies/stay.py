@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from greenhop.policies.base import Action, FloatArray, JobState, Policy, View, admit_queued
+from greenhop.policies.base import (
+    Action,
+    FloatArray,
+    Policy,
+    View,
+    admit_queued,
+    nothing_to_admit,
+)
 
 
 class StayPolicy(Policy):
@@ -18,5 +25,5 @@ class StayPolicy(Policy):
         return admit_queued(view)
 
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
-        # it only admits: with no job queued it has nothing to do
-        return 0 if view.jobs.in_state(JobState.QUEUED).size else len(surplus_w)
+        # it only admits: with no job queued, or no slot free, it has nothing to do
+        return len(surplus_w) if nothing_to_admit(view) else 0
