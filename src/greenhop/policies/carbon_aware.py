@@ -36,6 +36,7 @@ from greenhop.policies.base import (
     admit_queued,
     grid_view,
     grid_weight,
+    nothing_to_admit,
 )
 
 
@@ -151,6 +152,22 @@ class CarbonAwarePolicy(Policy):
             assert weight is not None  # grid_weight raises without a carbon signal
             return self._admit_hetero(view, queued, wait, weight)
         return admit_queued(view, exclude=wait, weight=weight)
+
+    def quiet_steps(self, view: View, surplus_w: np.ndarray, it_load_w: np.ndarray) -> int:
+        # it only starts queued jobs, each planned when first seen queued (at its arrival,
+        # which ends a span): nothing to do while none is queued, no slot is free, or each
+        # waits for its planned start (the wait decide computes, step by step)
+        n = len(surplus_w)
+        if nothing_to_admit(view):
+            return n
+        planned = self._planned_s
+        queued = view.jobs.in_state(JobState.QUEUED)
+        if any(int(j) not in planned for j in queued):
+            return 0  # not planned yet: decide plans it
+        first = min(planned[int(j)] for j in queued)
+        now = np.arange(view.step, view.step + n) * view.step_s
+        waits = first > now + 1e-6
+        return n if waits.all() else int(np.argmin(waits))
 
     def _admit_hetero(
         self, view: View, queued: np.ndarray, wait: frozenset[int], weight: np.ndarray
