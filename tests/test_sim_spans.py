@@ -80,6 +80,15 @@ def _deadlines(inputs: SimInputs) -> SimInputs:
     return dataclasses.replace(inputs, jobs=dataclasses.replace(jobs, deadline_s=deadline))
 
 
+def _mixed_parts(inputs: SimInputs) -> SimInputs:
+    """Every third site an A100 among H100s: 312 against 989.4 dense bf16 TFLOP/s, 400
+    against 700 W at full load (the vendors' data sheets)."""
+    third = np.arange(len(inputs.site_names)) % 3 == 0
+    speed = np.where(third, 312.0 / 989.4, 1.0)
+    power = np.where(third, 400.0 / 700.0, 1.0)
+    return dataclasses.replace(inputs, site_speed=speed, site_power_factor=power)
+
+
 def _slow(inputs: SimInputs) -> SimInputs:
     """Links at a tenth of their bandwidth: transfers last several steps."""
     return dataclasses.replace(inputs, bandwidth_gbps=inputs.bandwidth_gbps * 0.1)
@@ -108,7 +117,16 @@ def _same(a: RunRecord, b: RunRecord) -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["as-bundled", "busy", "busy-asleep", "busy-slow-links", "busy-deadlines", "crowded"]
+    "case",
+    [
+        "as-bundled",
+        "busy",
+        "busy-asleep",
+        "busy-slow-links",
+        "busy-deadlines",
+        "crowded",
+        "mixed-parts",
+    ],
 )
 @pytest.mark.parametrize("name", POLICIES)
 def test_quiet_spans_give_the_run_of_every_step(
@@ -121,6 +139,7 @@ def test_quiet_spans_give_the_run_of_every_step(
         "busy-slow-links": _slow(_busy(germany)),
         "busy-deadlines": _deadlines(_busy(germany)),
         "crowded": _crowded(germany),
+        "mixed-parts": _mixed_parts(_deadlines(_crowded(germany))),
     }[case]
     # the steps that quiet spans advanced while transfers were under way, or jobs queued
     in_transfer, queued = [], []
