@@ -83,11 +83,14 @@ def test_calibrate_reads_power_and_energy_per_step_from_the_meter(tmp_path: Path
     assert cal.power_source == "replay"
     assert cal.idle_power_w is not None and cal.mean_power_w is not None
     assert 0.25 <= cal.idle_power_w < cal.mean_power_w
-    # energy per step is the timed window's energy over its steps: at least 5 steps' time
-    # (the window also holds the timer's own work) at the window's mean power
+    # energy per step is the timed window's energy over its steps: the window holds every
+    # timed step (and the timer's own work) at the window's mean power. The steps' sum is not
+    # reported, but the longer half of them each took at least the median (5 x the median can
+    # exceed the sum when the shorter steps are quicker: 54.6 ms against 5 x 11.1 ms, seen)
     assert cal.energy_per_step_j is not None
     window_s = cal.energy_per_step_j * cal.steps / cal.mean_power_w
-    assert window_s >= 5 * cal.step_s_median * 0.99
+    longer_half = cal.steps - cal.steps // 2
+    assert window_s >= longer_half * cal.step_s_median * 0.99
     nominal = calibrate(
         lambda: CharTransformerTrainer(seed=1),
         steps=4,
