@@ -101,17 +101,22 @@ class LookaheadPolicy(Policy):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _slack_s(self, view: View, j: int, speed: float | None = None) -> float:
-        """Seconds to spare before the deadline, after the remaining work and a restore; the
-        work at ``speed`` (default: the fastest site's, 1 on equal sites)."""
+    def _slack(self, view: View, j: Any, now_s: Any, speed: float | None = None) -> Any:
+        """Seconds to spare before the deadline of job ``j`` (an index, or an array of them)
+        at ``now_s`` (a time, or a column of times), after the remaining work and a restore;
+        the work at ``speed`` (default: the fastest site's, 1 on equal sites)."""
         jobs = view.jobs
         rest_s = (jobs.work_gpu_h[j] - jobs.progress_gpu_h[j]) * 3600.0
         if speed is None and view.site_speed is not None:
             speed = float(view.site_speed.max())
         if speed is not None and speed != 1.0:
-            rest_s /= speed
+            rest_s = rest_s / speed
         restore_s = jobs.size_gb[j] / view.params.disk_read_gb_per_s + view.params.restart_s
-        return float(jobs.deadline_s[j] - view.now_s - rest_s - restore_s - self.safety_h * 3600)
+        return jobs.deadline_s[j] - now_s - rest_s - restore_s - self.safety_h * 3600
+
+    def _slack_s(self, view: View, j: int, speed: float | None = None) -> float:
+        """:meth:`_slack` of job ``j`` now."""
+        return float(self._slack(view, j, view.now_s, speed))
 
     def _params_for(self, view: View, power_w: float) -> feasibility.ModelParameters:
         if power_w not in self._params:
@@ -259,9 +264,9 @@ class LookaheadPolicy(Policy):
         # decide returns nothing at a step where, with the plain objective, no demand response
         # and no battery charge (green is then the renewable power left):
         # - no job waits to start or resume: none queued or paused, or no slot free, or each
-        #   such job has a deadline with more than a step to spare (equal sites: the same
-        #   arithmetic as _slack_s) and no site has renewables for it (queued: any site, as
-        #   the deferral; paused: a free one, as the resumption);
+        #   such job has a deadline with more than a step to spare (on equal sites, _slack) and
+        #   no site has renewables for it (queued: any site, as the deferral; paused: a free
+        #   one, as the resumption);
         # - no running job with a deadline is at a site in deficit (it might pause);
         # - no job in deficit that a site could take (a move needs a free site with
         #   renewables for the job, whatever the forecast and the dwell): steps_without_deficit
@@ -287,10 +292,7 @@ class LookaheadPolicy(Policy):
             if view.heterogeneous() or not np.isfinite(deadline).all():
                 return 0
             now = np.arange(view.step, view.step + n) * view.step_s
-            rest_s = (jobs.work_gpu_h[waiting] - jobs.progress_gpu_h[waiting]) * 3600.0
-            p = view.params
-            restore_s = jobs.size_gb[waiting] / p.disk_read_gb_per_s + p.restart_s
-            slack = deadline - now[:, None] - rest_s - restore_s - self.safety_h * 3600
+            slack = self._slack(view, waiting, now[:, None])  # (rows, waiting jobs)
             quiet &= (slack > view.step_s).all(axis=1)
             queued = jobs.state[waiting] == JobState.QUEUED
             draw = jobs.power_w[waiting]
