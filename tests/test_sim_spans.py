@@ -143,19 +143,33 @@ def test_quiet_spans_give_the_run_of_every_step(
     }[case]
     # the steps that quiet spans advanced while transfers were under way, or jobs queued
     in_transfer, queued = [], []
-    quiet_span = SimulatedWorld.quiet_span
+    # the steps quiet_span advanced one by one, as advance does (a job finishes, lands or
+    # restores in them, and the policy decides nothing)
+    chained: list[int] = []
+    quiet_span, advance = SimulatedWorld.quiet_span, SimulatedWorld.advance
+    inside = [False]
 
     def counted(world: SimulatedWorld, k: int, stop: int, policy: Policy) -> int:
         moving = any(world.jobs.state[j] == JobState.TRANSFERRING for j in world._stepping)
         waiting = bool((world.jobs.state == JobState.QUEUED).any())
-        n = quiet_span(world, k, stop, policy)
+        inside[0] = True
+        try:
+            n = quiet_span(world, k, stop, policy)
+        finally:
+            inside[0] = False
         if moving:
             in_transfer.append(n)
         if waiting:
             queued.append(n)
         return n
 
+    def advanced(world: SimulatedWorld, k: int, now_s: float) -> None:
+        if inside[0]:
+            chained.append(k)
+        advance(world, k, now_s)
+
     monkeypatch.setattr(SimulatedWorld, "quiet_span", counted)
+    monkeypatch.setattr(SimulatedWorld, "advance", advanced)
     sim = Simulator(inputs, record_placement=True)
     every = Asked(make_policy(name), spans=False)
     spans = Asked(make_policy(name), spans=True)
@@ -175,6 +189,10 @@ def test_quiet_spans_give_the_run_of_every_step(
         assert np.isfinite(a.job_done_s).sum() > 50  # jobs finished and ...
         if name != "stay":
             assert len(a.migrations) > 0  # ... moved while others ran
+        # steps in which jobs finished were advanced without asking the policy
+        step_s = inputs.step_s
+        done_at = {int(t // step_s) for t, _, kind, _ in b.events if kind == "done"}
+        assert len(done_at & set(chained)) > 10, (len(done_at), len(chained))
 
 
 @pytest.mark.parametrize("whole_job", [False, True])

@@ -335,46 +335,86 @@ class SimulatedWorld(World):
             self._freed[:] = 0
 
     def quiet_span(self, k: int, stop: int, policy: Policy) -> int:
-        """Advance the quiet steps from ``k`` at once: while no job arrives, none changes
-        state (none checkpoints, restores or finishes, the watch says when one may; a
-        transfer under way goes on, and the span ends before one lands), and the policy
-        provably does nothing (:meth:`~greenhop.policies.base.Policy.quiet_steps`). Each such
-        step is what :meth:`advance` would make of it: the steady jobs run through it,
-        transfers move their bytes, the slots draw what they draw; the arithmetic is the
-        same, step by step, so the run is identical."""
+        """Advance, from step ``k``, the steps at which the policy provably does nothing
+        (:meth:`~greenhop.policies.base.Policy.quiet_steps`), without asking it; how many.
+
+        Quiet steps come in spans (:meth:`_span`): while no job arrives or changes state,
+        they advance at once in array operations. The step that ends a span (a job finishes,
+        restores or lands in it) is advanced here too, as :meth:`advance` makes it, when the
+        policy would decide nothing at it either; then the next span begins. The run is the
+        same as asking the policy at every step: its answers are exact."""
         quiet_steps = getattr(policy, "quiet_steps", None)  # a plain decide() has none
         if not self._spans or quiet_steps is None:
             return 0
+        total = 0
+        while k < stop:
+            n, idle_next = self._span(k, stop, quiet_steps)
+            total += n
+            k += n
+            if not idle_next:
+                break
+            self.advance(k, k * self.step_s)  # nothing to decide: only time passes
+            total += 1
+            k += 1
+        return total
+
+    def _span(
+        self, k: int, stop: int, quiet_steps: Callable[[View, FloatArray, FloatArray], int]
+    ) -> tuple[int, bool]:
+        """Advance the quiet steps from ``k`` at once: while no job arrives, none changes
+        state (none checkpoints, restores or finishes, the watch says when one may; a
+        transfer under way goes on, and the span ends before one lands), and the policy
+        provably does nothing. Each such step is what :meth:`advance` would make of it: the
+        steady jobs run through it, transfers move their bytes, the slots draw what they
+        draw; the arithmetic is the same, step by step, so the run is identical.
+
+        Returns the steps advanced and whether the policy would decide nothing at the step
+        after them either (no job arrives in it, and its decision sees the span's state and
+        the span's load: one more row of ``quiet_steps``)."""
         end = min(stop, self._next_arrival, k + _SPAN_MAX)
         xfer: list[int] = []
         rates: dict[int, float] = {}
         if self._stepping:  # only transfers under way: the span ends before one lands
             state = self.jobs.state
             if any(state[j] != _XFER for j in self._stepping):
-                return 0
-            xfer = sorted(self._stepping)
-            whole, rates = self._whole_transfer_steps(xfer, end - k)
-            end = k + whole
+                end = k  # a job changes state in this step: no span, but its decision
+            else:
+                xfer = sorted(self._stepping)
+                whole, rates = self._whole_transfer_steps(xfer, end - k)
+                end = k + whole
         watch, steady, gen = self._watch, self._steady, self._gen
         while watch and (watch[0][2] != gen[watch[0][1]] or watch[0][1] not in steady):
             heapq.heappop(watch)  # a job that left the steady path since (moved, paused)
         if watch:
-            end = min(end, watch[0][0])
-        if end <= k:
-            return 0
-        if self._steady_dirty:
-            self._rebuild_steady()
-        if self.active:
+            end = max(k, min(end, watch[0][0]))
+        rows = end - k
+        # the step after the span: asked about too, unless a job arrives in it (or the run
+        # ends); its view is the span's state with the span's load (the last step's)
+        ask_next = end < stop and end != self._next_arrival
+        if not self.active:  # nothing to decide while no job is active
+            n, idle_next = rows, False
+        elif rows == 0 and not ask_next:
+            return 0, False
+        else:
+            if self._steady_dirty:
+                self._rebuild_steady()
             view = self.view(k, k * self.step_s)
             self._view_at = (k, view)
-            rows = end - k
             load = self.idle_full + self._s_load  # what a quiet step draws
-            n = min(quiet_steps(view, self.surplus_w[k:end], load), rows)
-            if n <= 0:
-                return 0
+            m = rows + 1 if ask_next else rows
+            q = min(quiet_steps(view, self.surplus_w[k : k + m], load), m)
+            n, idle_next = min(q, rows), ask_next and q == m
+            if n <= 0 and not idle_next:
+                return 0, False
             self._view_at = None
-        else:
-            n = end - k
+        if n > 0:
+            self._advance_quiet(k, n, xfer, rates)
+        return n, idle_next
+
+    def _advance_quiet(self, k: int, n: int, xfer: list[int], rates: dict[int, float]) -> None:
+        """Advance ``n`` quiet steps from ``k`` at once (see :meth:`_span`)."""
+        if self._steady_dirty:
+            self._rebuild_steady()
         step_s = self.step_s
         for j in xfer:  # one subtraction per step, as _advance_transfers makes them
             mv, r = self.moves[j], rates[j]
@@ -398,7 +438,6 @@ class SimulatedWorld(World):
             self.awake_free[:] = 0
             self._freed[:] = 0
         self._k_next = k + n
-        return n
 
     # -- time passing -------------------------------------------------------------------------
 

@@ -76,9 +76,11 @@ class World(abc.ABC):
         """Let step ``k``'s time pass and settle its energy."""
 
     def quiet_span(self, k: int, stop: int, policy: Policy) -> int:
-        """Advance, from step ``k`` (before ``stop``), the steps in which provably nothing
-        happens but time (no job arrives, changes phase or is acted on: the policy's
-        :meth:`~greenhop.policies.base.Policy.quiet_steps`), all at once; how many. A world
+        """Advance, from step ``k`` (before ``stop``), the steps at which no job arrives and
+        the policy provably returns no action (its
+        :meth:`~greenhop.policies.base.Policy.quiet_steps`), without asking it; how many.
+        Steps in which nothing happens but time pass all at once; a step in which a job
+        changes phase (finishes, lands, restores) passes as :meth:`advance` makes it. A world
         that cannot (the live one, whose steps are real time) advances none: 0."""
         return 0
 
