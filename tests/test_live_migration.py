@@ -7,6 +7,7 @@ data state as a job that never moved; a corrupted chunk is refused and the job s
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -154,3 +155,28 @@ def test_bad_requests_are_named(jobs: LiveJobs) -> None:
         jobs.migrate("ghost", "a")
     with pytest.raises(InputError, match="total_steps=0"):
         LiveJob("empty", make, 0)  # type: ignore[arg-type]
+
+
+def test_snapshots_are_taken_at_once_and_handed_on_one_at_a_time(jobs: LiveJobs) -> None:
+    """snapshot_each (the controller's periodic checkpoints of every running job): each job's
+    checkpoint at its own step, in the order asked, and none kept by the driver once the
+    caller has dropped it, so the checkpoints of many jobs never sit in memory together."""
+    make, steps = EXAMPLES["digits-cnn"]
+    names = [f"snap-{i}" for i in range(3)]
+    for i, (name, site) in enumerate(zip(names, "abc", strict=True)):
+        jobs.start(LiveJob(name, make, steps), site, until=2 + i)  # type: ignore[arg-type]
+    try:
+        for i, name in enumerate(names):
+            assert jobs.wait(name, 2 + i).steps_done == 2 + i
+        handed: list[tuple[str, int]] = []
+        dropped: list[weakref.ref[Checkpoint]] = []
+        for name, ckpt in jobs.snapshot_each(reversed(names)):
+            # every checkpoint handed on before this one is gone
+            assert all(ref() is None for ref in dropped), len(dropped)
+            handed.append((name, ckpt.steps_done))
+            dropped.append(weakref.ref(ckpt))
+            del ckpt
+        assert handed == [("snap-2", 4), ("snap-1", 3), ("snap-0", 2)]
+    finally:
+        for name in names:
+            jobs.stop(name)

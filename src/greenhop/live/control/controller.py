@@ -975,12 +975,12 @@ class Controller(World):
         self._keep(row, self.jobs.snapshot(row.name))
 
     def _save_checkpoints(self, rows: list[JobRow]) -> None:
-        """:meth:`_save_checkpoint` for every row, the snapshots taken at once."""
-        if rows:
-            for row, ckpt in zip(
-                rows, self.jobs.snapshot_many(r.name for r in rows).values(), strict=True
-            ):
-                self._keep(row, ckpt)
+        """:meth:`_save_checkpoint` for every row: the snapshots taken at once, each saved and
+        dropped before the next is fetched (one checkpoint in this process at a time)."""
+        by_name = {r.name: r for r in rows}
+        for name, ckpt in self.jobs.snapshot_each(by_name):
+            self._keep(by_name[name], ckpt)
+            del ckpt
 
     def _keep(self, row: JobRow, ckpt: Checkpoint) -> None:
         path = self.store.save(row.name, ckpt)

@@ -834,10 +834,19 @@ class LiveJobs:
         refs = {j: self._running(j).actor.progress.remote() for j in job_ids}
         return {j: self._get(ref) for j, ref in refs.items()}
 
-    def snapshot_many(self, job_ids: Iterable[str]) -> dict[str, Checkpoint]:
-        """:meth:`snapshot` of each job, all at once."""
+    def snapshot_each(self, job_ids: Iterable[str]) -> Iterator[tuple[str, Checkpoint]]:
+        """:meth:`snapshot` of each job, as ``(job_id, checkpoint)`` in the order asked.
+
+        Every call is sent at once (the actors snapshot together, at their own step
+        boundaries); each checkpoint is fetched only when the caller asks for the next pair,
+        and this process keeps no reference to one it has handed on: a caller that drops each
+        checkpoint before asking for the next holds one at a time, not one per job (the others
+        wait in the object store, each freed there once fetched)."""
         refs = {j: self._running(j).actor.snapshot.remote() for j in job_ids}
-        return {j: Checkpoint.from_bytes(self._get(ref)) for j, ref in refs.items()}
+        for j in list(refs):
+            ckpt = Checkpoint.from_bytes(self._get(refs.pop(j)))
+            yield j, ckpt
+            del ckpt
 
     def actor_info(self, job_id: str) -> dict[str, Any]:
         """The job actor's site, Ray node id and process id."""
