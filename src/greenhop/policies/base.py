@@ -439,14 +439,16 @@ class Policy(abc.ABC):
     def quiet_steps(self, view: View, surplus_w: FloatArray, it_load_w: FloatArray) -> int:
         """How many steps in a row, from ``view``'s, :meth:`decide` provably returns no action.
 
-        The world asks this only where nothing but the surplus and the IT load changes over
-        the coming steps: no job arrives or changes state (a transfer under way goes on), the
-        free slots stay as they are. Row ``i`` of ``surplus_w`` is the surplus at step
-        ``view.step + i``. The IT load a step's view shows is the last step's: at the first
-        step ``view.it_load_w``, at every later one ``it_load_w`` (per site; the jobs run as
-        they do). A simulator advances such a span in array operations instead of asking the
-        policy at every step. The answer must be exact (the run is then identical to asking at
-        every step); 0, the default, means "not known": the policy is asked at every step.
+        The first row is the step ``view`` shows, whatever the jobs' states (the answer for
+        it is whether :meth:`decide` would return nothing given this view). Over the later
+        rows the world asks only where nothing but the surplus and the IT load changes: no job
+        arrives or changes state (a transfer under way goes on), the free slots stay as they
+        are. Row ``i`` of ``surplus_w`` is the surplus at step ``view.step + i``. The IT
+        load a step's view shows is the last step's: at the first step ``view.it_load_w``, at
+        every later one ``it_load_w`` (per site; the jobs run as they do). A simulator
+        advances such a span in array operations instead of asking the policy at every step.
+        The answer must be exact (the run is then identical to asking at every step); 0, the
+        default, means "not known": the policy is asked at every step.
         """
         return 0
 
