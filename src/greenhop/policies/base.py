@@ -573,7 +573,7 @@ def steps_without_deficit(
     # the least draw among the running jobs at each site (inf where none runs)
     least = np.full(len(view.site_names), np.inf)
     np.minimum.at(least, jobs.site[running], jobs.power_w[running])
-    if view.site_power_factor is not None:
+    if view.site_power_factor is not None and view.heterogeneous():  # else all 1: no change
         least *= float(view.site_power_factor.min())
     idle = view.idle_slot_power_w
     done, chunk = 0, 4
@@ -616,7 +616,7 @@ def jobs_in_deficit(
         return None
     best = avail.max()
     least_w = jobs.power_w[in_deficit].min()
-    if view.site_power_factor is not None:
+    if view.site_power_factor is not None and view.heterogeneous():  # else all 1: no change
         least_w *= float(view.site_power_factor.min())
     if best <= 0 or (whole_job and best < least_w):
         return None
