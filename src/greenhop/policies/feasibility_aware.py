@@ -132,7 +132,7 @@ class FeasibilityAwarePolicy(Policy):
                     if key not in windows:
                         windows[key] = view.forecast.remaining_window_s(key)
                     w = np.where(p_at == value, windows[key], w)
-            dests = np.flatnonzero(ok & (w > 0))
+            dests = (ok & (w > 0)).nonzero()[0]
             if dests.size == 0:
                 continue
             size = jobs.size_to(j, n)[dests] if partial else jobs.size_gb[j]

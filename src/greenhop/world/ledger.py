@@ -115,13 +115,18 @@ def settle(
     green = np.maximum(surplus_w, 0.0)
     renewable = np.minimum(green, it_load_w)
     if bank is None or not bool((bank.capacity_kwh > 0).any()):
+        # three arrays written, no temporaries: over a whole trace each is (steps, sites),
+        # and first writes to fresh memory cost more than the arithmetic
+        grid = np.subtract(it_load_w, green)
+        np.maximum(grid, 0.0, out=grid)
+        curtailed = np.subtract(green, renewable, out=green)  # green is not needed after
         zeros = np.zeros_like(renewable)
         return Settlement(
             renewable_w=renewable,
             battery_charge_w=zeros,
             battery_discharge_w=zeros,
-            grid_w=np.maximum(it_load_w - green, 0.0),
-            curtailed_w=green - renewable,
+            grid_w=grid,
+            curtailed_w=curtailed,
             battery_soc_kwh=zeros,
         )
     net = green - it_load_w
