@@ -150,6 +150,18 @@ def test_stay_never_moves() -> None:
     assert r.job_run_s_at[0, 0] == pytest.approx(6 * 3600)
 
 
+def test_a_job_still_running_at_the_end_has_its_run_time_recorded() -> None:
+    # 48 steps of 15 min = 12 h: a 20 GPU-h job is still running when the run ends; the
+    # seconds it ran (kept with the steady jobs while it runs) are in the record, and they
+    # are its progress
+    inp = hand_inputs(SWITCH, [{"work_gpu_h": 20.0, "site": 0}, {"work_gpu_h": 2.0, "site": 1}])
+    r = Simulator(inp).run(StayPolicy())
+    assert np.isnan(r.job_done_s[0]) and np.isfinite(r.job_done_s[1])
+    assert r.job_run_s_at[0, 0] == pytest.approx(12 * 3600 - DEFAULTS.restart_s)
+    assert r.job_run_s_at[0, 1] == 0.0
+    np.testing.assert_allclose(r.job_run_s_at.sum(axis=1) / 3600.0, r.job_progress_gpu_h)
+
+
 def test_energy_only_moves_to_the_most_surplus_even_when_infeasible() -> None:
     # site 1's window is one step (15 min): alpha W = 90 s, less than the 60 s restart plus
     # the 80 s transfer of 10 GB at 1 Gbit/s plus disk time.

@@ -165,6 +165,7 @@ class SimulatedWorld(World):
         self._capacity = readonly(self.bank.capacity_kwh)
         self._no_soc = readonly(np.zeros(n_sites))
         self._idle_full_ro = readonly(self.idle_full)
+        self._it_load_ro = readonly(self.it_load)  # its rows are read-only views too
         self._view = ViewBuilder(inp)
         # every job's energy per step and site (J), appended as it is drawn
         self.e_k = array.array("i")
@@ -184,17 +185,21 @@ class SimulatedWorld(World):
         self._gen = np.zeros(n_jobs, dtype=np.int64)
         self._watch: list[tuple[int, int, int]] = []
         # the steady jobs in arrays, kept as jobs join and leave (a leaving job's entry takes
-        # the last one's place): the job, its site, its progress in one step (GPU-h) and its
-        # draw above an empty slot (W); ``_spos``: job -> its entry
+        # the last one's place): the job, its site, its progress in one step (GPU-h), its
+        # draw above an empty slot (W) and its seconds run at its site (its entry of run_s_at,
+        # kept here while it is steady and written back when it leaves or the run is recorded);
+        # ``_spos``: job -> its entry
         self._buf_j = np.zeros(n_jobs, dtype=np.int64)
         self._buf_at = np.zeros(n_jobs, dtype=np.int64)
         self._buf_inc = np.zeros(n_jobs)
         self._buf_w = np.zeros(n_jobs)
+        self._buf_run = np.zeros(n_jobs)
         self._spos: dict[int, int] = {}
         self._steady_dirty = False
         self._sj = self._buf_j[:0]  # the steady jobs (views of the arrays above)
         self._sat = self._buf_at[:0]  # their sites
         self._sinc = self._buf_inc[:0]  # their progress in one step, GPU-h
+        self._srun = self._buf_run[:0]  # their seconds run at their sites
         self._s_load = np.zeros(n_sites)  # their draw above an empty slot per site, W
         self._seg_j = array.array("i")
         self._seg_s = array.array("i")
@@ -243,7 +248,7 @@ class SimulatedWorld(World):
         return self._view(
             k,
             self._jobs_view,
-            readonly(self.it_load[k - 1]) if k else self._idle_full_ro,
+            self._it_load_ro[k - 1] if k else self._idle_full_ro,
             self.free.copy(),
             self._bw,
             self.bank.soc_kwh.copy() if self.has_battery else self._no_soc,
@@ -434,13 +439,12 @@ class SimulatedWorld(World):
         sj, sat = self._sj, self._sat
         if len(sj):
             progress = self.jobs.progress_gpu_h[sj]
-            run_s = self.run_s_at[sj, sat]
+            run_s = self._srun
             inc = self._sinc
             for _ in range(n):  # one addition per step, as advance makes them
                 progress += inc
                 run_s += step_s
             self.jobs.progress_gpu_h[sj] = progress
-            self.run_s_at[sj, sat] = run_s
             self.it_load[k : k + n] += self._s_load
             if self.placement is not None:
                 self.placement[k : k + n, sj] = sat
@@ -521,6 +525,7 @@ class SimulatedWorld(World):
         self._buf_at[i] = at
         self._buf_inc[i] = self.step_s * self._speed[at] / 3600.0
         self._buf_w[i] = self.extra_w[j, at] * self.step_s / self.step_s  # as _run_phases adds it
+        self._buf_run[i] = self.run_s_at[j, at]
         need_s = (self._work[j] - self.jobs.progress_gpu_h[j]) * 3600.0 / self._speed[at]
         # it finishes in the first step that starts with at most one step's work left, some
         # m steps on, m = ceil((need_s - step_s) / step_s); watched from 10 ms of work
@@ -535,10 +540,11 @@ class SimulatedWorld(World):
         k0 = self._steady.pop(j)
         self._steady_dirty = True
         i, last = self._spos.pop(j), len(self._spos)
+        self.run_s_at[j, self._buf_at[i]] = self._buf_run[i]
         if i != last:  # the last entry takes its place
             moved = int(self._buf_j[last])
             self._spos[moved] = i
-            for buf in (self._buf_j, self._buf_at, self._buf_inc, self._buf_w):
+            for buf in (self._buf_j, self._buf_at, self._buf_inc, self._buf_w, self._buf_run):
                 buf[i] = buf[last]
         self._gen[j] += 1
         if k > k0:
@@ -569,6 +575,7 @@ class SimulatedWorld(World):
     def _rebuild_steady(self) -> None:
         n = len(self._spos)
         self._sj, self._sat, self._sinc = self._buf_j[:n], self._buf_at[:n], self._buf_inc[:n]
+        self._srun = self._buf_run[:n]
         self._s_load = np.asarray(
             np.bincount(self._sat, weights=self._buf_w[:n], minlength=len(self.idle_full)),
             dtype=np.float64,
@@ -580,7 +587,7 @@ class SimulatedWorld(World):
         arithmetic, job by job, as :meth:`_run_phases` does for a job that runs through a
         step."""
         self.jobs.progress_gpu_h[self._sj] += self._sinc
-        self.run_s_at[self._sj, self._sat] += self.step_s
+        self._srun += self.step_s
         load += self._s_load
 
     def _sent_gb(self, j: int, dest: int, now_s: float) -> float:
@@ -804,6 +811,9 @@ class SimulatedWorld(World):
             )
         renewable, charge, discharge, grid, curtailed = flows
         jobs = self.jobs
+        if self._steady_dirty:
+            self._rebuild_steady()
+        self.run_s_at[self._sj, self._sat] = self._srun  # the steady jobs' seconds, so far
         job_energy = self._job_energy()
         return RunRecord(
             inputs=self.inputs,
