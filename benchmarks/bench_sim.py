@@ -11,13 +11,22 @@ Building the inputs and the forecaster's window arrays is reported beside it.
 Scaling curve: jobs 1,000 / 2,500 / 5,000 / 10,000 at 100 sites; sites 25 / 50 / 100 at 10,000
 jobs. Writes docs/benchmarks.md's "simulator" section and docs/bench_sim.png.
 
-Run: python benchmarks/bench_sim.py [--quick]   (--quick: 100 x 1,000 only, no doc written)
+Instructions: the machine's speed drifts (see docs/benchmarks.md), so the run at 100 x 10,000 is
+also counted in instructions, which do not: valgrind's cachegrind runs this script as a child
+(``--child SITES JOBS POLICY``, ``none`` for the inputs' build alone) and the build is subtracted.
+Skipped, and said so in the doc, where valgrind is not installed or with ``--no-instructions``.
+
+Run: python benchmarks/bench_sim.py [--quick] [--no-instructions]
+     (--quick: 100 x 1,000 only, no doc written)
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,12 +41,19 @@ from simworld import year_inputs  # noqa: E402
 
 from greenhop.policies import FeasibilityAwarePolicy, make_policy  # noqa: E402
 from greenhop.sim.engine import Simulator  # noqa: E402
+from greenhop.world.inputs import SimInputs  # noqa: E402
 
 JOBS = (1000, 2500, 5000, 10000)  # at 100 sites
 SITES = (25, 50, 100)  # at 10,000 jobs
 POLICIES = ("stay", "energy-only", "feasibility-aware", "lookahead")  # at 100 x POLICY_JOBS
 POLICY_JOBS = (1000, 10000)
 TARGET_S = 5.0
+#: An earlier run of this benchmark on the same engine as commit c1b67b9 (commit 20e97bd: the
+#: same sources), on this machine when it ran slower: CPU s at 100 x 10,000 (least and most of
+#: 3), and that engine's instructions for the run, counted as ``count_instructions`` does
+EARLIER_COMMIT = "20e97bd"
+EARLIER_CPU_S, EARLIER_CPU_MAX_S = 9.2, 11.5
+EARLIER_INSTRUCTIONS = 30.70e9
 REPEAT = 3  # runs per point: the least CPU time is reported, the most beside it
 
 WHERE_THE_TIME_GOES = (
@@ -73,11 +89,16 @@ WHERE_THE_TIME_GOES = (
     "steps not asked. By cProfile, 30 % of the time is the policy's `decide`, 30 % the span "
     "checks and spans (the view, `quiet_steps`, the span's arrays), 23 % the per-job phases "
     "of moving jobs and the steady jobs' step, the rest the loop, the actions and the ledger. "
-    "That is some {per_asked_us} µs of Python per step at which the policy is asked, each some "
-    "hundred NumPy calls on arrays of 100 sites and about 30 active jobs, each costing its call,"
-    " not its data; 5 s needs under {need_us} µs. Trimming calls gives percents, not that "
-    "factor: it needs the decisions, the span checks and the moves out of per-call Python (one"
-    " compiled kernel for a step, with each policy in a form the kernel can run), not done. "
+    "That is some {per_asked_us} µs per step at which the policy is asked, each some hundred "
+    "NumPy calls on arrays of 100 sites and about 30 active jobs, each costing its call, not "
+    "its data. (5) *The record*: at the run's end the ledger settles the whole year at once, in "
+    "(steps, sites) arrays of 84 MB each at 100 sites, and the job-energy columns hold a few "
+    "million entries. On this virtual machine the first write to fresh memory costs far more "
+    "than the arithmetic (an 84 MB array took 0.13 to 0.17 s to write the first time in a new "
+    "process, 0.005 s once its memory had been used), so the settlement now writes three new "
+    "arrays instead of five and each job-energy column is written once into its final array: "
+    "the record's share of a run at 100 × 10,000, in new processes, alternating, three times "
+    "each, 0.88 to 1.08 CPU s before and 0.81 to 0.97 s after (the same result, to the bit). "
     "Fewer sites are not cheaper: with 25 or 50 sites more jobs sit at sites in deficit, more "
     "movers are tested and more moves made. The policy that never moves a job sets a floor "
     "(table below): stay, asked only where a job arrives (9,549 steps: some arrive together) "
@@ -100,6 +121,14 @@ POLICY_HISTORY = (
 )
 
 
+def built_inputs(n_sites: int, n_jobs: int) -> SimInputs:
+    """The inputs of one size, with the forecaster's window arrays built (as every run here)."""
+    inputs = year_inputs(n_sites, n_jobs)
+    for p in np.unique(inputs.jobs.power_w):
+        inputs.forecast.remaining_window_s(float(p))
+    return inputs
+
+
 def timed_runs(sizes: list[tuple[int, int]], repeat: int) -> list[dict[str, float]]:
     """Build each size's inputs once, then run every size once per round, ``repeat`` rounds:
     a slow spell of the machine lands on one run of several sizes, not on every run of one.
@@ -108,9 +137,7 @@ def timed_runs(sizes: list[tuple[int, int]], repeat: int) -> list[dict[str, floa
     built = []
     for n_sites, n_jobs in sizes:
         t0 = time.perf_counter()
-        inputs = year_inputs(n_sites, n_jobs)
-        for p in np.unique(inputs.jobs.power_w):  # the forecaster's window arrays, built once
-            inputs.forecast.remaining_window_s(float(p))
+        inputs = built_inputs(n_sites, n_jobs)
         built.append((inputs, time.perf_counter() - t0))
     runs: list[list[tuple[float, float]]] = [[] for _ in sizes]
     loads: list[list[float]] = [[] for _ in sizes]
@@ -147,12 +174,46 @@ def timed_runs(sizes: list[tuple[int, int]], repeat: int) -> list[dict[str, floa
     return out
 
 
+def child(n_sites: int, n_jobs: int, policy: str) -> None:
+    """What ``count_instructions`` counts: the inputs' build, then one run (none for ``none``)."""
+    inputs = built_inputs(n_sites, n_jobs)
+    if policy != "none":
+        Simulator(inputs).run(make_policy(policy))
+
+
+def _instructions(args: list[str]) -> int:
+    """Instructions valgrind's cachegrind counts for this script run with ``args``."""
+    cmd = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        *args,
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def count_instructions(n_sites: int, n_jobs: int, policy: str) -> int | None:
+    """Instructions of one ``Simulator.run`` (the build counted alone and subtracted), or None
+    without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    size = [str(n_sites), str(n_jobs)]
+    return _instructions([*size, policy]) - _instructions([*size, "none"])
+
+
 def policy_runs(n_sites: int, n_jobs: int, repeat: int) -> list[dict[str, float]]:
     """Each online policy on the same inputs: the least CPU time of ``repeat`` runs, and at
     how many steps the policy was asked to decide (the others passed in quiet spans)."""
-    inputs = year_inputs(n_sites, n_jobs)
-    for p in np.unique(inputs.jobs.power_w):
-        inputs.forecast.remaining_window_s(float(p))
+    inputs = built_inputs(n_sites, n_jobs)
     out = []
     for name in POLICIES:
         cpus, asked = [], 0
@@ -214,19 +275,74 @@ def plot(rows: list[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
+def cpu_model() -> str:
+    """The processor's model name as the kernel reports it ('' where it does not)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def speed_paragraph(full: float, instructions: int | None) -> str:
+    """The run at 100 x 10,000 in instructions, against this benchmark's earlier run."""
+    old_rate = EARLIER_CPU_S / EARLIER_INSTRUCTIONS  # CPU s per instruction then
+    need = TARGET_S / old_rate
+    head = "**The machine's speed.** "
+    if instructions is None:
+        return head + (
+            "Not counted in instructions here (valgrind is not installed, or "
+            "`--no-instructions`): install valgrind and run again to see how this run's speed "
+            f"compares with the earlier run of this benchmark (commit {EARLIER_COMMIT})."
+        )
+    return head + (
+        f"`Simulator.run` at 100 × 10,000 executes {instructions / 1e9:.2f} billion "
+        "instructions (valgrind's cachegrind, `--cache-sim=no`, `PYTHONHASHSEED=0`, the inputs' "
+        f"build counted alone and subtracted): at this run's {full:.1f} CPU s, "
+        f"{full / instructions * 1e9:.2f} s per billion. The count does not drift with the "
+        "machine; the CPU time does, and by more than the noise within a run: the earlier run "
+        f"of this benchmark at commit {EARLIER_COMMIT}, on an engine of "
+        f"{EARLIER_INSTRUCTIONS / 1e9:.2f} billion instructions for this run (the same "
+        f"sources as commit c1b67b9, counted the same way), took {EARLIER_CPU_S:.1f} CPU s "
+        f"(most {EARLIER_CPU_MAX_S:.1f}), {old_rate * 1e9:.2f} s per billion. So the target"
+        f" is {'reached' if full <= TARGET_S else 'not reached'} on this machine as it runs "
+        f"now; at that earlier speed it needs under {need / 1e9:.1f} billion instructions, "
+        f"{need / instructions:.0%} of this count. Trimming calls gives percents, not that "
+        f"factor (the trims since that run: {1 - instructions / EARLIER_INSTRUCTIONS:.1%} fewer "
+        "instructions): it would take the decisions, "
+        "the span checks and the moves out of per-call Python (one compiled kernel for a step, "
+        "with each policy in a form the kernel can run), not done."
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        child(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+        return
     quick = "--quick" in sys.argv
     sizes = [(100, 1000)] if quick else [(100, j) for j in JOBS] + [(s, 10000) for s in SITES[:-1]]
     rows = timed_runs(sizes, 1 if quick else REPEAT)
     if quick:
         return
     per_policy = [r for j in POLICY_JOBS for r in policy_runs(100, j, 1 if j > 1000 else REPEAT)]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    instructions = (
+        None
+        if "--no-instructions" in sys.argv
+        else count_instructions(100, 10000, "feasibility-aware")
+    )
+    model = cpu_model()
+    machine = (
+        f"{platform.machine()}{f' ({model})' if model else ''}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     steps = rows[0]["steps"]
     lines = [
         f"Feasibility-aware policy, one year at 5-minute steps ({steps} steps), on {machine}, "
-        "a virtual machine whose speed varies by up to a third from run to run (the highest "
-        "load average at a run's start in the table; above 2 the cores are oversubscribed): "
+        "a virtual machine whose speed varies by up to a third from run to run, and by more "
+        "between days (the machine's speed, below; the table's load is the highest load "
+        "average at a run's start; above 2 the cores are oversubscribed): "
         f"`python benchmarks/bench_sim.py`. Each point runs {REPEAT} times on inputs built "
         "once, in rounds (every point once, then again), so that a slow spell of the machine "
         "does not fall on every run of one point: `CPU` is the least `time.process_time` over "
@@ -245,6 +361,7 @@ def main() -> None:
             f"{r['migrations']:,} |"
         )
     by = {(r["sites"], r["jobs"]): r["cpu_s"] for r in rows}
+    by_max = {(r["sites"], r["jobs"]): r["cpu_max_s"] for r in rows}
     events = {(r["sites"], r["jobs"]): 2 * r["jobs"] + r["migrations"] for r in rows}
     ev_growth = events[(100, 10000)] / events[(100, 1000)]
     full = by[(100, 10000)]
@@ -259,16 +376,17 @@ def main() -> None:
         f"migrations) grow ×{ev_growth:.1f} from 1,000 to 10,000 jobs, and the cost per event "
         f"{'falls' if full / by[(100, 1000)] < ev_growth else 'grows'}.",
         "",
-        f"Target: 100 sites × 10,000 jobs in at most {TARGET_S:g} s: measured {full:.1f} CPU s "
-        f"({'reached' if full <= TARGET_S else 'not reached'}).",
+        f"Target: 100 sites × 10,000 jobs in at most {TARGET_S:g} s: measured {full:.1f} CPU s, "
+        f"{by_max[(100, 10000)]:.1f} at most ({'reached' if full <= TARGET_S else 'not reached'}"
+        " on this machine as it runs now; the machine's speed, below).",
         "",
         "![simulator CPU time against jobs and sites](bench_sim.png)",
         "",
         WHERE_THE_TIME_GOES.format(
-            per_asked_us=int(round(full / asked_fa * 1e6, -1)),
-            need_us=int(round(TARGET_S / asked_fa * 1e6, -1)),
-            stay_s=f"{stay_s:.1f}",
+            per_asked_us=int(round(full / asked_fa * 1e6, -1)), stay_s=f"{stay_s:.1f}"
         ),
+        "",
+        speed_paragraph(full, instructions),
         "",
         "**Every online policy** on the same inputs (100 sites; least CPU of "
         f"{REPEAT} runs at 1,000 jobs, one run at 10,000): the steps at which the policy was "
