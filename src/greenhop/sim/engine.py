@@ -58,7 +58,7 @@ from greenhop.world.jobs import JobTable, readonly
 from greenhop.world.ledger import settle
 from greenhop.world.loop import World, run_steps
 from greenhop.world.record import Migration, RunRecord
-from greenhop.world.rules import arrival_steps, is_wasted_move
+from greenhop.world.rules import arrival_steps, is_wasted_move, refusal
 from greenhop.world.view import ViewBuilder
 
 FloatArray = NDArray[np.float64]
@@ -260,6 +260,10 @@ class SimulatedWorld(World):
 
     def free_slots(self) -> IntArray:
         return self.free.copy()
+
+    def refusal(self, act: Action) -> str:
+        # the world's rules on its own arrays (they only read them), without the copies
+        return refusal(act, self.jobs.state, self.jobs.site, self.free)
 
     def refuse(self, k: int, now_s: float, act: Action, reason: str) -> None:
         self.refused.append((now_s, repr(act), reason))
@@ -631,7 +635,9 @@ class SimulatedWorld(World):
         jobs.dest[j] = -1
         if jobs.frozen_at is not None:
             jobs.frozen_at[j, at] = True
-        mv = self.moves.setdefault(j, _Move())
+        mv = self.moves.get(j)
+        if mv is None:  # a resume in place (a landing move has its entry)
+            mv = self.moves[j] = _Move()
         p = self.inputs.params
         mv.phase_left_s = self.inputs.jobs.size_gb[j] / p.disk_read_gb_per_s + p.restart_s
         jobs.last_move_s[j] = t

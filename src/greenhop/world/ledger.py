@@ -120,7 +120,9 @@ def settle(
         grid = np.subtract(it_load_w, green)
         np.maximum(grid, 0.0, out=grid)
         curtailed = np.subtract(green, renewable, out=green)  # green is not needed after
-        zeros = np.zeros_like(renewable)
+        # np.zeros, not zeros_like: fresh zeroed memory, never written (zeros_like writes
+        # every element)
+        zeros = np.zeros(renewable.shape)
         return Settlement(
             renewable_w=renewable,
             battery_charge_w=zeros,
