@@ -117,9 +117,14 @@ def settle(
     if bank is None or not bool((bank.capacity_kwh > 0).any()):
         # three arrays written, no temporaries: over a whole trace each is (steps, sites),
         # and first writes to fresh memory cost more than the arithmetic
-        grid = np.subtract(it_load_w, green)
+        grid = np.asarray(np.subtract(it_load_w, green))  # an array, even for scalars
         np.maximum(grid, 0.0, out=grid)
-        curtailed = np.subtract(green, renewable, out=green)  # green is not needed after
+        # green is not needed after: written over, unless the load broadcasts it wider
+        curtailed = np.subtract(
+            green,
+            renewable,
+            out=green if isinstance(green, np.ndarray) and green.shape == renewable.shape else None,
+        )
         # np.zeros, not zeros_like: fresh zeroed memory, never written (zeros_like writes
         # every element)
         zeros = np.zeros(renewable.shape)
