@@ -66,7 +66,14 @@ def test_without_sleep_the_default_scenario_gives_the_published_numbers(
         got = summary(record)
         ref = published[got["policy"]]
         for key, value in ref.items():
-            if key != "wall_s":
+            if key == "wall_s":
+                continue
+            if isinstance(value, float):
+                # to the last few bits: the published numbers were made on another machine
+                # (processor, NumPy and pandas releases), whose sums may round differently in
+                # the last bit (lookahead's jobs: 4.870518240720323 kWh here, ...324 there)
+                assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (got["policy"], key)
+            else:
                 assert got[key] == value, (got["policy"], key)
         assert "sleep" not in got and "wake_ups" not in got
 
