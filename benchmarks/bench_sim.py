@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from simworld import year_inputs  # noqa: E402
 from greenhop.policies import FeasibilityAwarePolicy, make_policy  # noqa: E402
 from greenhop.sim.engine import Simulator  # noqa: E402
 from greenhop.world.inputs import SimInputs  # noqa: E402
+from greenhop.world.record import RunRecord  # noqa: E402
 
 JOBS = (1000, 2500, 5000, 10000)  # at 100 sites
 SITES = (25, 50, 100)  # at 10,000 jobs
@@ -125,8 +127,10 @@ POLICY_HISTORY = (
 def built_inputs(n_sites: int, n_jobs: int) -> SimInputs:
     """The inputs of one size, with the forecaster's window arrays built (as every run here)."""
     inputs = year_inputs(n_sites, n_jobs)
+    forecast = inputs.forecast
+    assert forecast is not None  # made with the inputs
     for p in np.unique(inputs.jobs.power_w):
-        inputs.forecast.remaining_window_s(float(p))
+        forecast.remaining_window_s(float(p))
     return inputs
 
 
@@ -142,7 +146,7 @@ def timed_runs(sizes: list[tuple[int, int]], repeat: int) -> list[dict[str, floa
         built.append((inputs, time.perf_counter() - t0))
     runs: list[list[tuple[float, float]]] = [[] for _ in sizes]
     loads: list[list[float]] = [[] for _ in sizes]
-    results = [None] * len(sizes)
+    results: list[RunRecord | None] = [None] * len(sizes)
     for _ in range(repeat):
         for i, (inputs, _build) in enumerate(built):
             loads[i].append(os.getloadavg()[0])
@@ -152,7 +156,7 @@ def timed_runs(sizes: list[tuple[int, int]], repeat: int) -> list[dict[str, floa
             runs[i].append((time.process_time() - cpu0, time.perf_counter() - t0))
             n_sites, n_jobs = sizes[i]
             print(f"{n_sites} sites x {n_jobs} jobs: CPU {runs[i][-1][0]:.1f} s", flush=True)
-    out = []
+    out: list[dict[str, float]] = []
     for (n_sites, n_jobs), (inputs, build), times, load, result in zip(
         sizes, built, runs, loads, results, strict=True
     ):
@@ -211,7 +215,7 @@ def count_instructions(n_sites: int, n_jobs: int, policy: str) -> int | None:
     return _instructions([*size, policy]) - _instructions([*size, "none"])
 
 
-def policy_runs(n_sites: int, n_jobs: int, repeat: int) -> list[dict[str, float]]:
+def policy_runs(n_sites: int, n_jobs: int, repeat: int) -> list[dict[str, Any]]:
     """Each online policy on the same inputs: the least CPU time of ``repeat`` runs, and at
     how many steps the policy was asked to decide (the others passed in quiet spans)."""
     inputs = built_inputs(n_sites, n_jobs)
@@ -223,7 +227,7 @@ def policy_runs(n_sites: int, n_jobs: int, repeat: int) -> list[dict[str, float]
             calls = [0]
             decide = policy.decide
 
-            def counted(now: float, view, decide=decide, calls=calls):  # type: ignore[no-untyped-def]
+            def counted(now: float, view, decide=decide, calls=calls):
                 calls[0] += 1
                 return decide(now, view)
 
